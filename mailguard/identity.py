@@ -1,0 +1,306 @@
+"""Identity: who a message is really from. Pure functions over ParsedMessage.
+
+- organisation of a domain by registrable domain (public-suffix aware, offline bundled list);
+- freemail/webmail domains, which never make an organisation;
+- bulk-mail platforms (ESPs), whose domains never make an organisation either: a message sent
+  through SendGrid is attributed to its From/Reply-To identity, not to SendGrid;
+- display-name normalisation ("Jane from Acme", "Jane Doe (Acme)" -> person "jane", org "acme");
+- domains named in a signature or links.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from publicsuffixlist import PublicSuffixList
+
+from .parse import Address, ParsedMessage
+
+FREEMAIL_DOMAINS: frozenset[str] = frozenset(
+    """
+    gmail.com googlemail.com outlook.com hotmail.com hotmail.co.uk hotmail.fr live.com msn.com
+    yahoo.com yahoo.co.uk yahoo.fr yahoo.de ymail.com rocketmail.com aol.com icloud.com me.com mac.com
+    proton.me protonmail.com protonmail.ch pm.me tutanota.com tuta.io gmx.com gmx.de gmx.net web.de
+    mail.com zoho.com zohomail.com yandex.com yandex.ru mail.ru fastmail.com fastmail.fm hey.com
+    posteo.de mailbox.org qq.com 163.com 126.com naver.com hanmail.net libero.it orange.fr free.fr
+    laposte.net t-online.de seznam.cz wp.pl o2.pl interia.pl rediffmail.com comcast.net verizon.net
+    att.net sbcglobal.net btinternet.com sky.com virginmedia.com bigpond.com shaw.ca rogers.com
+    earthlink.net juno.com netscape.net hushmail.com runbox.com disroot.org riseup.net skiff.com
+    """.split()
+)
+
+#: Bulk-mail platforms: registrable domains they send from (Return-Path, DKIM d=, link and tracking
+#: hosts) mapped to the platform's name. Their domains identify the platform, never a person.
+ESP_DOMAINS: dict[str, str] = {
+    "sendgrid.net": "SendGrid", "sendgrid.com": "SendGrid",
+    "mcsv.net": "Mailchimp", "mcdlv.net": "Mailchimp", "mailchimp.com": "Mailchimp",
+    "list-manage.com": "Mailchimp", "mandrillapp.com": "Mailchimp", "rsgsv.net": "Mailchimp",
+    "mailgun.org": "Mailgun", "mailgun.net": "Mailgun", "mailgun.info": "Mailgun",
+    "amazonses.com": "Amazon SES",
+    "hubspotemail.net": "HubSpot", "hubspot.com": "HubSpot", "hs-analytics.net": "HubSpot",
+    "hubspotlinks.com": "HubSpot", "hs-sites.com": "HubSpot",
+    "convertkit.com": "ConvertKit", "ck.page": "ConvertKit", "convertkit-mail.com": "ConvertKit",
+    "convertkit-mail2.com": "ConvertKit", "kit.com": "ConvertKit",
+    "beehiiv.com": "beehiiv", "substack.com": "Substack", "ghost.io": "Ghost",
+    "mailerlite.com": "MailerLite", "mlsend.com": "MailerLite",
+    "sendinblue.com": "Brevo", "brevo.com": "Brevo", "sendibt3.com": "Brevo", "sibforms.com": "Brevo",
+    "constantcontact.com": "Constant Contact", "ctctcdn.com": "Constant Contact",
+    "rs6.net": "Constant Contact", "klaviyo.com": "Klaviyo", "klaviyomail.com": "Klaviyo",
+    "customer.io": "Customer.io", "customeriomail.com": "Customer.io",
+    "postmarkapp.com": "Postmark", "pmbounces.com": "Postmark", "mtasv.net": "Postmark",
+    "sparkpostmail.com": "SparkPost", "mailjet.com": "Mailjet", "mjt.lu": "Mailjet",
+    "createsend.com": "Campaign Monitor", "cmail19.com": "Campaign Monitor",
+    "cmail20.com": "Campaign Monitor", "exacttarget.com": "Salesforce Marketing Cloud",
+    "salesforce.com": "Salesforce", "pardot.com": "Pardot", "marketo.org": "Marketo",
+    "mktomail.com": "Marketo", "outreach.io": "Outreach", "apollo.io": "Apollo",
+    "salesloft.com": "SalesLoft", "lemlist.com": "lemlist", "mixmax.com": "Mixmax",
+    "intercom-mail.com": "Intercom", "intercom.io": "Intercom", "mailerq.net": "MailerQ",
+    "emsend.com": "Emarsys", "sailthru.com": "Sailthru", "buttondown.email": "Buttondown",
+    "tinyletter.com": "TinyLetter", "aweber.com": "AWeber", "getresponse.com": "GetResponse",
+    "activecampaign.com": "ActiveCampaign", "acems1.com": "ActiveCampaign",
+    "drip.com": "Drip", "getdrip.com": "Drip", "mailercloud.com": "Mailercloud",
+}
+
+#: Header names whose presence names a platform.
+ESP_HEADERS: dict[str, str] = {
+    "x-sg-eid": "SendGrid", "x-sg-id": "SendGrid", "x-mc-user": "Mailchimp",
+    "x-mandrill-user": "Mailchimp", "x-mailgun-sid": "Mailgun", "x-mailgun-variables": "Mailgun",
+    "x-ses-outgoing": "Amazon SES", "x-hs-cid": "HubSpot", "x-hubspot-mhid": "HubSpot",
+    "x-kit-id": "ConvertKit", "x-convertkit-id": "ConvertKit", "x-beehiiv-ids": "beehiiv",
+    "x-mailerlite-id": "MailerLite", "x-sib-id": "Brevo", "x-mailjet-campaign": "Mailjet",
+    "x-campaignid": "Campaign", "x-pm-message-id": "Postmark", "x-msys-api": "SparkPost",
+    "x-outreach-message-id": "Outreach", "x-apollo-id": "Apollo", "x-klaviyo-id": "Klaviyo",
+    "x-cmail-id": "Campaign Monitor", "x-ctct-id": "Constant Contact",
+}
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    # PublicSuffixList() reads the list bundled with the package: no network.
+    return PublicSuffixList()
+
+
+@lru_cache(maxsize=65536)
+def registrable_domain(domain: str) -> str:
+    """'mail.acme.io' -> 'acme.io', 'news.bbc.co.uk' -> 'bbc.co.uk'. Unknown TLDs: last two labels."""
+    d = domain.strip().strip(".").lower()
+    if not d or "." not in d:
+        return d
+    try:
+        reg = _psl().privatesuffix(d)
+    except Exception:  # noqa: BLE001 - a garbage label must not stop the pipeline
+        reg = None
+    if reg:
+        return reg
+    labels = d.split(".")
+    return ".".join(labels[-2:])
+
+
+def is_freemail(domain: str) -> bool:
+    return registrable_domain(domain) in FREEMAIL_DOMAINS or domain.lower() in FREEMAIL_DOMAINS
+
+
+def esp_of_domain(domain: str) -> str | None:
+    return ESP_DOMAINS.get(registrable_domain(domain))
+
+
+def org_domain(domain: str) -> str | None:
+    """The organisation a domain stands for, or None for freemail and platform domains."""
+    if not domain or is_freemail(domain) or esp_of_domain(domain):
+        return None
+    return registrable_domain(domain)
+
+
+_NAME_SPLIT = re.compile(r"\s+(?:from|at|@|of|with|-|\||–|—)\s+|\s*[(\[|,]\s*|\s+via\s+", re.I)
+_NONWORD = re.compile(r"[^a-z0-9 ]+")
+_GENERIC_NAMES = frozenset(
+    """team the news newsletter hello hi info support noreply no reply no-reply marketing sales
+    updates digest notifications notification admin contact billing customer success community
+    editor editors weekly daily monthly founders founder ceo office hq events""".split()
+)
+
+
+def _fold(s: str) -> str:
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(c for c in s if not unicodedata.combining(c)).lower()
+    return _WS.sub(" ", _NONWORD.sub(" ", s)).strip()
+
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class NameParts:
+    """A display name split into the person and the organisation it names, both folded."""
+
+    person: str
+    org: str
+
+
+def split_display_name(name: str) -> NameParts:
+    """'Jane from Acme' -> (jane, acme); 'Jane Doe (Acme Inc.)' -> (jane doe, acme);
+    'Acme' -> ('', acme) when the name looks like an organisation; 'Jane Doe' -> (jane doe, '')."""
+    raw = name.strip().strip("'\"")
+    if not raw:
+        return NameParts("", "")
+    if "@" in raw and " " not in raw:
+        return NameParts("", "")
+    pieces = [p for p in _NAME_SPLIT.split(raw, maxsplit=1) if p and p.strip()]
+    if len(pieces) >= 2:
+        person, org = _fold(pieces[0]), _fold_org(pieces[1])
+        if person in _GENERIC_NAMES:
+            person = ""
+        return NameParts(person, org)
+    folded = _fold(raw)
+    words = folded.split()
+    if words and all(w in _GENERIC_NAMES for w in words):
+        return NameParts("", "")
+    if len(words) == 1:
+        # One word: a first name or a brand. Kept as both; callers decide.
+        return NameParts(folded, _fold_org(raw))
+    if any(w in _GENERIC_NAMES for w in words):
+        org_words = [w for w in words if w not in _GENERIC_NAMES]
+        return NameParts("", _fold_org(" ".join(org_words)))
+    return NameParts(folded, "")
+
+
+_ORG_SUFFIX = re.compile(
+    r"\b(inc|llc|ltd|gmbh|ag|sa|sas|bv|plc|corp|co|company|labs|hq|team|io|ai|app|group|news|"
+    r"newsletter|weekly|digest|updates)\b"
+)
+
+
+def _fold_org(s: str) -> str:
+    f = _fold(s)
+    f = _ORG_SUFFIX.sub(" ", f)
+    return _WS.sub("", f)  # "Bright Loop" and "Brightloop" are one organisation
+
+
+def org_name_of_domain(domain: str) -> str:
+    """'brightloop.ai' -> 'brightloop': the label an organisation's name is usually written as."""
+    reg = registrable_domain(domain)
+    label = reg.split(".")[0] if reg else ""
+    return _fold_org(label)
+
+
+def first_name(person: str) -> str:
+    return person.split()[0] if person else ""
+
+
+_URL = re.compile(r"(?:https?://|www\.)([a-z0-9][a-z0-9.-]*\.[a-z]{2,})", re.I)
+_BARE_DOMAIN = re.compile(r"\b([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|io|ai|dev|co|org|net|app|"
+                          r"tech|studio|xyz|so|me|design|agency|co\.uk|de|fr|nl|es|it|eu|us))\b", re.I)
+_EMAIL_IN_TEXT = re.compile(r"\b[a-z0-9._%+-]+@([a-z0-9.-]+\.[a-z]{2,})\b", re.I)
+_SIG_MARK = re.compile(r"^(--\s*|__+|best,?|cheers,?|thanks,?|regards,?|best regards,?|kind regards,?|"
+                       r"thank you,?|warmly,?|talk soon,?|all the best,?|sent from my)\s*$", re.I | re.M)
+
+# Social and link hosts that never name a person's organisation.
+_NEUTRAL_LINK_DOMAINS = frozenset(
+    """linkedin.com twitter.com x.com github.com gitlab.com facebook.com instagram.com youtube.com
+    youtu.be medium.com calendly.com cal.com zoom.us meet.google.com google.com goo.gl bit.ly
+    t.co lnkd.in notion.so docs.google.com drive.google.com dropbox.com wikipedia.org apple.com
+    microsoft.com mastodon.social bsky.app tiktok.com w3.org schema.org example.com example.org
+    """.split()
+)
+
+
+def signature_domains(msg: ParsedMessage) -> frozenset[str]:
+    """Organisation domains a personal message names in its signature or links.
+
+    Looks at the bottom of the plain text (after a sign-off) and at every link; drops freemail,
+    platform and social domains.
+    """
+    text = msg.text or ""
+    # the part of the message the sender wrote: cut quoted replies
+    own = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
+    m = None
+    for m in _SIG_MARK.finditer(own):
+        pass
+    tail = own[m.start():] if m else own[-600:]
+    found: set[str] = set()
+    for rx in (_URL, _EMAIL_IN_TEXT, _BARE_DOMAIN):
+        for d in rx.findall(tail):
+            found.add(d.lower())
+    for d in _URL.findall(own):
+        found.add(d.lower())
+    out = set()
+    for d in found:
+        org = org_domain(d)
+        if org and org not in _NEUTRAL_LINK_DOMAINS:
+            out.add(org)
+    return frozenset(out)
+
+
+_DKIM_D = re.compile(r"\bd=([a-z0-9.-]+)", re.I)
+_ANGLE_ADDR = re.compile(r"<?([^<>\s@]+@[^<>\s]+?)>?$")
+_LU_MAILTO = re.compile(r"<mailto:[^@>]+@([^>?]+)", re.I)
+_LU_HTTP = re.compile(r"<https?://([^/>:]+)", re.I)
+
+
+def dkim_domains(msg: ParsedMessage) -> tuple[str, ...]:
+    out = []
+    for sig in msg.headers.get("dkim-signature", ()):
+        m = _DKIM_D.search(sig)
+        if m:
+            out.append(m.group(1).lower().strip("."))
+    return tuple(dict.fromkeys(out))
+
+
+def return_path_domain(msg: ParsedMessage) -> str:
+    rp = msg.header("return-path").strip()
+    m = _ANGLE_ADDR.match(rp)
+    if not m:
+        return ""
+    return m.group(1).rpartition("@")[2].lower().strip(".>")
+
+
+def list_unsubscribe_domains(msg: ParsedMessage) -> tuple[str, ...]:
+    lu = msg.header("list-unsubscribe")
+    found = [d.lower() for d in _LU_MAILTO.findall(lu)] + [d.lower() for d in _LU_HTTP.findall(lu)]
+    return tuple(dict.fromkeys(found))
+
+
+def esp_of(msg: ParsedMessage) -> str | None:
+    """The bulk-mail platform that sent a message, if any (headers, Return-Path, DKIM)."""
+    for h, name in ESP_HEADERS.items():
+        if h in msg.headers:
+            return name
+    fid = msg.header("feedback-id").lower()
+    if "amazonses" in fid:
+        return "Amazon SES"
+    for d in (return_path_domain(msg), *dkim_domains(msg)):
+        if d:
+            esp = esp_of_domain(d)
+            if esp:
+                return esp
+    if msg.sender:
+        esp = esp_of_domain(msg.sender.domain)
+        if esp:
+            return esp
+    return None
+
+
+def identity_addresses(msg: ParsedMessage) -> tuple[Address, ...]:
+    """From first, then Reply-To: the identities a message speaks for."""
+    out: list[Address] = []
+    if msg.sender:
+        out.append(msg.sender)
+    out.extend(a for a in msg.reply_to if a not in out)
+    return tuple(out)
+
+
+_PLATFORM_ENCODED = re.compile(r"^([a-z0-9._%+-]+)=([a-z0-9.-]+\.[a-z]{2,})$", re.I)
+
+
+def platform_encoded_address(addr: Address) -> str | None:
+    """'marco=corvid.dev@mail.beehiiv.com' (SRS-like) -> 'marco@corvid.dev' when on a platform."""
+    local, _, domain = addr.email.rpartition("@")
+    if not esp_of_domain(domain):
+        return None
+    m = _PLATFORM_ENCODED.match(local)
+    if m:
+        return f"{m.group(1)}@{m.group(2)}".lower()
+    return None

@@ -1,0 +1,72 @@
+"""Offline scan of a mailbox export: the pipeline over a Source, in date order, in batches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import classify
+from .config import Config
+from .errors import ModelError
+from .pipeline import Pipeline
+from .rules import Decision, Policy
+from .sources import Source, in_date_order
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+BATCH = 256
+
+
+def make_policy(config: Config, model: classify.PromoModel, *, me: tuple[str, ...] = (),
+                window_days: int | None = None, threshold: float | None = None) -> Policy:
+    """Policy from config, overridden by command-line values; threshold defaults to the model's."""
+    r = config.rules
+    promo = threshold if threshold is not None else (
+        r.promo_threshold if r.promo_threshold is not None else model.threshold)
+    if not 0.0 <= promo <= 1.0:
+        raise ModelError(f"threshold {promo} is not between 0 and 1")
+    return Policy(
+        me=frozenset(a.lower() for a in (*config.me, *me)),
+        window_days=window_days or r.window_days,
+        promo_threshold=promo,
+        strong_threshold=max(r.strong_threshold, promo),
+        personal_threshold=r.personal_threshold,
+    )
+
+
+def load_model(config: Config, override: Path | None = None) -> classify.PromoModel:
+    return classify.load(override or config.model)
+
+
+@dataclass
+class ScanStats:
+    total: int = 0
+
+
+def scan(source: Source, pipeline: Pipeline, *, batch: int = BATCH,
+         progress: Callable[[int], None] | None = None,
+         stats: ScanStats | None = None) -> Iterator[Decision]:
+    """Decide every message of ``source`` in date order; yields decisions as they are made."""
+    items = in_date_order(source.items())
+    if stats is not None:
+        stats.total = len(items)
+    for start in range(0, len(items), batch):
+        chunk = items[start:start + batch]
+        raws = []
+        for it in chunk:
+            try:
+                raws.append(source.read(it))
+            except (OSError, KeyError) as exc:
+                log.warning("cannot read %s: %s", it.ref, exc)
+                raws.append(b"")
+        yield from pipeline.process(raws, [it.ref for it in chunk])
+        if progress:
+            progress(len(chunk))
+
+
+def open_store(no_save: bool, env: dict[str, str] | None = None) -> Store | None:
+    """The state database, or None for --no-save (nothing written anywhere)."""
+    return None if no_save else Store.open_default(env)
