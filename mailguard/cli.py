@@ -154,23 +154,23 @@ def scan_cmd(
 
 
 def _print_table(out: Console, decisions: list[Decision], moves_only: bool) -> None:
-    table = Table(title="mailguard scan", show_lines=False, expand=False)
-    table.add_column("date", no_wrap=True)
-    table.add_column("from", max_width=30, overflow="ellipsis", no_wrap=True)
-    table.add_column("subject", max_width=42, overflow="ellipsis", no_wrap=True)
-    table.add_column("promo", justify="right")
-    table.add_column("action")
-    table.add_column("why", max_width=60, overflow="ellipsis", no_wrap=True)
+    table = Table(title="mailguard scan", show_lines=False, expand=True)
+    table.add_column("date", no_wrap=True, min_width=10)
+    table.add_column("action", no_wrap=True, min_width=4)
+    table.add_column("promo", justify="right", no_wrap=True, min_width=5)
+    table.add_column("from", min_width=12, max_width=30, overflow="ellipsis", no_wrap=True, ratio=2)
+    table.add_column("subject", min_width=12, overflow="ellipsis", no_wrap=True, ratio=3)
+    table.add_column("why", min_width=16, overflow="ellipsis", no_wrap=True, ratio=4)
     for d in decisions:
         if moves_only and d.action != MOVE:
             continue
         style = "bold red" if d.action == MOVE else ("green" if d.learned else "")
         table.add_row(
             d.date.strftime("%Y-%m-%d") if d.date else "?",
+            d.action.upper() if d.action == MOVE else d.action,
+            "" if d.promo_score is None else f"{d.promo_score:.2f}",
             d.sender or "?",
             d.subject,
-            "" if d.promo_score is None else f"{d.promo_score:.2f}",
-            d.action.upper() if d.action == MOVE else d.action,
             _reason_summary(d),
             style=style,
         )
@@ -199,19 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except MailguardError as exc:
-        Console(stderr=True).print(f"mailguard: error: {exc}", markup=False, highlight=False)
+        sys.stderr.write(f"mailguard: error: {exc}\n")
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        Console(stderr=True).print("mailguard: aborted", markup=False)
+        sys.stderr.write("mailguard: aborted\n")
         return 130
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # click's usage errors (typer vendors click: match by shape)
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
         raise

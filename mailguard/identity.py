@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
@@ -132,8 +132,7 @@ def _fold(s: str) -> str:
 _WS = re.compile(r"\s+")
 
 
-@dataclass(frozen=True, slots=True)
-class NameParts:
+class NameParts(NamedTuple):
     """A display name split into the person and the organisation it names, both folded."""
 
     person: str

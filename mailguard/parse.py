@@ -12,6 +12,7 @@ import email
 import email.header
 import email.utils
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
@@ -154,7 +155,9 @@ def parse_date(value: str) -> datetime | None:
     if dt is None:
         try:
             cleaned = re.sub(r"\([^)]*\)", " ", value)
-            dt = dateparser.parse(cleaned, fuzzy=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # unknown zone names: taken as UTC below
+                dt = dateparser.parse(cleaned, fuzzy=True)
         except (ValueError, OverflowError, TypeError):
             return None
     if dt.tzinfo is None:
@@ -198,7 +201,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _unreadable(size, f"parser failed: {type(exc).__name__}")
 
     headers: dict[str, list[str]] = {}
-    for key, value in msg.items():
+    for key, value in msg.raw_items():
         k = key.strip().lower()
         if not k or len(headers) > 500:
             continue
