@@ -301,6 +301,8 @@ def server_folder_name(name: str, prefix: str = "", delimiter: str | None = "/")
 _DOVECOT_TIMING = re.compile(r"\s*\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
 _BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
 _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
+# imaplib's wording for an abort: "command: FETCH => socket error: EOF", "command: NOOP => <BYE text>"
+_ABORT_PREFIX = re.compile(r"^command: \S+ => ")
 _NONEXISTENT = re.compile(
     r"\[(NONEXISTENT|TRYCREATE)\]|doesn'?t exist|does not exist|no such (mailbox|folder)|unknown mailbox",
     re.IGNORECASE,
@@ -327,7 +329,7 @@ def _network_reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g}s"
     if isinstance(exc, imaplib.IMAP4.abort):
-        text = _server_text(exc)
+        text = _ABORT_PREFIX.sub("", _server_text(exc))
         if text.endswith("EOF") or "EOF occurred" in text:
             return "the server closed the connection"
         text = text.removeprefix("socket error: ")
@@ -361,13 +363,17 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 def _body_part(data: dict[bytes, Any], prefix: bytes) -> bytes | None:
+    """The FETCH item whose key starts with prefix (b"BODY[TEXT]" matches b"BODY[TEXT]<0>");
+    None if absent or NIL."""
     for key, value in data.items():
         if isinstance(key, bytes) and key.upper().startswith(prefix):
-            return value if isinstance(value, bytes) else b""
+            return value if isinstance(value, bytes) else None
     return None
 
 
 def _fetched(uid: int, data: dict[bytes, Any]) -> FetchedMessage | None:
+    """A FetchedMessage from one FETCH response; None when the header is missing or NIL (Dovecot
+    answers NIL for a message another session expunged)."""
     header = _body_part(data, b"BODY[HEADER]")
     if header is None:
         return None
@@ -440,12 +446,14 @@ class ImapAccount:
                 self._starttls(client, context)
             log.info("login as %s to %s:%d", s.username, s.host, s.port)
             self._login(client)
-            self._caps = frozenset(
-                c.decode("ascii", "replace").upper() for c in client.capabilities()
-            )
+            try:
+                capabilities = client.capabilities()
+            except Exception as exc:
+                raise self._connect_error(exc) from exc
         except BaseException:
             _shutdown_quietly(client)
             raise
+        self._caps = frozenset(c.decode("ascii", "replace").upper() for c in capabilities)
         client.normalise_times = False  # aware INTERNALDATEs, not naive local times
         self._client = client
         self._lost = False
@@ -524,6 +532,10 @@ class ImapAccount:
             ) from None
         except imapclient_errors.LoginError as exc:
             text = _server_text(exc)
+            if _ABORT_PREFIX.match(text) or text.startswith("socket error"):
+                # imapclient turns every failure during login, a dropped connection too, into LoginError
+                reason = _network_reason(imaplib.IMAP4.abort(text), s.timeout)
+                raise ImapConnectionLost(f"{failed}: {reason}") from None
             if "AUTHENTICATIONFAILED" in text.upper() or "authentication failed" in text.lower():
                 text = "authentication failed"
             raise ImapError(f"{failed}: {text}") from None
@@ -731,19 +743,24 @@ class ImapAccount:
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than last_uid in the selected folder, ascending.
 
+        A NOOP first brings in mail that arrived since the last command: servers (Dovecot) answer
+        SEARCH from the session's view, which grows only when they report EXISTS.
         "UID SEARCH UID n+1:*" also matches the highest message when every UID is <= n (the "*"
         stands for the largest UID in use), so the answer is filtered.
         """
         if last_uid < 0:
             raise ValueError(f"last_uid must be >= 0, not {last_uid}")
         self._require_selected()
+        self.noop()
         with self._command("UID SEARCH") as client:
             found = client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in found if uid > last_uid)
 
     def uids_since(self, day: date) -> list[int]:
-        """UIDs of messages that arrived (INTERNALDATE) on or after day, ascending."""
+        """UIDs of messages that arrived (INTERNALDATE) on or after day, ascending (after a NOOP,
+        as uids_after)."""
         self._require_selected()
+        self.noop()
         when = day.date() if isinstance(day, datetime) else day
         with self._command("UID SEARCH") as client:
             found = client.search(["SINCE", when])
@@ -895,9 +912,9 @@ class ImapAccount:
     def idle_wait(self, timeout_s: float) -> bool:
         """Wait in IDLE (RFC 2177) up to timeout_s seconds for news in the selected folder.
 
-        True as soon as the server reports EXISTS or RECENT (new mail), False on time-out. Other
-        updates (flags, expunges, keep-alives) end the current IDLE, which is re-issued until the
-        time is up. Call it again before 29 minutes pass; timeout_s is capped at that. Without IDLE
+        True as soon as the server reports EXISTS or RECENT (new mail), False on time-out. A NOOP
+        before each IDLE reports mail that came in since the last command. Other updates (flags,
+        expunges, keep-alives) end the current IDLE, which is re-issued until the time is up. Call it again before 29 minutes pass; timeout_s is capped at that. Without IDLE
         the server is polled with NOOP every 30 s.
         """
         if not timeout_s > 0:
@@ -909,6 +926,9 @@ class ImapAccount:
         if not self.has("IDLE"):
             return self._poll_wait(deadline)
         while (remaining := deadline - time.monotonic()) > 0:
+            # Dovecot's IDLE reports only changes made after it starts; NOOP catches the rest.
+            if self.noop():
+                return True
             with self._command("IDLE") as client:
                 client.idle()
                 responses = list(client.idle_check(timeout=remaining))
