@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections import Counter
 from enum import Enum
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .config import load_config
@@ -22,6 +24,7 @@ from .errors import MailguardError
 from .pipeline import Pipeline
 from .rules import MOVE, Decision
 from .scan import ScanStats, load_model, make_policy, open_store, scan
+from .social import load_networks
 from .sources import open_source
 
 app = typer.Typer(
@@ -68,6 +71,15 @@ def _root(
 def version_cmd() -> None:
     """Print mailguard's version."""
     typer.echo(__version__)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _cell(s: str) -> Text:
+    """Text from a message for a table cell: never read as rich markup ("[/bold]" in a subject
+    raised MarkupError) and without terminal control sequences (ESC in a subject reached the tty)."""
+    return Text(_CONTROL.sub("\N{REPLACEMENT CHARACTER}", s))
 
 
 def _short(s: str, n: int) -> str:
@@ -117,7 +129,8 @@ def scan_cmd(
     stats = ScanStats()
     decisions: list[Decision] = []
     try:
-        pipe = Pipeline(promo_model, policy, store, source=str(path))
+        pipe = Pipeline(promo_model, policy, store, source=str(path),
+                        social=load_networks(cfg.raw))
         show_progress = err.is_terminal and fmt == Format.table
         progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err, transient=True,
@@ -169,9 +182,9 @@ def _print_table(out: Console, decisions: list[Decision], moves_only: bool) -> N
             d.date.strftime("%Y-%m-%d") if d.date else "?",
             d.action.upper() if d.action == MOVE else d.action,
             "" if d.promo_score is None else f"{d.promo_score:.2f}",
-            d.sender or "?",
-            d.subject,
-            _reason_summary(d),
+            _cell(d.sender or "?"),
+            _cell(d.subject),
+            _cell(_reason_summary(d)),
             style=style,
         )
     out.print(table)
@@ -189,9 +202,22 @@ def _print_table(out: Console, decisions: list[Decision], moves_only: bool) -> N
     for sender, ds in by_sender.items():
         kinds = Counter(d.link_kind for d in ds)
         detail = next((r for r in ds[-1].reasons if r.startswith("contact since")), "")
-        flagged.add_row(sender, ds[-1].linked_contact or "", f"{kinds.most_common(1)[0][0]}; {detail}",
-                        str(len(ds)))
+        flagged.add_row(_cell(sender), _cell(ds[-1].linked_contact or ""),
+                        _cell(f"{kinds.most_common(1)[0][0]}; {detail}"), str(len(ds)))
     out.print(flagged)
+
+
+from .cli_review import register as _register_review  # noqa: E402
+
+_register_review(app)
+
+from .cli_imap import register as _register_imap  # noqa: E402
+
+_register_imap(app)
+
+from .cli_train import register as _register_train  # noqa: E402
+
+_register_train(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,3 +33,15 @@ class ImapError(MailguardError):
 
 class SecretError(MailguardError):
     """A password or token could not be obtained from its command, environment variable or keyring."""
+
+
+class ReviewError(MailguardError):
+    """A review command cannot do what was asked: an address or domain that is not one, no moved
+    message to undo, an unknown log entry, or an IMAP undo without an [imap] config."""
+
+
+class ContactImportError(MailguardError):
+    """A contacts file cannot be imported: unreadable, or neither a LinkedIn Connections.csv nor a
+    vCard (.vcf) file."""
+
+    exit_code = 2

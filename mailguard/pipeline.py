@@ -14,12 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from .classify import PromoModel
-from .contacts import PERSONAL, REPLIED, WROTE, Ledger, make_contact
+from .contacts import PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact
 from .features import Features, extract
 from .identity import signature_domains
-from .linker import Link, expired_links, link
+from .linker import Link, expired_links, ranked_links
 from .parse import ParsedMessage, parse_message
 from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
+from .social import (Network, builtin_networks, kept_reason, learned_line, network_of,
+                     parse_notification, social_contact)
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,11 @@ class Pipeline:
     """Decides messages in order against a ledger kept in the store (or in memory only)."""
 
     def __init__(self, model: PromoModel, policy: Policy, store: Store | None = None, *,
-                 source: str = "", run_kind: str = "scan") -> None:
+                 source: str = "", run_kind: str = "scan",
+                 social: Sequence[Network] | None = None) -> None:
         self.model = model
+        #: social networks whose notifications make contacts (social.load_networks(config.raw))
+        self.social = tuple(builtin_networks() if social is None else social)
         self.store = store
         self.source = source
         rules = store.sender_rules() if store else {}
@@ -118,15 +123,15 @@ class Pipeline:
             if self.store is not None:
                 self.store.note_sender(key, at)
 
-    def _learn(self, contact_args: dict, learned: list[str]) -> None:
-        c = make_contact(**contact_args)
+    def _learn(self, contact_args: dict | Contact, learned: list[str], line: str = "") -> None:
+        c = contact_args if isinstance(contact_args, Contact) else make_contact(**contact_args)
         known = c.email in self.ledger
         stored, changed = self.ledger.add(c)
         if changed and self.store is not None:
             self.store.save_contact(stored)
         if not known:
             self.counts["new_contacts"] += 1
-            learned.append(f"new contact: {c.email} ({c.how})")
+            learned.append(line or f"new contact: {c.email} ({c.how})")
 
     # -- the step --------------------------------------------------------------------------
 
@@ -139,18 +144,27 @@ class Pipeline:
         lnk: Link | None = None
         expired: list[Link] = []
         subscribed: datetime | None = None
+        # a social network's own mail speaks for the network, never for the person it names
+        net = network_of(msg, self.social) if feats is not None else None
         if msg.unreadable or feats is None:
             self.counts["unreadable"] += 1
             why = msg.unreadable or "unreadable"
             self.unreadable_reasons[why] = self.unreadable_reasons.get(why, 0) + 1
-        elif not is_from_me(msg, self.policy):
-            lnk = link(msg, self.ledger, at=at, window=self.window)
+        elif not is_from_me(msg, self.policy) and net is None:
+            ranked = ranked_links(msg, self.ledger, at=at, window=self.window)
+            lnk = ranked[0] if ranked else None
             if lnk is None:
                 expired = expired_links(msg, self.ledger, at=at, window=self.window)
             elif feats.is_bulk:
+                # mail from this sender that predates a contact is not that contact's doing: the
+                # cause can only be a contact made before the sender's first message
                 first = self._first_seen_before(msg)
-                if first is not None and first < lnk.contact.since:
-                    subscribed = first
+                if first is not None:
+                    causes = [c for c in ranked if c.contact.since <= first]
+                    if causes:
+                        lnk = causes[0]
+                    else:
+                        subscribed = first
         d = decide(msg, feats, score, lnk, self.policy, expired=expired,
                    subscribed_since=subscribed, ref=ref)
 
@@ -163,7 +177,12 @@ class Pipeline:
                         self._learn(dict(email=r.email, name=r.name, since=at, how=how,
                                          message_id=msg.message_id, subject=msg.subject), learned)
             else:
-                if d.action == KEEP and is_personal(msg, feats, score, self.policy):
+                event = parse_notification(msg, self.social) if net is not None else None
+                if net is not None:
+                    d = replace(d, reasons=(kept_reason(event, net, msg.sender.email), *d.reasons))
+                if event is not None:
+                    self._learn(social_contact(event, at), learned, line=learned_line(event, at))
+                elif d.action == KEEP and net is None and is_personal(msg, feats, score, self.policy):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
                                      sig_domains=signature_domains(msg)), learned)

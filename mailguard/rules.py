@@ -23,6 +23,17 @@ from .parse import ParsedMessage
 MOVE = "move"
 KEEP = "keep"
 
+#: sales-engagement tools: a message through one of them with open tracking is a templated
+#: sequence step, whatever its words (the model, trained on newsletters, scores them low)
+SEQUENCE_PLATFORMS = frozenset({"HubSpot", "Outreach", "Apollo", "SalesLoft", "lemlist", "Mixmax"})
+
+
+def sales_sequence(feats: Features) -> str | None:
+    """'sales sequence through HubSpot with open tracking', or None."""
+    if feats.esp in SEQUENCE_PLATFORMS and "tracking pixel" in feats.bulk_signals:
+        return f"sales sequence through {feats.esp} with open tracking"
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -156,10 +167,11 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None, link
     link_reasons = (f"linked to {link.contact.email} by {link.kind}", *link.evidence)
     if feats.discussion_list:
         return out(KEEP, "post to a discussion list: bulk, not promotion", *link_reasons, score_txt)
-    if score < policy.promo_threshold:
+    sequence = sales_sequence(feats)
+    if not sequence and score < policy.promo_threshold:
         return out(KEEP, f"{score_txt} below {policy.promo_threshold:.2f}: not promotional",
                    *link_reasons)
-    if not feats.is_bulk and score < policy.strong_threshold:
+    if not sequence and not feats.is_bulk and score < policy.strong_threshold:
         return out(KEEP, f"personal one-to-one note, not a blast ({score_txt}, no bulk signals)",
                    *link_reasons)
     if subscribed_since is not None:
@@ -169,6 +181,8 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None, link
             f"was made: not the contact's doing",
             *link_reasons, score_txt,
         )
+    if sequence:
+        return out(MOVE, f"{sequence} ({score_txt})", *link_reasons)
     bulk = ", ".join(feats.bulk_signals) if feats.bulk_signals else "no bulk headers"
     return out(MOVE, f"promotional: {score_txt} >= {policy.promo_threshold:.2f} ({bulk})",
                *link_reasons)

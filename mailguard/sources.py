@@ -124,8 +124,11 @@ class MaildirSource(Source):
         out = []
         keys = sorted(self.box.iterkeys())
         for pos, key in enumerate(keys):
-            with self.box.get_file(key) as f:
-                head = f.read(HEAD_BYTES)
+            try:
+                with self.box.get_file(key) as f:
+                    head = f.read(HEAD_BYTES)
+            except OSError:  # a broken symlink, a file gone or unreadable: read() says so later
+                head = b""
             out.append(Item(f"{self.path.name}/{key}", key, pos, date_of_head(head)))
         return out
 

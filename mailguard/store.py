@@ -108,6 +108,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX moves_state ON moves(state);
         """,
     ),
+    (
+        3,
+        # review.py: what the user did (allow, block, unrule, undo, revert), with what it changed
+        # (JSON detail) so that it can be reverted; reverted_by points at the entry that did.
+        """
+        CREATE TABLE review_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            reverted_by INTEGER REFERENCES review_log(id)
+        );
+        CREATE INDEX review_moves_message_id ON moves(message_id);
+        """,
+    ),
 ]
 
 

@@ -1,21 +1,49 @@
-"""Labelled mail -> features, metrics and a chosen threshold. Used by `mailguard train`,
-`scripts/train_default_model.py` and the benchmarks."""
+"""Labelled mail -> features, a model with a threshold chosen on out-of-fold scores, and metrics.
+
+Used by `mailguard train` / `mailguard evaluate` (:mod:`mailguard.cli_train`),
+``scripts/train_default_model.py`` and ``bench/bench_model.py``.
+
+The threshold is the lowest score at which at most ``max_fpr`` of the *out-of-fold* personal scores
+lie above it: each training message is scored by a model that did not see it
+(:func:`mailguard.classify.fit`). Scores of messages a model was trained on are too confident to
+choose anything from.
+
+Parsing is the slow part of training and scoring, so :func:`load_examples` and :class:`RawScorer`
+spread it over a process pool (``workers``, default: every core).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from .features import Features
+from . import classify
+from .errors import ConfigError, SourceError
+from .features import Features, extract
+from .identity import registrable_domain
+from .parse import parse_message
 from .pipeline import analyse_one
 from .sources import open_source
 
 log = logging.getLogger(__name__)
+
+#: Messages sent to a worker at a time.
+CHUNK = 64
+#: Below this many messages a process pool costs more than it saves.
+MIN_PARALLEL = 256
+#: Thresholds shown in the precision/recall table.
+TABLE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+IMAP_PREFIX = "imap:"
 
 
 @dataclass(frozen=True)
@@ -26,28 +54,241 @@ class Example:
     origin: str
 
 
-def load_examples(paths: Iterable[Path | str], label: int) -> tuple[list[Example], int]:
-    """Every readable message under ``paths`` with ``label``; returns (examples, n_unreadable)."""
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+# -- reading sources -----------------------------------------------------------------------
+
+
+def _imap_messages(folder: str, config: Any) -> Iterator[tuple[str, bytes]]:
+    try:
+        from .imap_session import open_account
+    except ImportError:  # the IMAP side is not installed in this tree
+        open_account = None  # type: ignore[assignment]
+    if config is None or open_account is None or not (config.raw.get("imap") or config.raw.get("accounts")):
+        raise ConfigError(f"imap: sources need an [imap] config (cannot read imap:{folder})")
+    with open_account(config) as account:
+        account.select(folder, readonly=True)
+        uids = account.uids_after(0)
+        for m in account.fetch(uids, max_body_bytes=512 * 1024):
+            yield f"imap:{folder}/{m.uid}", m.raw
+
+
+def iter_source(spec: str | Path, config: Any = None) -> Iterator[tuple[str, bytes]]:
+    """(ref, raw bytes) of every message of an mbox, Maildir, folder, .eml or ``imap:FOLDER``."""
+    s = str(spec)
+    if s.startswith(IMAP_PREFIX):
+        folder = s[len(IMAP_PREFIX):]
+        if not folder:
+            raise SourceError("imap: needs a folder name, e.g. imap:Newsletters")
+        yield from _imap_messages(folder, config)
+        return
+    with open_source(spec) as src:
+        for it in src.items():
+            try:
+                raw = src.read(it)
+            except (OSError, KeyError) as exc:
+                log.warning("cannot read %s: %s", it.ref, exc)
+                continue
+            yield f"{spec}:{it.ref}", raw
+
+
+def count_source(spec: str | Path) -> int | None:
+    """How many messages a source has (None for IMAP: unknown until fetched)."""
+    if str(spec).startswith(IMAP_PREFIX):
+        return None
+    with open_source(spec) as src:
+        return len(src.items())
+
+
+# -- parallel analysis ---------------------------------------------------------------------
+
+
+def _analyse_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
+    out: list[tuple[Features | None, float]] = []
+    for raw in raws:
+        msg, feats = analyse_one(raw)
+        out.append((feats, msg.date.timestamp() if msg.date else 0.0))
+    return out
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for x in items:
+        chunk.append(x)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _bounded_map(fn: Callable[[Any], Any], chunks: Iterable[Any], workers: int,
+                 initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[Any]:
+    """fn over chunks in a process pool, results in order, at most 2 chunks per worker in flight
+    (memory stays flat on a large mailbox)."""
+    with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
+        pending: deque[Future] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(fn, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def analyse_raws(raws: Iterable[bytes], *, workers: int | None = None, total: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> Iterator[tuple[Features | None, float]]:
+    """(features or None, date) of each message, in order; parsed in ``workers`` processes."""
+    workers = default_workers() if workers is None else max(1, workers)
+    parallel = workers > 1 and (total is None or total >= MIN_PARALLEL)
+    chunks = _chunks(raws, CHUNK)
+    results = _bounded_map(_analyse_chunk, chunks, workers) if parallel else map(_analyse_chunk, chunks)
+    for res in results:
+        yield from res
+        if progress:
+            progress(len(res))
+
+
+def load_examples(paths: Iterable[Path | str], label: int, *, workers: int | None = None,
+                  config: Any = None, progress: Callable[[int], None] | None = None
+                  ) -> tuple[list[Example], int]:
+    """Every readable message of ``paths`` (mbox, Maildir, folder, ``imap:FOLDER``) with ``label``;
+    returns (examples, n_unreadable)."""
     out: list[Example] = []
     bad = 0
     for p in paths:
-        with open_source(p) as src:
-            for it in src.items():
-                msg, feats = analyse_one(src.read(it))
-                if feats is None:
-                    bad += 1
-                    continue
-                out.append(Example(feats, label, msg.date.timestamp() if msg.date else 0.0,
-                                   f"{p}:{it.ref}"))
+        refs: list[str] = []
+
+        def raws(p: Path | str = p) -> Iterator[bytes]:
+            for ref, raw in iter_source(p, config):
+                refs.append(ref)
+                yield raw
+
+        total = None if str(p).startswith(IMAP_PREFIX) else count_source(p)
+        for i, (feats, date) in enumerate(analyse_raws(raws(), workers=workers, total=total,
+                                                       progress=progress)):
+            if feats is None:
+                bad += 1
+                continue
+            out.append(Example(feats, label, date, refs[i]))
     return out, bad
 
 
-def choose_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float = 0.01) -> float:
-    """The lowest threshold whose false-positive rate on personal mail is <= max_fpr."""
+def review_examples(store: Any) -> tuple[list[Example], int]:
+    """Labels from review (allow = personal, block = promo), read back from their sources.
+    Returns ([], 0) when the review module is not there."""
+    try:
+        from .review import labelled_examples, read_examples
+    except ImportError:
+        return [], 0
+    out: list[Example] = []
+    bad = 0
+    for ex, raw in read_examples(labelled_examples(store)):
+        msg, feats = analyse_one(raw)
+        if feats is None:
+            bad += 1
+            continue
+        out.append(Example(feats, int(ex.label), msg.date.timestamp() if msg.date else 0.0,
+                           f"review:{ex.source}:{ex.ref}"))
+    return out, bad
+
+
+# -- scoring raw mail fast -----------------------------------------------------------------
+
+_WORKER_MODEL: classify.PromoModel | None = None
+
+
+def _set_worker_model(model: classify.PromoModel) -> None:
+    global _WORKER_MODEL
+    _WORKER_MODEL = model
+    registrable_domain("warm.example.co.uk")  # loads the public suffix list once, now
+
+
+def _score_chunk(raws: list[bytes]) -> tuple[np.ndarray, float]:
+    """Scores of a chunk (NaN where the bytes are not a message) and the CPU seconds it took."""
+    t0 = time.process_time()
+    model = _WORKER_MODEL
+    assert model is not None
+    feats: list[Features] = []
+    where: list[int] = []
+    for i, raw in enumerate(raws):
+        msg = parse_message(raw)
+        if msg.unreadable and msg.sender is None and not msg.headers:
+            continue
+        try:
+            # a message without a usable From is still scored: the pipeline keeps such mail
+            # whatever its score, but a score is what a benchmark compares
+            f = extract(msg)
+        except Exception:  # noqa: BLE001 - as in pipeline.analyse_one
+            continue
+        feats.append(f)
+        where.append(i)
+    out = np.full(len(raws), np.nan)
+    if feats:
+        out[where] = model.score_many(feats)
+    return out, time.process_time() - t0
+
+
+class RawScorer:
+    """Parse, extract and score raw messages on every core; NaN for a message that is not mail.
+
+    The pool starts once (``with RawScorer(model) as s: s.score(raws)``); workers keep the model.
+    """
+
+    def __init__(self, model: classify.PromoModel, workers: int | None = None) -> None:
+        self.model = model
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+        #: CPU seconds the workers spent in the last score() call
+        self.cpu_seconds = 0.0
+
+    def __enter__(self) -> RawScorer:
+        if self.workers > 1:
+            self._pool = ProcessPoolExecutor(self.workers, initializer=_set_worker_model,
+                                             initargs=(self.model,))
+            # start every worker now (each task holds its worker a moment, so all of them spawn),
+            # not inside the first score() call
+            list(self._pool.map(_pause, [0.05] * self.workers))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def score(self, raws: Sequence[bytes], chunk: int = CHUNK) -> np.ndarray:
+        if self._pool is None or len(raws) < 2 * chunk:
+            _set_worker_model(self.model)
+            scores, self.cpu_seconds = _score_chunk(list(raws))
+            return scores
+        parts = [list(raws[i:i + chunk]) for i in range(0, len(raws), chunk)]
+        results = list(self._pool.map(_score_chunk, parts))
+        self.cpu_seconds = sum(cpu for _, cpu in results)
+        return np.concatenate([scores for scores, _ in results])
+
+
+def _pause(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+# -- threshold and metrics -----------------------------------------------------------------
+
+
+def choose_threshold(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[float],
+                     max_fpr: float = 0.01) -> float:
+    """The lowest threshold whose false-positive rate on personal mail is <= max_fpr.
+
+    Give it out-of-fold scores (``classify.fit(...).oof_scores``), never the scores of the messages
+    a model was trained on.
+    """
+    y = np.asarray(y)
+    p = np.asarray(p, dtype=np.float64)
     neg = np.sort(p[y == 0])
     if len(neg) == 0:
         return 0.5
-    k = int(np.floor(max_fpr * len(neg)))
+    k = int(np.floor(max_fpr * len(neg) + 1e-9))
     # scores strictly above the (n-k)-th highest personal score are positives
     cut = neg[len(neg) - k - 1] if k < len(neg) else 0.0
     return float(min(max(cut + 1e-6, 0.05), 0.99))
@@ -55,8 +296,10 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, max_fpr: float = 0.01) -> flo
 
 def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,
             threshold: float) -> dict[str, float]:
+    """Precision, recall, F1, ROC AUC, false-positive rate at ``threshold``, the counts, and
+    ``fpr_at_90_recall``: the share of personal mail above the threshold that catches 90% of promo."""
     y = np.asarray(y)
-    p = np.asarray(p)
+    p = np.asarray(p, dtype=np.float64)
     pred = (p >= threshold).astype(int)
     neg = y == 0
     out = {
@@ -69,7 +312,6 @@ def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,
         "n_promo": int((y == 1).sum()),
         "n_personal": int(neg.sum()),
     }
-    # the personal share above the threshold that gives 90% promo recall
     pos = np.sort(p[y == 1])
     if len(pos) and neg.any():
         t90 = pos[int(np.floor(0.10 * len(pos)))]
@@ -77,7 +319,56 @@ def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,
     return out
 
 
-def threshold_table(y: np.ndarray, p: np.ndarray,
-                    thresholds: Sequence[float] = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
-                    ) -> list[dict[str, float]]:
-    return [metrics(y, p, t) for t in thresholds]
+def threshold_table(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[float],
+                    thresholds: Sequence[float] = TABLE_THRESHOLDS) -> list[dict[str, float]]:
+    """Precision, recall, F1 and false-positive rate at each threshold (for picking one)."""
+    keep = ("threshold", "precision", "recall", "f1", "false_positive_rate")
+    return [{k: v for k, v in metrics(y, p, t).items() if k in keep} for t in thresholds]
+
+
+# -- training ------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """A trained model (threshold set) and its cross-validated evaluation."""
+
+    model: classify.PromoModel
+    oof_scores: np.ndarray
+    labels: np.ndarray
+    cv_metrics: dict[str, float]
+    table: list[dict[str, float]] = field(default_factory=list)
+
+
+def train_model(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *,
+                max_fpr: float = 0.01, folds: int = classify.FOLDS,
+                progress: Callable[[int, int], None] | None = None) -> TrainResult:
+    """Fit on everything; the threshold and the reported metrics come from out-of-fold scores."""
+    if not 0.0 <= max_fpr < 1.0:
+        raise ConfigError(f"max_fpr must be in [0, 1), not {max_fpr}")
+    y = np.asarray(labels, dtype=np.int8)
+    fitted = classify.fit(feats, y, folds=folds, progress=progress)
+    threshold = choose_threshold(y, fitted.oof_scores, max_fpr)
+    fitted.model.threshold = threshold
+    cv = metrics(y, fitted.oof_scores, threshold)
+    cv["folds"] = folds
+    return TrainResult(fitted.model, fitted.oof_scores, y, cv, threshold_table(y, fitted.oof_scores))
+
+
+def evaluate(model: classify.PromoModel, feats: Sequence[Features], labels: Sequence[int] | np.ndarray,
+             threshold: float | None = None) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Metrics of ``model`` on labelled mail at its threshold (or ``threshold``), and the table."""
+    y = np.asarray(labels)
+    p = model.score_many(feats)
+    t = model.threshold if threshold is None else threshold
+    return metrics(y, p, t), threshold_table(y, p)
+
+
+def split_by_date(examples: Sequence[Example], quantile: float = 0.5
+                  ) -> tuple[list[Example], list[Example]]:
+    """Older / newer halves by Date (undated messages are left out)."""
+    dated = [e for e in examples if e.date > 0]
+    if not dated:
+        return [], []
+    cut = float(np.quantile([e.date for e in dated], quantile))
+    return [e for e in dated if e.date < cut], [e for e in dated if e.date >= cut]

@@ -1,0 +1,271 @@
+"""IMAP commands on the command line: init, check, run, apply-history. ``register(app)`` adds them
+to mailguard's typer app.
+
+Like cli.py, these load the config, call the core (imap_session, sync, daemon) and print; every
+failure is a MailguardError that main() turns into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .config import CONFIG_NAME, load_config
+from .daemon import Daemon
+from .errors import ConfigError, ImapError, MailguardError, SecretError
+from .imap import ImapConnectionLost
+from .imap_session import AccountConfig, find_account, make_account, select_accounts
+from .scan import load_model
+from .store import Store, data_dir, ensure_private_dir
+from .sync import AccountSync, PassReport, make_pipeline
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config.toml (default: $MAILGUARD_HOME/config.toml)")]
+AccountsOpt = Annotated[Optional[list[str]], typer.Option("--account", help="Only this account (its name or user name; repeatable).")]
+
+CONFIG_TEMPLATE = """\
+# mailguard configuration (TOML), written by `mailguard init`. Mode 0600: keep it private.
+# No secret goes in this file: say where the password comes from (one of the password lines).
+
+[imap]
+host = "{host}"
+port = 993
+username = "{username}"
+tls = "ssl"                                # "ssl" (993), "starttls" (143), "none" (localhost only)
+password_env = "MAILGUARD_PASSWORD"        # the password is in this environment variable...
+# password_command = "pass show mail/imap" # ...or the first line a command prints (run without a shell)
+# keyring = true                           # ...or the system keyring (pip install keyring; service "mailguard")
+# oauth2_token_command = "oama access {username}"  # ...or an OAuth2 token for XOAUTH2 (Gmail, Microsoft 365)
+# ca_file = "/path/to/ca.pem"              # trust this CA instead of the system store
+# idle = true                              # wait for new mail with IDLE when the server has it
+# poll_seconds = 60                        # without IDLE, poll this often; with IDLE, a full pass this often
+
+[mailbox]
+me = [{me}]                                # your own addresses: whom you write to becomes a contact
+watch = "INBOX"                            # the folder mailguard acts on
+# sent = "Sent"                            # default: the folder the server flags \\Sent
+quarantine = "Contact-Promo"               # contact-then-promotion mail goes here (created if missing)
+
+[rules]
+window_days = 180                          # how long a contact counts as recent
+# promo_threshold = 0.5                    # default: the model's own threshold
+
+# Several accounts in one daemon: one [[accounts]] table each; [imap] and [mailbox] above then
+# hold the defaults they share.
+# [[accounts]]
+# name = "work"
+# host = "imap.work.example"
+# username = "you@work.example"
+# password_command = "pass show work/imap"
+# me = ["you@work.example"]
+"""
+
+
+def _echo(line: str) -> None:
+    typer.echo(line)
+
+
+def _config_target(config: Path | None) -> Path:
+    if config is not None:
+        return config
+    env = os.environ.get("MAILGUARD_CONFIG")
+    if env:
+        return Path(env)
+    return data_dir() / CONFIG_NAME
+
+
+def init_cmd(
+    host: Annotated[str, typer.Option("--host", help="IMAP server name.")] = "imap.example.org",
+    username: Annotated[str, typer.Option("--username", help="IMAP user name (usually your address).")] = "you@example.org",
+    me: Annotated[Optional[list[str]], typer.Option("--me", help="Your own address (repeatable; default: the user name).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a commented starting config.toml (mode 0600) into $MAILGUARD_HOME; never overwrites.
+
+    Example: mailguard init --host imap.fastmail.com --username sam@rivera.dev
+    """
+    target = _config_target(config)
+    addresses = me or ([username] if "@" in username else [])
+    for value, what in ((host, "--host"), (username, "--username"), *((a, "--me") for a in addresses)):
+        if not value or any(c in value for c in '"\\\n\r'):
+            raise ConfigError(f"{what} {value!r} cannot go into the config as it is")
+    text = CONFIG_TEMPLATE.format(host=host, username=username,
+                                  me=", ".join(f'"{a}"' for a in addresses))
+    if config is None:
+        ensure_private_dir(target.parent)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigError(f"{target} exists; not overwritten (edit it, or remove it first)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(target, 0o600)
+    _echo(f"wrote {target} (mode 0600): set host, username and the password source, then run "
+          "`mailguard check`")
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def diagnose(exc: BaseException) -> str:
+    """One line saying what is wrong."""
+    text = str(exc)
+    low = text.lower()
+    if isinstance(exc, SecretError):
+        return f"cannot get the password: {text}"
+    if isinstance(exc, ConfigError):
+        return f"config: {text}"
+    if "authentication failed" in low or ("login failed" in low and not isinstance(exc, ImapConnectionLost)):
+        return f"bad password (or user name): {text}"
+    if "tls" in low or "certificate" in low or "ssl" in low:
+        return f"TLS failure: {text}"
+    if low.startswith("no such folder"):
+        return text
+    if isinstance(exc, ImapConnectionLost):
+        return f"cannot reach the server: {text}"
+    return text
+
+
+def check_account(acct: AccountConfig) -> list[str]:
+    """Log in and describe the account; raises MailguardError on the first problem."""
+    lines = []
+    s = acct.settings
+    with make_account(acct) as account:
+        lines.append(f"{acct.name}: logged in to {s.address} as {s.username} "
+                     f"(tls={s.tls}; {acct.secret.describe()})")
+        lines.append("  capabilities: " + " ".join(sorted(account.capabilities)))
+        folders = account.list_folders()
+        lines.append(f"  folders ({len(folders)}):")
+        for f in folders:
+            flags = " ".join(x.decode("ascii", "replace") for x in f.flags
+                             if x.lower() not in (b"\\haschildren", b"\\hasnochildren"))
+            lines.append(f"    {f.name}" + (f"  {flags}" if flags else ""))
+        names = {f.name for f in folders}
+        watch = account.folder_name(acct.watch)
+        st = account.select(watch, readonly=True)
+        lines.append(f"  watch: {watch} ({st.exists} messages)")
+        if acct.sent:
+            sent: str | None = account.folder_name(acct.sent)
+            assert sent is not None
+            account.select(sent, readonly=True)
+            lines.append(f"  sent: {sent}")
+        else:
+            sent = account.special_folder(b"\\Sent")
+            lines.append(f"  sent: {sent} (\\Sent folder)" if sent else
+                         "  sent: none found (set [mailbox] sent; contacts are learned from replies in it)")
+        quarantine = account.folder_name(acct.quarantine)
+        lines.append(f"  quarantine: {quarantine}" + ("" if quarantine in names else
+                                                      " (missing: created on the first run)"))
+        if account.has("IDLE") and acct.idle:
+            lines.append("  waits with IDLE")
+        else:
+            lines.append(f"  polls every {acct.poll_seconds:g}s (no IDLE)")
+        if account.has("MOVE"):
+            lines.append("  moves with UID MOVE")
+        elif account.has("UIDPLUS"):
+            lines.append("  moves with UID COPY + UID EXPUNGE (no MOVE)")
+        else:
+            raise ImapError(f"{s.address} offers neither MOVE nor UIDPLUS: mailguard cannot move "
+                            "messages safely there (run --dry-run still works)")
+    lines.append(f"{acct.name}: ok")
+    return lines
+
+
+def check_cmd(account: AccountsOpt = None, config: ConfigOpt = None) -> None:
+    """Log in to each account, list folders and capabilities, and say what is wrong in one line.
+
+    Example: mailguard check
+    """
+    cfg = load_config(config)
+    failures: list[tuple[str, MailguardError]] = []
+    for acct in select_accounts(cfg, account):
+        try:
+            for line in check_account(acct):
+                _echo(line)
+        except MailguardError as exc:
+            failures.append((acct.name, exc))
+    if failures:
+        error = ImapError("; ".join(f"{name}: {diagnose(exc)}" for name, exc in failures))
+        error.exit_code = failures[0][1].exit_code
+        raise error
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def print_report(report: PassReport, *, always: bool = False) -> None:
+    verb = "would move" if report.dry_run else "moved"
+    for m in report.moved:
+        d = m.decision
+        why = f"{d.link_kind} -> {d.linked_contact}" if d.linked_contact else (d.reasons[0] if d.reasons else "")
+        _echo(f"{report.account}: {verb} {d.sender or '?'} \"{d.subject}\" from {m.folder} to {m.dest} ({why})")
+    if always or report.busy:
+        _echo(report.summary())
+
+
+def run_cmd(
+    once: Annotated[bool, typer.Option("--once", help="One pass over every account (what arrived since the last run), then exit.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Shadow mode: decide and report, move nothing.")] = False,
+    account: AccountsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Watch the IMAP accounts: learn contacts, move contact-then-promotion mail to the quarantine.
+
+    The first run on an account learns from the last window_days of the watched folder and Sent
+    and moves none of it; afterwards only new mail is acted on. Without --once this runs until
+    SIGTERM/SIGINT (IDLE when the server has it), which finish the current batch and exit.
+
+    Example: mailguard run --once --dry-run
+    """
+    cfg = load_config(config)
+    accounts = select_accounts(cfg, account)
+    daemon = Daemon(cfg, accounts, dry_run=dry_run, once=once,
+                    on_report=lambda r: print_report(r, always=once))
+    try:
+        daemon.run()
+    except MailguardError as exc:
+        failed = next(w.name for w in daemon.workers if w.error is exc)
+        error = ImapError(f"{failed}: {diagnose(exc)}")
+        error.exit_code = exc.exit_code
+        raise error from None
+
+
+def apply_history_cmd(
+    account: Annotated[Optional[str], typer.Option("--account", help="The account (default: the first).")] = None,
+    folder: Annotated[Optional[str], typer.Option("--folder", help="Folder to act on (default: the watched one).")] = None,
+    days: Annotated[Optional[int], typer.Option("--days", min=1, help="How far back (default: window_days).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide and report, move nothing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Act on existing mail: decide the last --days of a folder (merged with Sent by date) and move
+    the offenders, which `run` never does for mail older than its first run.
+
+    Messages mailguard moved before and that were put back are left alone.
+
+    Example: mailguard apply-history --days 90 --dry-run
+    """
+    cfg = load_config(config)
+    acct = find_account(cfg, account)
+    model = load_model(cfg)
+    with Store.open_default() as store, make_account(acct) as imap:
+        pipeline = make_pipeline(cfg, acct, store, model,
+                                 run_kind="imap-history-dry-run" if dry_run else "imap-history")
+        try:
+            sync = AccountSync(acct, imap, store, pipeline, window_days=cfg.rules.window_days,
+                               dry_run=dry_run)
+            report = sync.apply_history(folder, days)
+        finally:
+            pipeline.finish()
+    print_report(report, always=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the IMAP commands to mailguard's app."""
+    app.command("init")(init_cmd)
+    app.command("check")(check_cmd)
+    app.command("run")(run_cmd)
+    app.command("apply-history")(apply_history_cmd)

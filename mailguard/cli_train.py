@@ -1,0 +1,240 @@
+"""`mailguard train` and `mailguard evaluate`: the promo model on the user's own labelled mail.
+
+Typer commands only: load the config, read the sources through :mod:`mailguard.training`, call
+:mod:`mailguard.classify`, print. Errors are MailguardError subclasses, which ``cli.main`` turns into
+one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import classify
+from .config import Config, load_config
+from .errors import StoreError
+from .training import (
+    Example,
+    count_source,
+    evaluate,
+    load_examples,
+    review_examples,
+    train_model,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "promo.joblib"
+#: personal mail allowed above the chosen threshold, on out-of-fold scores
+DEFAULT_MAX_FPR = 0.005
+
+SourcesOpt = Annotated[
+    list[str],
+    typer.Option(help="An mbox, a Maildir, a folder of message files, or imap:FOLDER on the configured "
+                      "account. Repeat the option for several sources."),
+]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config.toml (default: $MAILGUARD_HOME/config.toml)")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes for parsing (default: every core).")]
+
+
+class EvalFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def default_model_out(config: Config) -> Path:
+    """Where `mailguard train` writes: the configured model path, else the data directory (where
+    classify.load() looks first)."""
+    return config.model or (config.home / MODEL_NAME)
+
+
+@contextmanager
+def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True, disable=not enabled)
+    with progress:
+        yield progress
+
+
+def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers: int | None,
+          progress: Progress) -> tuple[list[Example], int]:
+    total = 0
+    for s in sources:
+        n = count_source(s)
+        total = None if n is None or total is None else total + n  # type: ignore[operator]
+    task = progress.add_task(f"reading {label_name}", total=total)
+    examples, bad = load_examples(sources, label, workers=workers, config=cfg,
+                                  progress=lambda n: progress.update(task, advance=n))
+    progress.update(task, visible=False)
+    return examples, bad
+
+
+def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]:
+    """Labels from review decisions; ([], 0, why) when there are none to take."""
+    if not include:
+        return [], 0, "not asked"
+    from .store import DB_NAME, Store
+
+    path = cfg.home / DB_NAME
+    if not path.is_file():
+        return [], 0, "no state database yet"
+    try:
+        store = Store(path)
+    except StoreError as exc:
+        log.warning("review labels skipped: %s", exc)
+        return [], 0, "state database unreadable"
+    try:
+        examples, bad = review_examples(store)
+    finally:
+        store.close()
+    return examples, bad, "from review"
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def _metrics_table(title: str, m: dict[str, Any]) -> Table:
+    t = Table(title=title, show_header=False)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    names = (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
+             ("false_positive_rate", "false-positive rate (personal above threshold)"),
+             ("fpr_at_90_recall", "personal above the 90%-recall threshold"), ("threshold", "threshold"),
+             ("n_promo", "promo messages"), ("n_personal", "personal messages"))
+    for key, label in names:
+        if key in m:
+            t.add_row(label, _fmt(m[key]))
+    return t
+
+
+def _pr_table(rows: list[dict[str, float]], chosen: float) -> Table:
+    t = Table(title="precision / recall by threshold (pick one with --threshold or \\[rules] promo_threshold)")
+    for col in ("threshold", "precision", "recall", "F1", "false-positive rate"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(f"{r['threshold']:.2f}", f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                  f"{r['false_positive_rate']:.4f}")
+    t.caption = f"the model's threshold: {chosen:.3f}"
+    return t
+
+
+def train_cmd(
+    promo: SourcesOpt,
+    personal: SourcesOpt,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Model file to write; its .card.json goes beside it (default: \\[model] path, else the data directory).")] = None,
+    include_review: Annotated[bool, typer.Option("--include-review/--no-include-review", help="Add review decisions as labels: allowed senders personal, blocked senders promo.")] = True,
+    max_fpr: Annotated[float, typer.Option("--max-fpr", min=0.0, max=0.5, help="Share of personal mail allowed above the threshold, on cross-validated scores.")] = DEFAULT_MAX_FPR,
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train the promo model on your own mail: promotional folders against personal ones.
+
+    Writes the model and its card (data counts, date, versions, cross-validated metrics, sha256).
+    The threshold is chosen on cross-validated scores so that at most --max-fpr of your personal
+    mail scores above it.
+
+    Example: mailguard train --promo ~/Mail/Newsletters --promo imap:Promotions --personal ~/Mail/INBOX
+    """
+    cfg = load_config(config)
+    err = Console(stderr=True, highlight=False)
+    target = out or default_model_out(cfg)
+    t0 = time.perf_counter()
+    with _progress(err, err.is_terminal) as progress:
+        promo_ex, bad_promo = _read("promo", 1, promo, cfg, workers, progress)
+        personal_ex, bad_personal = _read("personal", 0, personal, cfg, workers, progress)
+        review_ex, bad_review, review_why = _review_labels(include_review, cfg)
+        examples = promo_ex + personal_ex + review_ex
+        labels = [e.label for e in examples]
+        classify.check_counts(labels)  # before the slow part: one clear line when a class is short
+        fit_task = progress.add_task("training (5-fold cross-validation)", total=classify.FOLDS + 1)
+        result = train_model([e.feats for e in examples], labels, max_fpr=max_fpr,
+                             progress=lambda done, total: progress.update(fit_task, completed=done, total=total))
+    seconds = time.perf_counter() - t0
+    n_review_promo = sum(e.label for e in review_ex)
+    card = {
+        "data": {
+            "promo_sources": promo,
+            "personal_sources": personal,
+            "n_promo": int(sum(labels)),
+            "n_personal": int(len(labels) - sum(labels)),
+            "from_sources": {"promo": len(promo_ex), "personal": len(personal_ex)},
+            "from_review": {"promo": n_review_promo, "personal": len(review_ex) - n_review_promo,
+                            "note": review_why},
+            "unreadable": {"promo": bad_promo, "personal": bad_personal, "review": bad_review},
+        },
+        "features": f"hashed words of subject and body start (tf-idf) + structural signals "
+                    f"(feature version {classify.FEATURE_VERSION})",
+        "classifier": "logistic regression, Platt-calibrated on 5-fold out-of-fold scores",
+        "threshold_rule": f"lowest score with at most {max_fpr:.1%} of personal mail above it, on "
+                          "out-of-fold scores",
+        "metrics": {"cross_validation": result.cv_metrics},
+        "train_seconds": round(seconds, 2),
+        "command": "mailguard train " + " ".join([*(f"--promo {p}" for p in promo),
+                                                  *(f"--personal {p}" for p in personal)]),
+    }
+    full = classify.save(result.model, target, card)
+    outc = Console(highlight=False)
+    outc.print(_metrics_table("cross-validated (5-fold) on your mail", result.cv_metrics))
+    outc.print(f"wrote {target} (threshold {result.model.threshold:.3f}, sha256 {full['sha256'][:12]}...) "
+               f"from {card['data']['n_promo']} promo and {card['data']['n_personal']} personal messages "
+               f"in {seconds:.1f}s", markup=False)
+    if out is not None and cfg.model is None and target != default_model_out(cfg):
+        outc.print(f"to use it: --model {target}, or [model] path = \"{target}\" in config.toml",
+                   markup=False)
+
+
+def evaluate_cmd(
+    promo: SourcesOpt,
+    personal: SourcesOpt,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Model file (its .card.json must sit beside it; default: the one scan uses).")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Evaluate at this threshold instead of the model's.")] = None,
+    fmt: Annotated[EvalFormat, typer.Option("--format", help="table, or json (one object).")] = EvalFormat.table,
+    workers: WorkersOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Measure a promo model on labelled mail: precision, recall, F1, ROC AUC, false-positive rate,
+    and a precision/recall table over thresholds.
+
+    Example: mailguard evaluate --promo ~/Mail/Newsletters --personal ~/Mail/INBOX --format json
+    """
+    cfg = load_config(config)
+    promo_model = classify.load(model or cfg.model)
+    err = Console(stderr=True, highlight=False)
+    with _progress(err, err.is_terminal and fmt == EvalFormat.table) as progress:
+        promo_ex, bad_promo = _read("promo", 1, promo, cfg, workers, progress)
+        personal_ex, bad_personal = _read("personal", 0, personal, cfg, workers, progress)
+    examples = promo_ex + personal_ex
+    if not examples:
+        from .errors import SourceError
+
+        raise SourceError("no readable messages in the given sources")
+    m, table = evaluate(promo_model, [e.feats for e in examples], [e.label for e in examples], threshold)
+    m["unreadable"] = bad_promo + bad_personal
+    m["model"] = str(model or cfg.model or "default")
+    if fmt == EvalFormat.json:
+        safe = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in m.items()}
+        typer.echo(json.dumps({**safe, "table": table}, indent=1))
+        return
+    outc = Console(highlight=False)
+    outc.print(_metrics_table("evaluation", m))
+    outc.print(_pr_table(table, m["threshold"]))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train` and `evaluate` to the mailguard CLI."""
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+

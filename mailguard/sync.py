@@ -1,0 +1,737 @@
+"""One pass over an IMAP account: learn, decide, move, and remember how far it got.
+
+The core pipeline decides; this module only chooses which messages it sees, in which order, and
+carries out its ``move`` decisions safely.
+
+First run (no state for the watched folder): contacts are learned from the last ``window_days``
+of the watched folder *and* the Sent folder, merged in date order so that the user's replies count,
+with ``learn_only``: nothing of that history is moved. The watched folder's UIDNEXT at that moment
+is the boundary: only mail with a higher UID is acted on. (Acting on history is the explicit
+``mailguard apply-history``.)
+
+Afterwards each pass is incremental by UID: the ``folder_state`` table keeps, per account and
+folder, the UIDVALIDITY and the last UID handled. New Sent mail is learned first, then new mail of
+the watched folder is fetched in batches (BODY.PEEK: \\Seen is never set) and decided in UID order.
+
+Moves go through the ``moves`` table:
+
+1. an ``intent`` row per offender (Message-ID, source folder, UID and UIDVALIDITY, decision id) is
+   committed *before* the UID MOVE (or COPY + \\Deleted + UID EXPUNGE of exactly those UIDs);
+2. after it, in one transaction, the rows become ``done`` with the new UID, and the folder's last
+   UID moves past the batch.
+
+A pass starts by reconciling ``intent`` rows left by a crash or a dropped connection: the message
+is looked up by Message-ID in the quarantine and in the source folder; found in the quarantine it
+is marked done, found only in the source it is moved now, found in neither it is marked failed
+(someone else moved or deleted it). Nothing is moved twice: a Message-ID that mailguard ever moved
+on this account is never moved again (it is back in the inbox because the user put it there).
+
+A UIDVALIDITY change makes stored UIDs meaningless: the folder's window is read again, messages
+already decided (same Message-ID in decisions or moves) are skipped, the rest is learned, and only
+what arrived after the first run and was never decided is acted on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from .classify import PromoModel
+from .config import Config
+from .errors import ImapError, MailguardError
+from .imap import FetchedMessage, FolderState, ImapAccount
+from .imap_session import AccountConfig
+from .pipeline import Pipeline
+from .rules import MOVE, Decision
+from .scan import make_policy
+from .social import load_networks
+from .store import Store, now_iso
+
+log = logging.getLogger(__name__)
+
+#: reason prefix of the moves rows written here (review.py's undo rows start "undo of move #")
+SYNC_TAG = "sync: "
+#: Sent mail is only learned from: its start is enough
+SENT_BODY_BYTES = 4096
+
+Checkpoint = Callable[[str], None]
+
+
+def _noop_checkpoint(_phase: str) -> None:
+    return None
+
+
+def _norm_id(message_id: str | None) -> str:
+    return " ".join((message_id or "").split())
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def make_pipeline(config: Config, acct: AccountConfig, store: Store, model: PromoModel, *,
+                  run_kind: str = "imap") -> Pipeline:
+    """The core pipeline for one account: its addresses, the config's rules and social networks.
+    Decisions are recorded with source ``imap:<account name>``."""
+    policy = make_policy(config, model, me=acct.me)
+    return Pipeline(model, policy, store, source=source_of(acct), run_kind=run_kind,
+                    social=load_networks(config.raw))
+
+
+def source_of(acct: AccountConfig) -> str:
+    return f"imap:{acct.name}"
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """One message moved (or, in a dry run, that would have been)."""
+
+    folder: str
+    uid: int
+    dest: str
+    new_uid: int | None
+    decision: Decision
+
+
+@dataclass
+class PassReport:
+    """What one pass did."""
+
+    account: str
+    dry_run: bool = False
+    first_run: bool = False
+    learned: int = 0
+    decided: int = 0
+    moved: list[Moved] = field(default_factory=list)
+    skipped: int = 0
+    unreadable: int = 0
+    failed: int = 0
+    reconciled: int = 0
+    resynced: list[str] = field(default_factory=list)
+    new_contacts: int = 0
+    complete: bool = True
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.learned or self.decided or self.moved or self.reconciled or self.resynced)
+
+    def summary(self) -> str:
+        verb = "would move" if self.dry_run else "moved"
+        parts = []
+        if self.first_run:
+            parts.append("first run")
+        if self.learned:
+            parts.append(f"learned from {self.learned} message(s)")
+        parts.append(f"{self.decided} new message(s)")
+        parts.append(f"{verb} {len(self.moved)}")
+        if self.new_contacts:
+            parts.append(f"{self.new_contacts} new contact(s)")
+        if self.skipped:
+            parts.append(f"{self.skipped} moved before and put back: left alone")
+        if self.unreadable:
+            parts.append(f"{self.unreadable} not understood: left where they are")
+        if self.reconciled:
+            parts.append(f"{self.reconciled} interrupted move(s) reconciled")
+        if self.failed:
+            parts.append(f"{self.failed} move(s) failed")
+        if self.resynced:
+            parts.append("UIDVALIDITY changed: resynced " + ", ".join(self.resynced))
+        if not self.complete:
+            parts.append("stopped early")
+        return f"{self.account}: " + ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """folder_state: UIDs up to last_uid are handled; learned_until is when the first run's
+    learning finished (None while it is under way)."""
+
+    uidvalidity: int
+    last_uid: int
+    learned_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A fetched message and where it is."""
+
+    folder: str
+    uidvalidity: int
+    msg: FetchedMessage
+    when: datetime
+
+
+_DATE = re.compile(rb"^date:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def _date_of(msg: FetchedMessage) -> datetime:
+    """Date header, else INTERNALDATE, else now: the order history is learned in."""
+    end = msg.raw.find(b"\r\n\r\n")
+    found = _DATE.search(msg.raw, 0, end if end >= 0 else len(msg.raw))
+    if found:
+        try:
+            d = parsedate_to_datetime(" ".join(found.group(1).decode("latin-1").split()))
+            return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    if msg.internaldate is not None:
+        d = msg.internaldate
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+# -- the pass ----------------------------------------------------------------------------------
+
+
+class AccountSync:
+    """Passes over one connected account. Not thread-safe: one per account and thread.
+
+    checkpoint: called with a phase name ("fetched", "decided", "intents", "moved") during each
+    batch; tests use it to drop the connection or simulate a crash at exactly that point.
+    """
+
+    def __init__(self, acct: AccountConfig, account: ImapAccount, store: Store, pipeline: Pipeline,
+                 *, window_days: int, dry_run: bool = False,
+                 checkpoint: Checkpoint | None = None,
+                 renew: Callable[[], Pipeline] | None = None) -> None:
+        self.acct = acct
+        self.account = account
+        self.store = store
+        self.pipeline = pipeline
+        #: makes a new pipeline when allow/block rules or contacts changed outside this one (the
+        #: review commands, a contacts import, another account): a long-running daemon sees them
+        self.renew = renew
+        self._rules = store.sender_rules()
+        self.window_days = window_days
+        self.dry_run = dry_run
+        self.checkpoint = checkpoint or _noop_checkpoint
+        self.name = acct.name
+        self.source = pipeline.source
+        # dry run: marks live in memory only, so a later real run is not affected
+        self._overlay: dict[str, Mark] | None = {} if dry_run else None
+        self._folders: tuple[str, str | None, str] | None = None
+        self._no_sent_warned = False
+
+    # -- folder state
+
+    def mark(self, folder: str) -> Mark | None:
+        if self._overlay is not None and folder in self._overlay:
+            return self._overlay[folder]
+        row = self.store.execute(
+            "SELECT uidvalidity, last_uid, learned_until FROM folder_state WHERE account = ? AND folder = ?",
+            (self.name, folder)).fetchone()
+        if row is None:
+            return None
+        learned = datetime.fromisoformat(row["learned_until"]) if row["learned_until"] else None
+        return Mark(int(row["uidvalidity"]), int(row["last_uid"]), learned)
+
+    def _set_mark(self, folder: str, mark: Mark) -> None:
+        if self._overlay is not None:
+            self._overlay[folder] = mark
+            return
+        learned = mark.learned_until.isoformat(timespec="seconds") if mark.learned_until else None
+        self.store.execute(
+            """INSERT INTO folder_state (account, folder, uidvalidity, last_uid, learned_until)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT(account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+                   last_uid = excluded.last_uid, learned_until = excluded.learned_until""",
+            (self.name, folder, mark.uidvalidity, mark.last_uid, learned))
+
+    # -- folders
+
+    def reset(self) -> None:
+        """Forget what was learned about the server (after a reconnect or an error)."""
+        self._folders = None
+
+    def folders(self) -> tuple[str, str | None, str]:
+        """(watch, sent or None, quarantine) as the server names them; the quarantine is created
+        if missing (not in a dry run)."""
+        if self._folders is None:
+            a = self.account
+            watch = a.folder_name(self.acct.watch)
+            if self.acct.sent:
+                sent: str | None = a.folder_name(self.acct.sent)
+            else:
+                sent = a.special_folder(b"\\Sent")
+                if sent is None and not self._no_sent_warned:
+                    log.warning("%s: no Sent folder found (no \\Sent SPECIAL-USE flag): contacts are "
+                                "learned from the watched folder only; set [mailbox] sent", self.name)
+                    self._no_sent_warned = True
+            if sent == watch:
+                sent = None
+            quarantine = a.folder_name(self.acct.quarantine) if self.dry_run else \
+                a.ensure_folder(self.acct.quarantine)
+            self._folders = (watch, sent, quarantine)
+        return self._folders
+
+    def _check_can_move(self) -> None:
+        if self.dry_run or self.account.has("MOVE") or self.account.has("UIDPLUS"):
+            return
+        raise ImapError(
+            f"{self.acct.settings.address} offers neither MOVE nor UIDPLUS, so messages cannot be "
+            "moved without risking other deleted messages; use --dry-run on this server"
+        )
+
+    # -- lookups
+
+    def _moved_ids(self, ids: Iterable[str]) -> set[str]:
+        """Message-IDs that some move on this account already concerned (any state)."""
+        wanted = [i for i in {_norm_id(x) for x in ids} if i]
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(r[0] for r in self.store.execute(
+                f"SELECT message_id FROM moves WHERE account = ? AND message_id IN ({marks})",
+                (self.name, *part)))
+        return found
+
+    def _decided_ids(self, ids: Iterable[str]) -> set[str]:
+        """Message-IDs already decided for this account (decisions with its source)."""
+        wanted = [i for i in {_norm_id(x) for x in ids} if i]
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(_norm_id(r[0]) for r in self.store.execute(
+                f"SELECT message_id FROM decisions WHERE source = ? AND message_id IN ({marks})",
+                (self.source, *part)))
+        return found
+
+    def _fetch(self, folder: str, state: FolderState, uids: Sequence[int], body: int) -> list[Item]:
+        return [Item(folder, state.uidvalidity, m, _date_of(m))
+                for m in self.account.fetch(uids, max_body_bytes=body, batch=self.acct.batch_size)]
+
+    # -- one pass
+
+    def run_pass(self, stop: Callable[[], bool] = lambda: False) -> PassReport:
+        """Reconcile, learn from new Sent mail, act on new mail of the watched folder."""
+        self._refresh_pipeline()
+        report = PassReport(self.name, dry_run=self.dry_run)
+        before = self.pipeline.counts["new_contacts"]
+        try:
+            self._check_can_move()
+            watch, sent, quarantine = self.folders()
+            self._reconcile(quarantine, report)
+            mark = self.mark(watch)
+            if mark is None or mark.learned_until is None:
+                report.first_run = True
+                if not self._first_run(watch, sent, report, stop):
+                    report.complete = False
+                    return report
+            elif sent is not None:
+                self._sync_learn_only(sent, report, stop)
+            if not stop():
+                self._sync_watch(watch, quarantine, report, stop)
+            else:
+                report.complete = False
+        finally:
+            report.new_contacts = self.pipeline.counts["new_contacts"] - before
+        return report
+
+    def has_news(self) -> bool:
+        """True if the watched folder holds a UID above the last one handled. Servers announce
+        new mail once; an announcement that came in the middle of a pass is not repeated, so
+        the daemon asks after every pass and every IDLE slice."""
+        watch = self.folders()[0]
+        mark = self.mark(watch)
+        if mark is None or mark.learned_until is None:
+            return True
+        if self.account.selected != watch:
+            self.account.select(watch)
+        return bool(self.account.uids_after(mark.last_uid))
+
+    def _refresh_pipeline(self) -> None:
+        if self.renew is None:
+            return
+        rules = self.store.sender_rules()
+        contacts = self.store.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
+        if rules == self._rules and contacts == len(self.pipeline.ledger):
+            return
+        log.info("%s: allow/block rules or contacts changed: reloading them", self.name)
+        self.pipeline.finish()
+        self.pipeline = self.renew()
+        self._rules = rules
+
+    # -- first run
+
+    def _first_run(self, watch: str, sent: str | None, report: PassReport,
+                   stop: Callable[[], bool]) -> bool:
+        """Learn the window of history of watch and Sent, merged by date. False if stopped early."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(days=self.window_days)).date()
+        sent_items: list[Item] = []
+        sent_mark: Mark | None = None
+        if sent is not None:
+            st = self.account.select(sent, readonly=True)
+            boundary = self._boundary(st)
+            uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
+            for chunk in _chunks(uids, self.acct.batch_size):
+                items = self._fetch(sent, st, chunk, SENT_BODY_BYTES)
+                done = self._decided_ids(it.msg.message_id or "" for it in items)
+                sent_items += [it for it in items if _norm_id(it.msg.message_id) not in done
+                               or not it.msg.message_id]
+            sent_items.sort(key=lambda it: it.when)
+            sent_mark = Mark(st.uidvalidity, boundary, None)
+        st = self.account.select(watch)
+        mark = self.mark(watch)
+        if mark is not None and mark.uidvalidity == st.uidvalidity and mark.learned_until is None:
+            boundary = mark.last_uid  # an interrupted first run: same history, same boundary
+            log.info("%s: resuming the first run (learning history of %s up to UID %d)",
+                     self.name, watch, boundary)
+        else:
+            boundary = self._boundary(st)
+            self._set_mark(watch, Mark(st.uidvalidity, boundary, None))
+            log.info("%s: first run: learning contacts from the last %d days of %s%s; nothing of "
+                     "that is moved", self.name, self.window_days, watch,
+                     f" and {sent}" if sent else "")
+        uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
+        pending = iter(sent_items)
+        nxt = next(pending, None)
+        for chunk in _chunks(uids, self.acct.batch_size):
+            items = self._fetch(watch, st, chunk, self.acct.max_body_bytes)
+            done = self._decided_ids(it.msg.message_id or "" for it in items)
+            items = [it for it in items if not it.msg.message_id
+                     or _norm_id(it.msg.message_id) not in done]
+            if not items:
+                continue
+            upto = max(it.when for it in items)
+            while nxt is not None and nxt.when <= upto:
+                items.append(nxt)
+                nxt = next(pending, None)
+            items.sort(key=lambda it: it.when)
+            self._decide(items, learn_only=True, report=report)
+            report.learned += len(items)
+            if stop():
+                return False
+        rest = ([nxt] if nxt is not None else []) + list(pending)
+        for start in range(0, len(rest), self.acct.batch_size):
+            part = rest[start:start + self.acct.batch_size]
+            self._decide(part, learn_only=True, report=report)
+            report.learned += len(part)
+        now = datetime.now(timezone.utc)
+        with self.store.transaction():
+            if sent is not None and sent_mark is not None:
+                self._set_mark(sent, Mark(sent_mark.uidvalidity, sent_mark.last_uid, now))
+            self._set_mark(watch, Mark(st.uidvalidity, boundary, now))
+        log.info("%s: first run learned from %d message(s); mail arriving from now on is acted on",
+                 self.name, report.learned)
+        return True
+
+    def _boundary(self, st: FolderState) -> int:
+        """The highest UID in the selected folder now (UIDNEXT - 1)."""
+        if st.uidnext is not None:
+            return max(st.uidnext - 1, 0)
+        return max(self.account.uids_after(0), default=0)
+
+    # -- incremental
+
+    def _sync_learn_only(self, folder: str, report: PassReport, stop: Callable[[], bool]) -> None:
+        """Learn from new mail of a folder (Sent); nothing there is ever moved."""
+        st = self.account.select(folder, readonly=True)
+        mark = self.mark(folder)
+        if mark is None or mark.uidvalidity != st.uidvalidity:
+            self._resync(folder, st, mark, quarantine=None, report=report, stop=stop)
+            return
+        uids = self.account.uids_after(mark.last_uid)
+        for chunk in _chunks(uids, self.acct.batch_size):
+            items = self._fetch(folder, st, chunk, SENT_BODY_BYTES)
+            if items:
+                self._decide(items, learn_only=True, report=report)
+                report.learned += len(items)
+            self._set_mark(folder, Mark(st.uidvalidity, max(chunk), mark.learned_until))
+            if stop():
+                return
+
+    def _sync_watch(self, watch: str, quarantine: str, report: PassReport,
+                    stop: Callable[[], bool]) -> None:
+        st = self.account.select(watch)
+        mark = self.mark(watch)
+        assert mark is not None
+        if mark.uidvalidity != st.uidvalidity:
+            self._resync(watch, st, mark, quarantine=quarantine, report=report, stop=stop)
+            mark = self.mark(watch)
+            assert mark is not None
+            if mark.uidvalidity != st.uidvalidity:
+                return  # stopped during the resync
+        uids = self.account.uids_after(mark.last_uid)
+        for chunk in _chunks(uids, self.acct.batch_size):
+            self._act_on(watch, st, chunk, quarantine, report, commit_mark=mark)
+            if stop():
+                report.complete = False
+                return
+
+    def _act_on(self, folder: str, st: FolderState, uids: Sequence[int], quarantine: str,
+                report: PassReport, *, commit_mark: Mark | None) -> None:
+        """Fetch, decide in UID order and move one batch; commit_mark: advance the folder's
+        last UID past the batch (None during a resync)."""
+        items = self._fetch(folder, st, uids, self.acct.max_body_bytes)
+        self.checkpoint("fetched")
+        moved_before = self._moved_ids(it.msg.message_id or "" for it in items)
+        fresh = []
+        for it in items:
+            if it.msg.message_id and _norm_id(it.msg.message_id) in moved_before:
+                report.skipped += 1
+                log.info("%s: %s UID %d (%s) was moved once and is back: left alone",
+                         self.name, folder, it.msg.uid, it.msg.message_id)
+            else:
+                fresh.append(it)
+        results = self._decide(fresh, learn_only=False, report=report) if fresh else []
+        report.decided += len(results)
+        self.checkpoint("decided")
+        offenders = [(it, d, did) for it, d, did in results if d.action == MOVE]
+        new_mark = (Mark(st.uidvalidity, max(max(uids), commit_mark.last_uid), commit_mark.learned_until)
+                    if commit_mark is not None else None)
+        if not offenders or self.dry_run:
+            for it, d, _ in offenders:
+                report.moved.append(Moved(folder, it.msg.uid, quarantine, None, d))
+                log.info("%s: would move %s UID %d from %s (%s) [dry run]",
+                         self.name, folder, it.msg.uid, d.sender, d.subject)
+            if new_mark is not None:
+                self._set_mark(folder, new_mark)
+            return
+        self._move(folder, st.uidvalidity, offenders, quarantine, report, new_mark)
+
+    def _move(self, folder: str, uidvalidity: int, offenders: list[tuple[Item, Decision, int | None]],
+              quarantine: str, report: PassReport, new_mark: Mark | None) -> None:
+        at = now_iso()
+        rows: dict[int, int] = {}
+        with self.store.transaction():
+            for it, d, did in offenders:
+                reason = SYNC_TAG + (d.reasons[0] if d.reasons else "promotion from a contact")
+                cur = self.store.execute(
+                    """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity,
+                           dst_folder, state, decision_id, reason, at)
+                       VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?)""",
+                    (self.name, _norm_id(it.msg.message_id) or None, folder, it.msg.uid, uidvalidity,
+                     quarantine, did, reason, at))
+                rows[it.msg.uid] = int(cur.lastrowid or 0)
+        self.checkpoint("intents")
+        if self.account.selected != folder:
+            self.account.select(folder)
+        mapping = self.account.move(list(rows), quarantine)
+        self.checkpoint("moved")
+        done = now_iso()
+        with self.store.transaction():
+            for uid, row in rows.items():
+                self.store.execute(
+                    "UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
+                    (mapping.get(uid), done, row))
+            if new_mark is not None:
+                self._set_mark(folder, new_mark)
+        for it, d, _ in offenders:
+            report.moved.append(Moved(folder, it.msg.uid, quarantine, mapping.get(it.msg.uid), d))
+            log.info("%s: moved %s UID %d to %s: %s, %r (%s)", self.name, folder, it.msg.uid,
+                     quarantine, d.sender, d.subject,
+                     f"{d.link_kind} -> {d.linked_contact}" if d.linked_contact else d.reasons[0])
+
+    # -- deciding
+
+    def _decide(self, items: list[Item], *, learn_only: bool,
+                report: PassReport) -> list[tuple[Item, Decision, int | None]]:
+        """Run the pipeline over items in the given order; (item, decision, decision id). A message
+        the pipeline fails on is logged and left where it is."""
+        refs = [f"imap:{self.name}/{it.folder}/{it.msg.uid}" for it in items]
+        last = self.store.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+        try:
+            decisions = self.pipeline.process([it.msg.raw for it in items], refs, learn_only=learn_only)
+            pairs = list(zip(items, decisions))
+        except MailguardError:
+            raise
+        except Exception:  # noqa: BLE001 - a pipeline bug must not stop the account
+            log.exception("%s: deciding a batch of %d failed; trying message by message",
+                          self.name, len(items))
+            pairs = []
+            for it, ref in zip(items, refs):
+                try:
+                    pairs.append((it, self.pipeline.process([it.msg.raw], [ref], learn_only=learn_only)[0]))
+                except MailguardError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    report.unreadable += 1
+                    log.error("%s: %s UID %d (%s) could not be decided (%s): left where it is",
+                              self.name, it.folder, it.msg.uid, it.msg.message_id, type(exc).__name__)
+        ids: dict[str, int] = {}
+        if self.pipeline.run_id is not None:
+            for r in self.store.execute(
+                    "SELECT id, ref FROM decisions WHERE id > ? AND run_id = ?",
+                    (last, self.pipeline.run_id)):
+                ids[r["ref"]] = int(r["id"])
+        out = []
+        for it, d in pairs:
+            if d.reasons and d.reasons[0].startswith("not understood"):
+                report.unreadable += 1
+                log.warning("%s: %s UID %d (%s): %s", self.name, it.folder, it.msg.uid,
+                            it.msg.message_id or "no Message-ID", d.reasons[0])
+            out.append((it, d, ids.get(d.ref)))
+        return out
+
+    # -- UIDVALIDITY change
+
+    def _resync(self, folder: str, st: FolderState, mark: Mark | None, *, quarantine: str | None,
+                report: PassReport, stop: Callable[[], bool]) -> None:
+        """Read the folder's window again after a UIDVALIDITY change (or the first time for a
+        learn-only folder). Messages already decided or moved are skipped; the rest is learned,
+        except (quarantine given) what arrived after the first run, which is acted on."""
+        if mark is not None:
+            log.warning("%s: UIDVALIDITY of %s changed (%d -> %d): stored UIDs are void; resyncing "
+                        "by Message-ID, nothing already decided is moved", self.name, folder,
+                        mark.uidvalidity, st.uidvalidity)
+            report.resynced.append(folder)
+        cutoff = (datetime.now(timezone.utc) - timedelta(days=self.window_days)).date()
+        boundary = self._boundary(st)
+        uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
+        learned_until = mark.learned_until if mark is not None else None
+        learn: list[int] = []
+        act: list[int] = []
+        for chunk in _chunks(uids, 1000):
+            heads = list(self.account.fetch(chunk, max_body_bytes=1, batch=1000))
+            ids = [m.message_id or "" for m in heads]
+            seen = self._decided_ids(ids) | self._moved_ids(ids)
+            for m in heads:
+                mid = _norm_id(m.message_id)
+                if mid and mid in seen:
+                    continue
+                arrived = m.internaldate
+                if (quarantine is not None and mid and learned_until is not None
+                        and arrived is not None and arrived >= learned_until):
+                    act.append(m.uid)
+                else:
+                    learn.append(m.uid)
+        body = self.acct.max_body_bytes if quarantine is not None else SENT_BODY_BYTES
+        for chunk in _chunks(learn, self.acct.batch_size):
+            items = self._fetch(folder, st, chunk, body)
+            if items:
+                self._decide(items, learn_only=True, report=report)
+                report.learned += len(items)
+            if stop():
+                return
+        if quarantine is not None:
+            for chunk in _chunks(act, self.acct.batch_size):
+                self._act_on(folder, st, chunk, quarantine, report, commit_mark=None)
+                if stop():
+                    return
+        self._set_mark(folder, Mark(st.uidvalidity, boundary, learned_until or datetime.now(timezone.utc)))
+
+    # -- reconcile interrupted moves
+
+    def pending_intents(self) -> list[Any]:
+        return list(self.store.execute(
+            "SELECT * FROM moves WHERE account = ? AND state = 'intent' AND reason LIKE ? ORDER BY id",
+            (self.name, SYNC_TAG + "%")))
+
+    def _reconcile(self, quarantine: str, report: PassReport) -> None:
+        rows = self.pending_intents()
+        if not rows:
+            return
+        if self.dry_run:
+            log.warning("%s: %d interrupted move(s) wait to be reconciled by a real run",
+                        self.name, len(rows))
+            return
+        log.warning("%s: reconciling %d interrupted move(s)", self.name, len(rows))
+        for row in rows:
+            self._reconcile_one(row)
+            report.reconciled += 1
+
+    def _finish_row(self, row: Any, state: str, dst_uid: int | None, note: str = "") -> None:
+        self.store.execute(
+            "UPDATE moves SET state = ?, dst_uid = ?, done_at = ?, reason = reason || ? WHERE id = ?",
+            (state, dst_uid, now_iso(), f" ({note})" if note else "", row["id"]))
+
+    def _reconcile_one(self, row: Any) -> None:
+        src, dst, mid = row["src_folder"], row["dst_folder"], row["message_id"] or ""
+        st = self.account.select(src)
+        same_uids = st.uidvalidity == row["src_uidvalidity"]
+        if mid:
+            in_dst = self.account.find_by_message_id(dst, mid)
+            in_src = self.account.find_by_message_id(src, mid)
+            if same_uids and row["src_uid"] in in_src:
+                in_src = [row["src_uid"]]
+        else:
+            in_dst = []
+            in_src = ([row["src_uid"]] if same_uids and row["src_uid"] is not None
+                      and list(self.account.fetch([row["src_uid"]], max_body_bytes=1)) else [])
+        if in_dst and not in_src:
+            self._finish_row(row, "done", in_dst[-1], "reconciled: found in the destination")
+            log.info("%s: move #%d (%s) had completed: marked done", self.name, row["id"], mid)
+        elif in_dst and in_src:
+            # COPY done, EXPUNGE not (no MOVE on this server): never move it a second time
+            self._finish_row(row, "done", in_dst[-1],
+                             f"reconciled: a copy also remains in {src}, UID {in_src[0]}")
+            log.warning("%s: move #%d (%s) was interrupted between COPY and EXPUNGE: a copy is in "
+                        "%s and one remains in %s; left as it is", self.name, row["id"], mid, dst, src)
+        elif in_src:
+            if self.account.selected != src:
+                self.account.select(src)
+            mapping = self.account.move(in_src[:1], dst)
+            self._finish_row(row, "done", mapping.get(in_src[0]), "reconciled: moved after a restart")
+            log.info("%s: move #%d (%s) had not happened: moved now", self.name, row["id"], mid)
+        elif not mid and not same_uids:
+            self._finish_row(row, "failed", None, "reconciled: no Message-ID and UIDVALIDITY changed")
+        else:
+            self._finish_row(row, "failed", None, f"reconciled: in neither {src} nor {dst}")
+            log.warning("%s: move #%d (%s) is in neither %s nor %s (moved or deleted by someone "
+                        "else): marked failed", self.name, row["id"], mid or "no Message-ID", src, dst)
+
+    # -- explicit action on history
+
+    def apply_history(self, folder: str | None = None, days: int | None = None,
+                      stop: Callable[[], bool] = lambda: False) -> PassReport:
+        """Decide and act on the existing mail of folder (default: the watched folder) from the
+        last `days` (default window_days), merged by date with Sent so that contacts count as they
+        did then. Messages mailguard moved before are left alone. Folder state is not changed."""
+        report = PassReport(self.name, dry_run=self.dry_run)
+        before = self.pipeline.counts["new_contacts"]
+        self._check_can_move()
+        watch, sent, quarantine = self.folders()
+        target = self.account.folder_name(folder) if folder else watch
+        if target == quarantine:
+            raise ImapError(f"{target} is the quarantine folder: nothing to apply there")
+        self._reconcile(quarantine, report)
+        cutoff = (datetime.now(timezone.utc) - timedelta(days=days or self.window_days)).date()
+        sent_items: list[Item] = []
+        if sent is not None and sent != target:
+            sst = self.account.select(sent, readonly=True)
+            for chunk in _chunks(self.account.uids_since(cutoff), self.acct.batch_size):
+                sent_items += self._fetch(sent, sst, chunk, SENT_BODY_BYTES)
+            sent_items.sort(key=lambda it: it.when)
+        st = self.account.select(target)
+        uids = self.account.uids_since(cutoff)
+        pending = iter(sent_items)
+        nxt = next(pending, None)
+        for chunk in _chunks(uids, self.acct.batch_size):
+            items = self._fetch(target, st, chunk, self.acct.max_body_bytes)
+            moved_before = self._moved_ids(it.msg.message_id or "" for it in items)
+            fresh = [it for it in items
+                     if not (it.msg.message_id and _norm_id(it.msg.message_id) in moved_before)]
+            report.skipped += len(items) - len(fresh)
+            if not fresh:
+                continue
+            upto = max(it.when for it in fresh)
+            learn = []
+            while nxt is not None and nxt.when <= upto:
+                learn.append(nxt)
+                nxt = next(pending, None)
+            merged = sorted(fresh + learn, key=lambda it: it.when)
+            results = self._decide(merged, learn_only=False, report=report)
+            report.decided += len(fresh)
+            report.learned += len(learn)
+            offenders = [(it, d, did) for it, d, did in results
+                         if d.action == MOVE and it.folder == target]
+            if offenders and not self.dry_run:
+                self._move(target, st.uidvalidity, offenders, quarantine, report, None)
+            else:
+                report.moved += [Moved(target, it.msg.uid, quarantine, None, d) for it, d, _ in offenders]
+            if stop():
+                report.complete = False
+                break
+        report.new_contacts = self.pipeline.counts["new_contacts"] - before
+        return report
