@@ -344,12 +344,12 @@ def _daemon(args, server, mail: Mail, scratch: Path) -> None:
         latencies = []
         with server.client(user) as client:
             wait(lambda: QUARANTINE in {str(n) for _, _, n in client.list_folders()}, 30, "the quarantine")
-            for i in range(args.latency_runs):
+            for _ in range(args.latency_runs):
                 raw = mail.offenders(1, args.people)[0]
                 count = quarantine_count(client)
                 t0 = time.perf_counter()
                 client.append("INBOX", raw)
-                wait(lambda: quarantine_count(client) > count, 30, "the move")
+                wait(lambda count=count: quarantine_count(client) > count, 30, "the move")
                 latencies.append(time.perf_counter() - t0)
                 time.sleep(0.2)
         print(f"\n3. APPEND -> MOVE under IDLE ({len(latencies)} runs, `mailguard run` in its own process): "
@@ -389,7 +389,7 @@ def _daemon(args, server, mail: Mail, scratch: Path) -> None:
             chunk = mail.filler_mail(step - step // 10) + mail.offenders(step // 10, args.people)
             t0 = time.perf_counter()
             deliver(server, user, chunk)
-            wait(lambda: last_uid(home) >= target, 300, f"{step} messages to be processed", 0.01)
+            wait(lambda target=target: last_uid(home) >= target, 300, f"{step} messages to be processed", 0.01)
             took = time.perf_counter() - t0
             done += step
             rss, hwm = rss_kib(proc.pid)

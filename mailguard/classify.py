@@ -43,7 +43,10 @@ log = logging.getLogger(__name__)
 
 #: Bump when features.extract or the word tokens change: older models are then refused.
 FEATURE_VERSION = 2
+#: The model shipped with mailguard (trained on the SpamAssassin public corpus).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "promo.joblib"
+#: File name of a model trained with `mailguard train` in the data directory.
+USER_MODEL_NAME = "promo.joblib"
 
 #: Hash buckets for words (2**18: few collisions at mailbox vocabulary sizes, 1 MB of weights).
 HASH_BITS = 18
@@ -56,7 +59,7 @@ FOLDS = 5
 #: Fewest examples of each class :func:`fit` accepts.
 MIN_PER_CLASS = 10
 
-# Word tokens: runs of letters (ASCII, lower-cased, or any non-ASCII UTF-8 bytes) and "_", 2 to 24
+# Word tokens: lower-cased runs of letters (ASCII, or any non-ASCII UTF-8 bytes) and "_", 2 to 24
 # bytes. Done with bytes.translate and bytes.split, which run at C speed.
 _TOKEN_TABLE = bytes(
     (c + 32 if 65 <= c <= 90 else c) if (65 <= c <= 90 or 97 <= c <= 122 or c == 95 or c >= 128) else 32
@@ -70,7 +73,7 @@ _HASHER = FeatureHasher(n_features=2**HASH_BITS, input_type="pair", alternate_si
 
 def tokens(text: str) -> list[bytes]:
     """The word tokens the model hashes (see the comment above)."""
-    raw = text.encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
+    raw = text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
     return [w for w in raw if 2 <= len(w) <= 24]
 
 
@@ -280,9 +283,19 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
+def default_model_path() -> Path:
+    """The model trained on the user's own mail (``mailguard train``, in the data directory) if
+    there is one, else the shipped model."""
+    from .store import data_dir
+
+    user = data_dir() / USER_MODEL_NAME
+    return user if user.is_file() else DEFAULT_MODEL_PATH
+
+
 def load(path: Path | None = None) -> PromoModel:
-    """Load a model whose sha256 matches its card; ModelError otherwise."""
-    path = Path(path) if path else DEFAULT_MODEL_PATH
+    """Load a model whose sha256 matches its card; ModelError otherwise. Without a path: see
+    :func:`default_model_path`."""
+    path = Path(path) if path else default_model_path()
     if not path.is_file():
         raise ModelError(f"no model at {path}; train one with `mailguard train` or pass --model")
     cpath = card_path(path)

@@ -27,7 +27,6 @@ from .config import Config, load_config
 from .errors import StoreError
 from .training import (
     Example,
-    count_source,
     evaluate,
     load_examples,
     review_examples,
@@ -36,7 +35,6 @@ from .training import (
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "promo.joblib"
 #: personal mail allowed above the chosen threshold, on out-of-fold scores
 DEFAULT_MAX_FPR = 0.005
 
@@ -57,7 +55,7 @@ class EvalFormat(str, Enum):
 def default_model_out(config: Config) -> Path:
     """Where `mailguard train` writes: the configured model path, else the data directory (where
     classify.load() looks first)."""
-    return config.model or (config.home / MODEL_NAME)
+    return config.model or (config.home / classify.USER_MODEL_NAME)
 
 
 @contextmanager
@@ -70,12 +68,14 @@ def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
 
 def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers: int | None,
           progress: Progress) -> tuple[list[Example], int]:
-    total = 0
-    for s in sources:
-        n = count_source(s)
-        total = None if n is None or total is None else total + n  # type: ignore[operator]
-    task = progress.add_task(f"reading {label_name}", total=total)
-    examples, bad = load_examples(sources, label, workers=workers, config=cfg,
+    task = progress.add_task(f"reading {label_name}", total=0)
+    total = [0]
+
+    def grow(n: int) -> None:
+        total[0] += n
+        progress.update(task, total=total[0])
+
+    examples, bad = load_examples(sources, label, workers=workers, config=cfg, on_total=grow,
                                   progress=lambda n: progress.update(task, advance=n))
     progress.update(task, visible=False)
     return examples, bad

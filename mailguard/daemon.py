@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from .classify import PromoModel
 from .config import Config
@@ -52,6 +53,7 @@ MAX_BACKOFF = 300.0
 ONCE_ATTEMPTS = 5
 
 Reporter = Callable[[PassReport], None]
+_Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 class Worker:
@@ -198,6 +200,9 @@ class Daemon:
         self.on_report = on_report
         self.env = env
         self.db_path = db_path or ensure_private_dir(config.home) / DB_NAME
+        # create and migrate the database here, once: workers opening a new one at the same time
+        # would race on its schema ("database is locked")
+        Store(self.db_path).close()
         self.min_backoff = min_backoff
         self.max_backoff = max(max_backoff, min_backoff)
         self.checkpoint = checkpoint
@@ -260,15 +265,16 @@ class Daemon:
         finally:
             self.stopping.set()
             for sig, handler in installed:
-                signal.signal(sig, handler)
+                if handler is not None:  # None: not set from Python, cannot be put back
+                    signal.signal(sig, handler)
         if self.errors:
             raise self.errors[0]
         return 0
 
-    def _install_signals(self) -> list[tuple[int, object]]:
+    def _install_signals(self) -> list[tuple[signal.Signals, _Handler]]:
         if threading.current_thread() is not threading.main_thread():
             return []
-        previous = []
+        previous: list[tuple[signal.Signals, _Handler]] = []
 
         def handler(signum: int, _frame: FrameType | None) -> None:
             if self.stopping.is_set():

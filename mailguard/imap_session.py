@@ -188,9 +188,9 @@ def load_accounts(config: Config) -> list[AccountConfig]:
     if not isinstance(entries, list) or not entries:
         raise ConfigError("[[accounts]] must be a list of tables")
     out: list[AccountConfig] = []
-    for i, entry in enumerate(entries):
+    for i, raw_entry in enumerate(entries):
         where = f"[[accounts]] #{i + 1}"
-        entry = dict(_table(entry, where))
+        entry = dict(_table(raw_entry, where))
         merged_imap = dict(imap)
         if any(k in entry for k in _SECRET_KEYS):
             for k in _SECRET_KEYS:
@@ -216,7 +216,7 @@ def select_accounts(config: Config, names: list[str] | None = None) -> list[Acco
     accounts = load_accounts(config)
     if not names:
         return accounts
-    out = []
+    out: list[AccountConfig] = []
     for wanted in names:
         found = [a for a in accounts if wanted in (a.name, a.settings.username)]
         if not found:

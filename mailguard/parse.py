@@ -153,7 +153,8 @@ _ONE_NAMED = re.compile(rf'\s*(?:"([^"\\\x00-\x1f]*)"|([^()<>@,:;"\[\]\\\x00-\x1
 
 
 def _getaddresses(values: tuple[str, ...]) -> list[tuple[str, str]]:
-    """``email.utils.getaddresses``, answered directly for the usual one-address forms."""
+    """``email.utils.getaddresses``, answered directly for the usual forms: one address, with or
+    without a plain display name, or a comma-separated list of bare addresses."""
     if len(values) == 1:
         v = values[0]
         m = _ONE_BARE.match(v)
@@ -163,6 +164,10 @@ def _getaddresses(values: tuple[str, ...]) -> list[tuple[str, str]]:
         if m is not None:
             quoted, plain, addr = m.groups()
             return [(quoted if quoted is not None else " ".join(plain.split()), addr)]
+    if all("," in v or _ONE_BARE.match(v) for v in values):
+        bare = [_ONE_BARE.match(item) for v in values for item in v.split(",")]
+        if all(bare):
+            return [("", m.group(1) or m.group(2)) for m in bare]  # type: ignore[union-attr]
     try:
         return email.utils.getaddresses(values)
     except Exception:  # noqa: BLE001 - "To: ((((...": one recursion per "(", RecursionError
@@ -231,7 +236,6 @@ _IMG_TAG = re.compile(rb"<img\b", re.I)
 #: continuation lines (lines end in CRLF, CR or LF, as the feed parser splits them).
 _FIELD = re.compile(r"([\041-\071\073-\176]+):([^\r\n]*(?:\r\n|\r|\n)(?:[ \t][^\r\n]*(?:\r\n|\r|\n))*)")
 _LINE_END = re.compile(r"\r\n|\r|\n")
-_LAST_LINE_END = re.compile(r"(?:\r\n|\r|\n)\Z")
 #: what may follow ``--boundary`` on a boundary line (the feed parser's ``boundaryre``)
 _BOUNDARY_TAIL = re.compile(r"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
 
@@ -253,6 +257,12 @@ class _ParsedPart(Message):
             self.__dict__["_index"] = index
         hit = index.get(name.lower())
         return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+
+    def get_filename(self, failobj: object = None) -> object:  # type: ignore[override]
+        # no Content-Disposition and no "name" in Content-Type: Message.get_filename finds nothing
+        if self.get("content-disposition") is None and "name" not in str(self.get("content-type", "")).lower():
+            return failobj
+        return super().get_filename(failobj)
 
     def _get_params_preserve(self, failobj: object, header: str) -> object:
         cache = self.__dict__.setdefault("_params", {})
@@ -309,10 +319,11 @@ def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: l
         raise _Slow
     if maintype != "multipart":
         payload = text[body_at:end]
-        if outer:  # the line end before a boundary belongs to the boundary
-            eol = _LAST_LINE_END.search(payload)
-            if eol is not None:
-                payload = payload[: eol.start()]
+        if outer:  # the line end before a boundary belongs to the boundary (NLCRE_eol)
+            if payload.endswith("\r\n"):
+                payload = payload[:-2]
+            elif payload.endswith(("\n", "\r")):
+                payload = payload[:-1]
         msg.set_payload(payload)
         return msg
     boundary = msg.get_boundary()
@@ -478,6 +489,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
 
 def _decode_hdr(value: str) -> str:
+    if "=?" not in value:  # values come from _header_str: whitespace is already collapsed
+        return value.strip()
     return _WS.sub(" ", _decode_words(value)).strip()
 
 

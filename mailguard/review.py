@@ -546,7 +546,8 @@ def plan_undo(store: Store, *, sender: str | None = None, message_id: str | None
                  if m["sender"] and matches(m["sender"], frozenset({entry}))]
         return _plan(store, entry, msgs, moves, entry if allow else None)
     assert message_id is not None
-    wanted = {message_id.strip(), f"<{message_id.strip().strip('<>')}>"}
+    bare = " ".join(message_id.split()).strip("<>")
+    wanted = {" ".join(message_id.split()), f"<{bare}>", bare}  # with or without the brackets
     msgs = [m for m in moved if m.message_id in wanted]
     moves = [m for m in _forward_moves(store) if m["message_id"] in wanted]
     senders = {m.sender for m in msgs} | {m["sender"] for m in moves if m["sender"]}

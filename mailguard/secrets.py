@@ -88,7 +88,8 @@ def secret_spec(table: Mapping[str, Any], *, username: str, where: str = "[imap]
     mech = str(table.get("oauth2_mech", "XOAUTH2")).upper()
     if mech not in ("XOAUTH2", "OAUTHBEARER"):
         raise ConfigError(f"{where} oauth2_mech must be 'XOAUTH2' or 'OAUTHBEARER', not {mech!r}")
-    common: dict[str, Any] = dict(username=username, timeout=float(timeout), oauth2_mech=mech, where=where)
+    common: dict[str, Any] = {"username": username, "timeout": float(timeout), "oauth2_mech": mech,
+                              "where": where}
     if kind == "env":
         if not isinstance(raw, str) or not raw.strip():
             raise ConfigError(f"{where} password_env must name an environment variable")

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -150,10 +151,23 @@ def data_dir(env: dict[str, str] | None = None) -> Path:
     return Path(platformdirs.user_data_dir("mailguard", appauthor=False))
 
 
-def ensure_private_dir(path: Path) -> Path:
+def ensure_private_dir(path: Path, *, tighten: bool = True) -> Path:
+    """Create ``path`` mode 0700, or make an existing one 0700 when ``tighten`` and it is the
+    user's own, non-shared directory. A shared directory (sticky, like /tmp, or someone else's) is
+    never re-moded: mailguard warns instead."""
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(path, 0o700)
+        if path.is_dir():
+            st = path.stat()
+            if st.st_mode & 0o077:
+                own = st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX
+                if tighten and own:
+                    os.chmod(path, 0o700)
+                else:
+                    log.warning("state directory %s is accessible to other users (mode %o)",
+                                path, st.st_mode & 0o777)
+            return path
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
     except OSError as exc:
         raise StoreError(f"cannot create state directory {path}: {exc.strerror}") from None
     return path
@@ -166,7 +180,7 @@ class Store:
         self.path = str(path)
         try:
             if self.path != ":memory:":
-                ensure_private_dir(Path(self.path).parent)
+                ensure_private_dir(Path(self.path).parent, tighten=False)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -488,7 +488,7 @@ class AccountSync:
         report.decided += len(results)
         self.checkpoint("decided")
         offenders = [(it, d, did) for it, d, did in results if d.action == MOVE]
-        new_mark = (Mark(st.uidvalidity, max(max(uids), commit_mark.last_uid), commit_mark.learned_until)
+        new_mark = (Mark(st.uidvalidity, max(*uids, commit_mark.last_uid), commit_mark.learned_until)
                     if commit_mark is not None else None)
         if not offenders or self.dry_run:
             for it, d, _ in offenders:
@@ -543,14 +543,14 @@ class AccountSync:
         last = self.store.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
         try:
             decisions = self.pipeline.process([it.msg.raw for it in items], refs, learn_only=learn_only)
-            pairs = list(zip(items, decisions))
+            pairs = list(zip(items, decisions, strict=True))
         except MailguardError:
             raise
         except Exception:  # noqa: BLE001 - a pipeline bug must not stop the account
             log.exception("%s: deciding a batch of %d failed; trying message by message",
                           self.name, len(items))
             pairs = []
-            for it, ref in zip(items, refs):
+            for it, ref in zip(items, refs, strict=True):
                 try:
                     pairs.append((it, self.pipeline.process([it.msg.raw], [ref], learn_only=learn_only)[0]))
                 except MailguardError:

@@ -38,16 +38,22 @@ from .sources import open_source
 log = logging.getLogger(__name__)
 
 #: Messages sent to a worker at a time.
-CHUNK = 64
+CHUNK = 128
 #: Below this many messages a process pool costs more than it saves.
 MIN_PARALLEL = 256
 #: Thresholds shown in the precision/recall table.
 TABLE_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 IMAP_PREFIX = "imap:"
+#: Bytes of each IMAP message fetched (the parser reads no more than this).
+IMAP_MAX_BYTES = 512 * 1024
+#: The lowest threshold choose_threshold returns.
+MIN_THRESHOLD = 0.05
 
 
 @dataclass(frozen=True)
 class Example:
+    """One labelled message: its features, 1 promo / 0 personal, its Date and where it came from."""
+
     feats: Features
     label: int
     date: float  # POSIX seconds, 0 when unknown
@@ -61,45 +67,62 @@ def default_workers() -> int:
 # -- reading sources -----------------------------------------------------------------------
 
 
-def _imap_messages(folder: str, config: Any) -> Iterator[tuple[str, bytes]]:
+def _open_imap(folder: str, config: Any) -> tuple[int, Iterator[tuple[str, bytes]]]:
     try:
         from .imap_session import open_account
     except ImportError:  # the IMAP side is not installed in this tree
         open_account = None  # type: ignore[assignment]
     if config is None or open_account is None or not (config.raw.get("imap") or config.raw.get("accounts")):
         raise ConfigError(f"imap: sources need an [imap] config (cannot read imap:{folder})")
-    with open_account(config) as account:
+    account = open_account(config)
+    try:
         account.select(folder, readonly=True)
         uids = account.uids_after(0)
-        for m in account.fetch(uids, max_body_bytes=512 * 1024):
-            yield f"imap:{folder}/{m.uid}", m.raw
+    except BaseException:
+        account.close()
+        raise
+
+    def messages() -> Iterator[tuple[str, bytes]]:
+        with account:  # read-only: BODY.PEEK, \Seen is never set
+            for m in account.fetch(uids, max_body_bytes=IMAP_MAX_BYTES):
+                yield f"imap:{folder}/{m.uid}", m.raw
+
+    return len(uids), messages()
 
 
-def iter_source(spec: str | Path, config: Any = None) -> Iterator[tuple[str, bytes]]:
-    """(ref, raw bytes) of every message of an mbox, Maildir, folder, .eml or ``imap:FOLDER``."""
+def open_messages(spec: str | Path, config: Any = None) -> tuple[int, Iterator[tuple[str, bytes]]]:
+    """How many messages a source has and an iterator of their (ref, raw bytes): an mbox, a
+    Maildir, a folder, a message file, or ``imap:FOLDER`` on the account of ``config``. The source
+    is listed once and closed when the iterator is done."""
     s = str(spec)
     if s.startswith(IMAP_PREFIX):
         folder = s[len(IMAP_PREFIX):]
         if not folder:
             raise SourceError("imap: needs a folder name, e.g. imap:Newsletters")
-        yield from _imap_messages(folder, config)
-        return
-    with open_source(spec) as src:
-        for it in src.items():
-            try:
-                raw = src.read(it)
-            except (OSError, KeyError) as exc:
-                log.warning("cannot read %s: %s", it.ref, exc)
-                continue
-            yield f"{spec}:{it.ref}", raw
+        return _open_imap(folder, config)
+    src = open_source(spec)
+    try:
+        items = src.items()
+    except BaseException:
+        src.close()
+        raise
+
+    def messages() -> Iterator[tuple[str, bytes]]:
+        with src:
+            for it in items:
+                try:
+                    raw = src.read(it)
+                except (OSError, KeyError) as exc:
+                    log.warning("cannot read %s: %s", it.ref, exc)
+                    continue
+                yield f"{spec}:{it.ref}", raw
+
+    return len(items), messages()
 
 
-def count_source(spec: str | Path) -> int | None:
-    """How many messages a source has (None for IMAP: unknown until fetched)."""
-    if str(spec).startswith(IMAP_PREFIX):
-        return None
-    with open_source(spec) as src:
-        return len(src.items())
+def iter_source(spec: str | Path, config: Any = None) -> Iterator[tuple[str, bytes]]:
+    """(ref, raw bytes) of every message of a source (see :func:`open_messages`)."""
+    yield from open_messages(spec, config)[1]
 
 
 # -- parallel analysis ---------------------------------------------------------------------
@@ -152,21 +175,24 @@ def analyse_raws(raws: Iterable[bytes], *, workers: int | None = None, total: in
 
 
 def load_examples(paths: Iterable[Path | str], label: int, *, workers: int | None = None,
-                  config: Any = None, progress: Callable[[int], None] | None = None
-                  ) -> tuple[list[Example], int]:
+                  config: Any = None, progress: Callable[[int], None] | None = None,
+                  on_total: Callable[[int], None] | None = None) -> tuple[list[Example], int]:
     """Every readable message of ``paths`` (mbox, Maildir, folder, ``imap:FOLDER``) with ``label``;
-    returns (examples, n_unreadable)."""
+    returns (examples, n_unreadable). ``on_total(n)`` is told each source's size as it is opened,
+    ``progress(n)`` the messages done."""
     out: list[Example] = []
     bad = 0
     for p in paths:
+        total, messages = open_messages(p, config)
+        if on_total:
+            on_total(total)
         refs: list[str] = []
 
-        def raws(p: Path | str = p) -> Iterator[bytes]:
-            for ref, raw in iter_source(p, config):
+        def raws(messages: Iterator[tuple[str, bytes]] = messages) -> Iterator[bytes]:
+            for ref, raw in messages:
                 refs.append(ref)
                 yield raw
 
-        total = None if str(p).startswith(IMAP_PREFIX) else count_source(p)
         for i, (feats, date) in enumerate(analyse_raws(raws(), workers=workers, total=total,
                                                        progress=progress)):
             if feats is None:
@@ -291,7 +317,8 @@ def choose_threshold(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[flo
     k = int(np.floor(max_fpr * len(neg) + 1e-9))
     # scores strictly above the (n-k)-th highest personal score are positives
     cut = neg[len(neg) - k - 1] if k < len(neg) else 0.0
-    return float(min(max(cut + 1e-6, 0.05), 0.99))
+    # never below MIN_THRESHOLD (that would call nearly everything promotion)
+    return float(min(max(cut + 1e-6, MIN_THRESHOLD), 0.9999))
 
 
 def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dovecot import DovecotServer
 from mailfactory import ME, day, newsletter, personal
+
 from mailguard import classify
 from mailguard.config import Config, load_config
 from mailguard.imap_session import AccountConfig, load_accounts

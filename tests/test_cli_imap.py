@@ -7,9 +7,18 @@ import stat
 import tomllib
 
 import pytest
+from imapkit import (
+    OFFENDERS,
+    PASSWORD_ENV,
+    QUARANTINE,
+    append_all,
+    config_of,
+    new_mail,
+    seed_history,
+    snapshot,
+    write_config,
+)
 
-from imapkit import OFFENDERS, PASSWORD_ENV, QUARANTINE, append_all, config_of, new_mail, \
-    seed_history, snapshot, write_config
 from mailguard.cli import main
 from mailguard.config import load_config
 from mailguard.errors import ConfigError

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from dovecot import DovecotServer
 from imapkit import (
     DATAFLOW,
@@ -29,6 +28,7 @@ from imapkit import (
     snapshot,
     write_config,
 )
+
 from mailguard.daemon import Daemon
 from mailguard.imap_session import load_accounts
 from mailguard.sync import PassReport

@@ -10,13 +10,18 @@ import subprocess
 import sys
 
 import pytest
+from imapkit import PASSWORD_ENV, config_of, write_config
 
-from imapkit import PASSWORD_ENV, write_config
 from mailguard.cli import main
 from mailguard.errors import ConfigError, SecretError
 from mailguard.imap_session import load_accounts, open_account
-from mailguard.secrets import credentials, from_command, from_env, from_keyring, secret_spec
-from imapkit import config_of
+from mailguard.secrets import (
+    credentials,
+    from_command,
+    from_env,
+    from_keyring,
+    secret_spec,
+)
 
 #: Dovecot's test password (tests/dovecot/dovecot-test.conf) as a whole word
 LEAK = re.compile(r"(?<![\w.])secret(?!\w)")
@@ -156,7 +161,7 @@ def test_password_never_appears_in_vv_output(dovecot, imap_user, home, tmp_path)
     outputs = []
     for args in (["-vv", "check"], ["-vv", "run", "--once"]):
         proc = subprocess.run([PY, "-m", "mailguard.cli", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append(proc.stdout + proc.stderr)
     assert "**REDACTED**" in outputs[0]  # the LOGIN line was logged, without its arguments

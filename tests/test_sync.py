@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from dovecot import DovecotServer
 from imapkit import (
     ACME,
@@ -28,6 +27,7 @@ from imapkit import (
     snapshot,
     write_config,
 )
+
 from mailguard.imap import ImapConnectionLost
 from mailguard.imap_session import make_account
 from mailguard.sync import SYNC_TAG, AccountSync, PassReport, make_pipeline
