@@ -19,7 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import click
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -358,22 +358,22 @@ KEYS = {"a": "allow", "b": "block", "s": "skip", "u": "undo", "q": "quit"}
 
 
 def read_key(prompt: str) -> str:
-    """One key: click.getchar() on a terminal; a line of input otherwise (its first letter, echoed
+    """One key: typer.getchar() on a terminal; a line of input otherwise (its first letter, echoed
     so that a transcript reads like the session). End of input (or Ctrl-D) quits."""
-    click.echo(prompt, nl=False)
+    typer.echo(prompt, nl=False)
     if sys.stdin is not None and sys.stdin.isatty():
         try:
-            ch = click.getchar()
+            ch = typer.getchar()
         except EOFError:
             ch = "q"
-        click.echo(ch if ch.isprintable() else repr(ch))
+        typer.echo(ch if ch.isprintable() else repr(ch))
         return ch.lower()
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line:
-        click.echo("q (end of input)")
+        typer.echo("q (end of input)")
         return "q"
     key = (line.strip()[:1] or " ").lower()
-    click.echo(key)
+    typer.echo(key)
     return key
 
 

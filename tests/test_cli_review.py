@@ -329,7 +329,7 @@ def test_review_on_a_terminal_reads_single_keys_with_getchar(scanned, capsys, mo
 
     keys = iter(["B", "s"])
     monkeypatch.setattr("sys.stdin", Tty(""))
-    monkeypatch.setattr("click.getchar", lambda echo=False: next(keys))
+    monkeypatch.setattr("typer.getchar", lambda echo=False: next(keys))
     code, out, _ = run(capsys, "review")
     assert code == 0
     assert "[a]llow [b]lock [s]kip [u]ndo [q]uit? B\nblocked news@dataflow.io" in out
