@@ -14,9 +14,12 @@ quickly and the server's 29-minute limit is never reached), with a full pass at 
 A dropped connection, a server restart or a timeout (:class:`~mailguard.imap.ImapConnectionLost`)
 closes the connection; the worker reconnects after 1, 2, 4... seconds (capped at
 ``max_backoff``) and resumes from the last committed UID, after reconciling any move the drop
-interrupted. Other errors while running (a refused command, a password that stopped working) are
-logged and retried with the same back-off. An error on the very first connection that is not a
-network fault (bad password, TLS failure, missing folder, bad config) stops the worker: that
+interrupted. A state database that cannot be written (disk full, read-only file system) and a
+watched folder the server opened read-only are retried the same way, with an error line each
+time: nothing is moved meanwhile, and nothing is lost, since the UID mark only advances with the
+database. Other errors while running (a refused command, a password that stopped working) are
+logged and retried with the same back-off. An error on the very first connection that is not
+one of these (bad password, TLS failure, missing folder, bad config) stops the worker: that
 needs a change, not a retry.
 
 :meth:`Daemon.run` is the foreground entry point of `mailguard run`: it installs SIGTERM/SIGINT
@@ -37,7 +40,7 @@ from typing import Any
 
 from .classify import PromoModel
 from .config import Config
-from .errors import ImapError, MailguardError
+from .errors import ImapError, MailguardError, StoreError
 from .imap import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
 from .imap_session import AccountConfig, make_account
 from .scan import load_model
@@ -142,15 +145,21 @@ class Worker:
                 sync.reset()
                 if d.once and drops >= ONCE_ATTEMPTS:
                     raise
-                log.warning("%s: %s; reconnecting in %.0fs", self.name, exc, delay)
+                log.warning("%s: %s; reconnecting in %s", self.name, exc, _seconds(delay))
                 d.stopping.wait(_jitter(delay))
                 delay = min(delay * 2, d.max_backoff)
             except MailguardError as exc:
                 account.close()
-                sync.reset()
-                if self.passes == 0 or d.once:
+                sync.reset(reload=True)
+                if exc.retryable:  # a full or read-only disk, a read-only folder: may pass
+                    drops += 1
+                    if d.once and drops >= ONCE_ATTEMPTS:
+                        raise
+                elif self.passes == 0 or d.once:
                     raise  # a config, password, TLS or folder problem: retrying will not fix it
-                log.error("%s: %s; retrying in %.0fs", self.name, exc, delay)
+                pending = "; nothing is moved until it can be written" \
+                    if isinstance(exc, StoreError) and exc.retryable else ""
+                log.error("%s: %s%s; retrying in %s", self.name, exc, pending, _seconds(delay))
                 d.stopping.wait(_jitter(delay))
                 delay = min(delay * 2, d.max_backoff)
 
@@ -172,6 +181,10 @@ class Worker:
                 return
             if sync.has_news():
                 return
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.1f}s" if delay < 10 else f"{delay:.0f}s"
 
 
 def _jitter(delay: float) -> float:

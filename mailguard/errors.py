@@ -2,9 +2,14 @@
 
 
 class MailguardError(Exception):
-    """Base of every error mailguard raises on purpose; its message is one clear line."""
+    """Base of every error mailguard raises on purpose; its message is one clear line.
+
+    retryable: the cause may go away by itself (a dropped connection, a full disk, a folder that
+    is read-only for now), so the daemon retries with back-off instead of stopping the account.
+    """
 
     exit_code = 1
+    retryable = False
 
 
 class ConfigError(MailguardError):
@@ -24,7 +29,15 @@ class ModelError(MailguardError):
 
 
 class StoreError(MailguardError):
-    """The state database cannot be opened or written (permissions, disk full, corruption)."""
+    """The state database cannot be opened or written (permissions, disk full, corruption).
+
+    retryable is set for a full disk, a read-only or failing file system and a locked database:
+    the daemon waits and tries again; nothing is moved while the database cannot be written.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ImapError(MailguardError):

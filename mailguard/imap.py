@@ -80,7 +80,29 @@ _DELETED = b"\\Deleted"
 class ImapConnectionLost(ImapError):
     """The connection to the IMAP server dropped, timed out or could not be opened for a network
     reason (refused, reset, unreachable, BYE "Server shutting down"). Reconnecting later may work;
-    every other ImapError means retrying is pointless until something is changed."""
+    most other ImapErrors mean retrying is pointless until something is changed."""
+
+    retryable = True
+
+
+class FolderReadOnly(ImapError):
+    """The server opened a folder read-only (its permissions, an ACL, a quota or a full disk on
+    the server): nothing can be moved out of it now. Retried: it may become writable again."""
+
+    retryable = True
+
+    def __init__(self, folder: str, address: str) -> None:
+        super().__init__(f"{folder} on {address} is read-only (the server refuses changes to it): "
+                         "nothing is moved out of it until it is writable again")
+        self.folder = folder
+
+
+class FolderMissing(ImapError):
+    """A folder does not exist (any more) on the server."""
+
+    def __init__(self, folder: str) -> None:
+        super().__init__(f"no such folder: {folder}")
+        self.folder = folder
 
 
 # --------------------------------------------------------------------------- settings
@@ -598,6 +620,7 @@ class ImapAccount:
         """
         client = self._require()
         where = self.settings.address
+        selected = self._selected
         for code in ("NONEXISTENT", "TRYCREATE"):
             _untagged(client).pop(code, None)
         try:
@@ -605,7 +628,7 @@ class ImapAccount:
         except ImapError:
             raise
         except imaplib.IMAP4.readonly as exc:  # a subclass of abort that is not a lost connection
-            raise ImapError(f"{action} failed on {where}: the folder became read-only") from exc
+            raise FolderReadOnly(selected or folder or "the selected folder", where) from exc
         except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
             self._drop()
             raise ImapConnectionLost(
@@ -618,7 +641,7 @@ class ImapAccount:
             if folder is not None and (
                 _NONEXISTENT.search(text) or "NONEXISTENT" in codes or "TRYCREATE" in codes
             ):
-                raise ImapError(f"no such folder: {folder}") from exc
+                raise FolderMissing(folder) from exc
             raise ImapError(f"{action} failed on {where}: {text}") from exc
         else:
             _discard_unsolicited(client)
@@ -802,7 +825,8 @@ class ImapAccount:
 
     def move(self, uids: Iterable[int], dest: str) -> dict[int, int | None]:
         """Move messages of the selected folder to dest; returns old UID -> new UID (None when the
-        server did not say, or the message no longer existed).
+        server did not say). UIDs that no longer exist (expunged by another client since they
+        were fetched) are left out of the result; the others are moved.
 
         Uses UID MOVE (RFC 6851) when offered. Otherwise UID COPY, then \\Deleted and UID EXPUNGE
         (RFC 4315) of exactly these UIDs, so messages the user marked deleted stay; without UIDPLUS
@@ -814,10 +838,11 @@ class ImapAccount:
             return {}
         source = self._require_selected()
         if self.has("MOVE"):
-            mapping = self._transfer("MOVE", wanted, dest)
+            mapping, gone = self._transfer("MOVE", wanted, dest)
         elif self.has("UIDPLUS"):
-            mapping = self._transfer("COPY", wanted, dest)
-            for chunk in _chunks(wanted, TRANSFER_BATCH):
+            mapping, gone = self._transfer("COPY", wanted, dest)
+            copied = [uid for uid in wanted if uid not in gone]
+            for chunk in _chunks(copied, TRANSFER_BATCH):
                 with self._command(f"delete moved messages from {source}") as client:
                     client.add_flags(uid_set(chunk), [_DELETED], silent=True)
                     client.uid_expunge(uid_set(chunk))
@@ -826,33 +851,55 @@ class ImapAccount:
                 f"cannot move messages on {self.settings.address}: the server offers neither MOVE nor "
                 "UIDPLUS, and a plain EXPUNGE would also remove messages the user marked deleted"
             )
-        log.info("moved %d message(s) from %s to %s", len(wanted), source, dest)
-        return {uid: mapping.get(uid) for uid in wanted}
+        log.info("moved %d message(s) from %s to %s", len(wanted) - len(gone), source, dest)
+        return {uid: mapping.get(uid) for uid in wanted if uid not in gone}
 
     def copy(self, uids: Iterable[int], dest: str) -> dict[int, int | None]:
-        """Copy messages of the selected folder to dest; returns old UID -> new UID (or None)."""
+        """Copy messages of the selected folder to dest; returns old UID -> new UID (or None).
+        UIDs that no longer exist are left out."""
         wanted = sorted(set(uids))
         if not wanted:
             return {}
         self._require_selected()
-        mapping = self._transfer("COPY", wanted, dest)
-        return {uid: mapping.get(uid) for uid in wanted}
+        mapping, gone = self._transfer("COPY", wanted, dest)
+        return {uid: mapping.get(uid) for uid in wanted if uid not in gone}
 
-    def _transfer(self, verb: Literal["MOVE", "COPY"], uids: list[int], dest: str) -> dict[int, int]:
+    def _transfer(self, verb: Literal["MOVE", "COPY"], uids: list[int],
+                  dest: str) -> tuple[dict[int, int], set[int]]:
+        """(old UID -> new UID as the server said, UIDs found expunged)."""
         mapping: dict[int, int] = {}
+        gone: set[int] = set()
         for chunk in _chunks(uids, TRANSFER_BATCH):
             with self._command(f"{verb} to {dest}", folder=dest) as client:
                 _untagged(client).pop("COPYUID", None)
-                if verb == "MOVE":
-                    client.move(uid_set(chunk), dest)
-                else:
-                    client.copy(uid_set(chunk), dest)
+                _untagged(client).pop("EXPUNGEISSUED", None)
+                try:
+                    _send_transfer(client, verb, chunk, dest)
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error as exc:
+                    # RFC 5530 EXPUNGEISSUED: some of the messages were expunged by another
+                    # client (Dovecot then transfers none of them): transfer those that remain
+                    if "EXPUNGEISSUED" not in _untagged(client) and \
+                            "EXPUNGEISSUED" not in _server_text(exc).upper():
+                        raise
+                    present = set(client.search(["UID", uid_set(chunk)]))
+                    missing = set(chunk) - present
+                    if not missing:
+                        raise
+                    gone |= missing
+                    log.warning("%d of %d message(s) to %s were expunged by another client "
+                                "meanwhile (UIDs %s)", len(missing), len(chunk), verb,
+                                uid_set(missing))
+                    if present:
+                        _untagged(client).pop("COPYUID", None)
+                        _send_transfer(client, verb, sorted(present), dest)
                 for data in _untagged(client).pop("COPYUID", []):
                     try:
                         mapping.update(parse_copyuid(data)[1])
                     except ValueError as exc:
                         log.warning("ignoring COPYUID from %s: %s", self.settings.address, exc)
-        return mapping
+        return mapping, gone
 
     def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
         """UIDs of the messages in folder whose Message-ID is exactly message_id (ascending).
@@ -953,6 +1000,13 @@ class ImapAccount:
 # --------------------------------------------------------------------------- imapclient internals
 # imapclient exposes neither response codes of tagged replies (COPYUID, NONEXISTENT) nor a way to
 # drop unsolicited responses; both live in imaplib's untagged_responses dict.
+
+
+def _send_transfer(client: IMAPClient, verb: str, uids: Sequence[int], dest: str) -> None:
+    if verb == "MOVE":
+        client.move(uid_set(uids), dest)
+    else:
+        client.copy(uid_set(uids), dest)
 
 
 def _untagged(client: IMAPClient) -> dict[str, list[Any]]:

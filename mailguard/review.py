@@ -696,12 +696,21 @@ def move_back(store: Store, mover: Mover, step: MoveBack) -> list[tuple[int, int
             raise ReviewError(f"moving {step.message_id} back failed: {exc}") from None
         raise
     done = now_iso()
+    vanished = [uid for uid in rows if uid not in mapping]  # expunged by another client meanwhile
     with store.transaction():
         for uid, row in rows.items():
-            store.execute("UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
-                          (mapping.get(uid), done, row))
-        store.execute("UPDATE moves SET state = 'undone' WHERE id = ?", (step.move_id,))
-    return [(row, mapping.get(uid)) for uid, row in rows.items()]
+            if uid in vanished:
+                store.execute("UPDATE moves SET state = 'failed', reason = reason || ? WHERE id = ?",
+                              (f": expunged from {step.from_folder} by another client", row))
+            else:
+                store.execute("UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
+                              (mapping.get(uid), done, row))
+        if len(vanished) < len(rows):
+            store.execute("UPDATE moves SET state = 'undone' WHERE id = ?", (step.move_id,))
+    if len(vanished) == len(rows):
+        raise ReviewError(f"{step.message_id} was expunged from {step.from_folder} by another "
+                          "client while it was being moved back")
+    return [(row, mapping.get(uid)) for uid, row in rows.items() if uid not in vanished]
 
 
 def apply_undo(store: Store, plan: UndoPlan,

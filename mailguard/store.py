@@ -181,16 +181,26 @@ class Store:
         try:
             if self.path != ":memory:":
                 ensure_private_dir(Path(self.path).parent, tighten=False)
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # one Store per thread in mailguard; check_same_thread=False only lets a test reach
+            # a daemon worker's connection (sqlite's serialized mode makes that safe)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                      check_same_thread=False)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            if self.path != ":memory:":
+            if self.path != ":memory:" and os.stat(self.path).st_mode & 0o077:
                 os.chmod(self.path, 0o600)
             self._migrate()
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open state database {self.path}: {exc}") from None
+            error = _store_error(f"cannot open state database {self.path}", exc)
+            hint = _disk_trouble(Path(self.path).parent) if self.path != ":memory:" else None
+            if hint is not None and not error.retryable:
+                error = StoreError(f"{error}: {hint}", retryable=True)
+            raise error from None
+        except OSError as exc:  # chmod on a read-only file system, say
+            raise StoreError(f"cannot open state database {self.path}: {exc.strerror}",
+                             retryable=True) from None
 
     @classmethod
     def open_default(cls, env: dict[str, str] | None = None) -> Store:
@@ -228,24 +238,34 @@ class Store:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"state database {self.path}: {exc}") from None
+            raise _store_error(f"state database {self.path}", exc) from None
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self.db.execute("ROLLBACK")
-                raise StoreError(f"state database {self.path}: cannot commit: {exc}") from None
+                self._rollback()
+                raise _store_error(f"state database {self.path}: cannot commit", exc) from None
+
+    def _rollback(self) -> None:
+        """ROLLBACK if a transaction is open; sqlite may already have rolled back by itself (a
+        full disk, an I/O error), and a failing ROLLBACK must not hide the first error."""
+        if not self.db.in_transaction:
+            return
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.warning("state database %s: rollback failed: %s", self.path, exc)
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.db.execute(sql, tuple(params))
         except sqlite3.Error as exc:
-            raise StoreError(f"state database {self.path}: {exc}") from None
+            raise _store_error(f"state database {self.path}", exc) from None
 
     # -- contacts --------------------------------------------------------------------------
 
@@ -335,6 +355,39 @@ class Store:
                        note=excluded.note""",
                 (entry.lower(), status, now_iso(), note),
             )
+
+
+#: sqlite primary result codes that can go away by themselves, and what they mean to a user
+_TRANSIENT = {
+    5: "it is locked by another process",  # SQLITE_BUSY
+    6: "it is locked",  # SQLITE_LOCKED
+    8: "it is read-only (a read-only file system, or its permissions)",  # SQLITE_READONLY
+    10: "the disk returned an I/O error (failing, full or read-only)",  # SQLITE_IOERR
+    13: "the disk holding it is full",  # SQLITE_FULL
+}
+
+
+def _disk_trouble(directory: Path) -> str | None:
+    """Why files in directory cannot be written, if the reason is the disk: read-only or full."""
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return "it is on a read-only file system"
+    if fs.f_bavail == 0:
+        return "the disk holding it is full"
+    return None
+
+
+def _store_error(what: str, exc: sqlite3.Error) -> StoreError:
+    """A StoreError for a sqlite error: retryable, with the likely cause, when the disk is full,
+    read-only or failing or the database is locked; nothing is written in the meantime."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    cause = _TRANSIENT.get(code & 0xFF) if isinstance(code, int) else None
+    if cause is None:
+        return StoreError(f"{what}: {exc}")
+    return StoreError(f"{what}: {exc}: {cause}", retryable=True)
 
 
 def _contact(r: sqlite3.Row) -> Contact:

@@ -44,7 +44,7 @@ from typing import Any
 from .classify import PromoModel
 from .config import Config
 from .errors import ImapError, MailguardError
-from .imap import FetchedMessage, FolderState, ImapAccount
+from .imap import FetchedMessage, FolderMissing, FolderState, ImapAccount
 from .imap_session import AccountConfig
 from .pipeline import Pipeline
 from .rules import MOVE, Decision
@@ -115,6 +115,8 @@ class PassReport:
     skipped: int = 0
     unreadable: int = 0
     failed: int = 0
+    #: offenders expunged by another client between FETCH and MOVE
+    vanished: int = 0
     reconciled: int = 0
     resynced: list[str] = field(default_factory=list)
     new_contacts: int = 0
@@ -143,6 +145,8 @@ class PassReport:
             parts.append(f"{self.reconciled} interrupted move(s) reconciled")
         if self.failed:
             parts.append(f"{self.failed} move(s) failed")
+        if self.vanished:
+            parts.append(f"{self.vanished} expunged by another client before the move")
         if self.resynced:
             parts.append("UIDVALIDITY changed: resynced " + ", ".join(self.resynced))
         if not self.complete:
@@ -220,6 +224,7 @@ class AccountSync:
         self._overlay: dict[str, Mark] | None = {} if dry_run else None
         self._folders: tuple[str, str | None, str] | None = None
         self._no_sent_warned = False
+        self._reload = False
 
     # -- folder state
 
@@ -248,9 +253,12 @@ class AccountSync:
 
     # -- folders
 
-    def reset(self) -> None:
-        """Forget what was learned about the server (after a reconnect or an error)."""
+    def reset(self, *, reload: bool = False) -> None:
+        """Forget what was learned about the server (after a reconnect or an error); reload:
+        also rebuild the pipeline from the database at the next pass (after an error that may
+        have left its memory ahead of the database, e.g. a full disk)."""
         self._folders = None
+        self._reload = self._reload or reload
 
     def folders(self) -> tuple[str, str | None, str]:
         """(watch, sent or None, quarantine) as the server names them; the quarantine is created
@@ -355,12 +363,19 @@ class AccountSync:
             return
         rules = self.store.sender_rules()
         contacts = self.store.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
-        if rules == self._rules and contacts == len(self.pipeline.ledger):
+        if self._reload:
+            log.info("%s: reloading contacts and rules from the state database", self.name)
+        elif rules == self._rules and contacts == len(self.pipeline.ledger):
             return
-        log.info("%s: allow/block rules or contacts changed: reloading them", self.name)
-        self.pipeline.finish()
+        else:
+            log.info("%s: allow/block rules or contacts changed: reloading them", self.name)
+        try:
+            self.pipeline.finish()
+        except MailguardError as exc:
+            log.warning("%s: could not record the end of a run: %s", self.name, exc)
         self.pipeline = self.renew()
         self._rules = rules
+        self._reload = False
 
     # -- first run
 
@@ -381,7 +396,7 @@ class AccountSync:
                                or not it.msg.message_id]
             sent_items.sort(key=lambda it: it.when)
             sent_mark = Mark(st.uidvalidity, boundary, None)
-        st = self.account.select(watch)
+        st = self.account.select(watch, readonly=True)  # learning only: works read-only too
         mark = self.mark(watch)
         if mark is not None and mark.uidvalidity == st.uidvalidity and mark.learned_until is None:
             boundary = mark.last_uid  # an interrupted first run: same history, same boundary
@@ -515,23 +530,50 @@ class AccountSync:
                      quarantine, did, reason, at))
                 rows[it.msg.uid] = int(cur.lastrowid or 0)
         self.checkpoint("intents")
-        if self.account.selected != folder:
-            self.account.select(folder)
-        mapping = self.account.move(list(rows), quarantine)
+        mapping = self._move_to_quarantine(folder, list(rows), quarantine)
         self.checkpoint("moved")
         done = now_iso()
+        vanished = {uid for uid in rows if uid not in mapping}
         with self.store.transaction():
             for uid, row in rows.items():
-                self.store.execute(
-                    "UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
-                    (mapping.get(uid), done, row))
+                if uid in vanished:
+                    self._finish_row({"id": row}, "failed", None,
+                                     f"expunged from {folder} by another client before the move")
+                else:
+                    self.store.execute(
+                        "UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
+                        (mapping.get(uid), done, row))
             if new_mark is not None:
                 self._set_mark(folder, new_mark)
         for it, d, _ in offenders:
+            if it.msg.uid in vanished:
+                report.vanished += 1
+                log.warning("%s: %s UID %d (%s) was expunged by another client before it could be "
+                            "moved: nothing to move", self.name, folder, it.msg.uid,
+                            it.msg.message_id or "no Message-ID")
+                continue
             report.moved.append(Moved(folder, it.msg.uid, quarantine, mapping.get(it.msg.uid), d))
             log.info("%s: moved %s UID %d to %s: %s, %r (%s)", self.name, folder, it.msg.uid,
                      quarantine, d.sender, d.subject,
                      f"{d.link_kind} -> {d.linked_contact}" if d.linked_contact else d.reasons[0])
+
+    def _move_to_quarantine(self, folder: str, uids: list[int], quarantine: str) -> dict[int, int | None]:
+        """MOVE uids of folder to the quarantine; a quarantine deleted on the server while running
+        is created again (its messages went with it, by the user's hand or another client's)."""
+        if self.account.selected != folder:
+            self.account.select(folder)
+        try:
+            return self.account.move(uids, quarantine)
+        except FolderMissing as exc:
+            if exc.folder != quarantine or self.dry_run:
+                raise
+        log.warning("%s: the quarantine folder %s is gone (deleted on the server while mailguard "
+                    "was running): creating it again", self.name, quarantine)
+        self._folders = None
+        self.account.ensure_folder(self.acct.quarantine)
+        if self.account.selected != folder:
+            self.account.select(folder)
+        return self.account.move(uids, quarantine)
 
     # -- deciding
 
@@ -669,9 +711,12 @@ class AccountSync:
             log.warning("%s: move #%d (%s) was interrupted between COPY and EXPUNGE: a copy is in "
                         "%s and one remains in %s; left as it is", self.name, row["id"], mid, dst, src)
         elif in_src:
-            if self.account.selected != src:
-                self.account.select(src)
-            mapping = self.account.move(in_src[:1], dst)
+            mapping = self._move_to_quarantine(src, in_src[:1], dst)
+            if in_src[0] not in mapping:
+                self._finish_row(row, "failed", None, f"reconciled: expunged from {src} meanwhile")
+                log.warning("%s: move #%d (%s) had not happened and the message was expunged by "
+                            "another client meanwhile: marked failed", self.name, row["id"], mid)
+                return
             self._finish_row(row, "done", mapping.get(in_src[0]), "reconciled: moved after a restart")
             log.info("%s: move #%d (%s) had not happened: moved now", self.name, row["id"], mid)
         elif not mid and not same_uids:
