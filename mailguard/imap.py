@@ -841,11 +841,7 @@ class ImapAccount:
             mapping, gone = self._transfer("MOVE", wanted, dest)
         elif self.has("UIDPLUS"):
             mapping, gone = self._transfer("COPY", wanted, dest)
-            copied = [uid for uid in wanted if uid not in gone]
-            for chunk in _chunks(copied, TRANSFER_BATCH):
-                with self._command(f"delete moved messages from {source}") as client:
-                    client.add_flags(uid_set(chunk), [_DELETED], silent=True)
-                    client.uid_expunge(uid_set(chunk))
+            self.expunge_copied([uid for uid in wanted if uid not in gone])
         else:
             raise ImapError(
                 f"cannot move messages on {self.settings.address}: the server offers neither MOVE nor "
@@ -853,6 +849,21 @@ class ImapAccount:
             )
         log.info("moved %d message(s) from %s to %s", len(wanted) - len(gone), source, dest)
         return {uid: mapping.get(uid) for uid in wanted if uid not in gone}
+
+    def expunge_copied(self, uids: Iterable[int]) -> None:
+        """The second half of a move made of COPY: flag exactly these UIDs of the selected folder
+        \\Deleted and UID EXPUNGE them (RFC 4315), so other messages marked deleted stay. Only for
+        messages whose copy is in the destination; refused without UIDPLUS."""
+        wanted = sorted(set(uids))
+        if not wanted:
+            return
+        source = self._require_selected()
+        if not self.has("UIDPLUS"):
+            raise ImapError(f"cannot remove moved messages on {self.settings.address}: no UIDPLUS")
+        for chunk in _chunks(wanted, TRANSFER_BATCH):
+            with self._command(f"delete moved messages from {source}") as client:
+                client.add_flags(uid_set(chunk), [_DELETED], silent=True)
+                client.uid_expunge(uid_set(chunk))
 
     def copy(self, uids: Iterable[int], dest: str) -> dict[int, int | None]:
         """Copy messages of the selected folder to dest; returns old UID -> new UID (or None).

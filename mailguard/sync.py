@@ -705,11 +705,21 @@ class AccountSync:
             self._finish_row(row, "done", in_dst[-1], "reconciled: found in the destination")
             log.info("%s: move #%d (%s) had completed: marked done", self.name, row["id"], mid)
         elif in_dst and in_src:
-            # COPY done, EXPUNGE not (no MOVE on this server): never move it a second time
+            # COPY done, EXPUNGE not (no MOVE on this server): never copy it a second time; the
+            # source is removed only when it is byte for byte the copy in the destination
+            if same_uids and in_src == [row["src_uid"]] and self._identical(src, in_src[0], dst, in_dst[-1]):
+                self.account.select(src)
+                self.account.expunge_copied(in_src)
+                self._finish_row(row, "done", in_dst[-1],
+                                 "reconciled: the copy was made; the original removed now")
+                log.info("%s: move #%d (%s) was interrupted between COPY and EXPUNGE: the copy in "
+                         "%s is identical; completed", self.name, row["id"], mid, dst)
+                return
             self._finish_row(row, "done", in_dst[-1],
                              f"reconciled: a copy also remains in {src}, UID {in_src[0]}")
-            log.warning("%s: move #%d (%s) was interrupted between COPY and EXPUNGE: a copy is in "
-                        "%s and one remains in %s; left as it is", self.name, row["id"], mid, dst, src)
+            log.warning("%s: move #%d (%s) was interrupted between COPY and EXPUNGE, and the "
+                        "message in %s is not the same as the copy in %s: both are left as they "
+                        "are", self.name, row["id"], mid, src, dst)
         elif in_src:
             mapping = self._move_to_quarantine(src, in_src[:1], dst)
             if in_src[0] not in mapping:
@@ -725,6 +735,18 @@ class AccountSync:
             self._finish_row(row, "failed", None, f"reconciled: in neither {src} nor {dst}")
             log.warning("%s: move #%d (%s) is in neither %s nor %s (moved or deleted by someone "
                         "else): marked failed", self.name, row["id"], mid or "no Message-ID", src, dst)
+
+    def _identical(self, src: str, src_uid: int, dst: str, dst_uid: int) -> bool:
+        """True if the two messages are the same bytes (size, then the whole message)."""
+        def whole(folder: str, uid: int) -> FetchedMessage | None:
+            self.account.select(folder, readonly=True)
+            head = next(iter(self.account.fetch([uid], max_body_bytes=1)), None)
+            if head is None:
+                return None
+            return next(iter(self.account.fetch([uid], max_body_bytes=head.size + 1)), None)
+
+        a, b = whole(src, src_uid), whole(dst, dst_uid)
+        return a is not None and b is not None and a.size == b.size and a.raw == b.raw
 
     # -- explicit action on history
 

@@ -3,7 +3,10 @@
 moment of a pass that moves messages, run it again to completion, and check that nothing was lost,
 duplicated or misplaced and that the moves table agrees with the folders.
 
-    python scripts/crash_trials.py --trials 20 [--messages 60] [--seed 1234]
+    python scripts/crash_trials.py --trials 20 [--messages 60] [--seed 1234] [--no-move]
+
+--no-move: a server without MOVE, so mailguard moves with COPY, then \\Deleted and UID EXPUNGE,
+and a kill can fall between the COPY and the EXPUNGE.
 
 Per trial: a fresh Dovecot user and a fresh $MAILGUARD_HOME; the history of tests/imapkit.py
 (Jane writes, Sam writes to Tom from Sent); a learn-only first run; then N new messages of which a
@@ -313,8 +316,11 @@ def state_at_kill(server, user: str, home: Path) -> str:
                 counts[state] = n
         finally:
             db.close()
-    in_q = len(message_ids(server, user, imapkit.QUARANTINE))
-    return f"intent={counts['intent']} done={counts['done']} in_quarantine={in_q}"
+    quarantine = message_ids(server, user, imapkit.QUARANTINE)
+    # in both folders: copied but not yet expunged (a server without MOVE), for reconciling
+    both = len(set(quarantine) & set(message_ids(server, user, "INBOX")))
+    return (f"intent={counts['intent']} done={counts['done']} in_quarantine={len(quarantine)} "
+            f"in_both={both}")
 
 
 def mailfactory_mid(raw: bytes) -> str:
@@ -325,10 +331,12 @@ def mailfactory_mid(raw: bytes) -> str:
 
 
 def run_trials(trials: int = 20, *, seed: int = 1234, messages: int = 60, min_delay: float = 0.3,
-               max_delay: float | None = None, keep: bool = False, verbose: bool = True) -> Summary:
-    """Start a Dovecot on 127.0.0.1, run the trials, stop it; returns the Summary."""
+               max_delay: float | None = None, keep: bool = False, verbose: bool = True,
+               no_move: bool = False) -> Summary:
+    """Start a Dovecot on 127.0.0.1 (without MOVE if no_move), run the trials, stop it; returns
+    the Summary."""
     root = Path(tempfile.mkdtemp(prefix="mailguard-crash-dovecot-"))
-    server = dovecot.DovecotServer(root)
+    server = dovecot.DovecotServer(root, no_move=no_move)
     server.start()
     try:
         if max_delay is None:
@@ -370,9 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-delay", type=float, default=None,
                         help="default: 0.98 x a calibrated full pass")
     parser.add_argument("--keep", action="store_true", help="keep each trial's MAILGUARD_HOME")
+    parser.add_argument("--no-move", action="store_true",
+                        help="a server without MOVE: COPY, then \\Deleted and UID EXPUNGE")
     args = parser.parse_args(argv)
     summary = run_trials(args.trials, seed=args.seed, messages=args.messages,
-                         min_delay=args.min_delay, max_delay=args.max_delay, keep=args.keep)
+                         min_delay=args.min_delay, max_delay=args.max_delay, keep=args.keep,
+                         no_move=args.no_move)
     return 0 if summary.ok else 1
 
 

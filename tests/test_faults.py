@@ -179,6 +179,32 @@ def test_connection_cut_mid_move_is_reconciled_without_loss_or_duplicate(
     conserved(dovecot, imap_user, home, everything=HISTORY | KEEP | OFFENDERS, quarantined=OFFENDERS)
 
 
+def test_connection_cut_between_copy_and_expunge_completes_the_move(
+        dovecot_nomove, imap_user, home, daemons, caplog_info):
+    """Without MOVE a move is COPY, then \\Deleted and UID EXPUNGE: cut right after the COPY, the
+    copies are in the quarantine and the originals still in INBOX. After reconnecting, the
+    originals are removed because they are byte for byte the copies: one of each, nothing lost."""
+    proxy = FaultProxy(dovecot_nomove.host, dovecot_nomove.port).start()
+    try:
+        seed_history(dovecot_nomove, imap_user)
+        write_config(home, via(proxy), imap_user, imap=FAST)
+        d = daemons(home)
+        proxy.arm(b"UID COPY", cut="after-command")
+        append_all(dovecot_nomove, imap_user, new_mail())
+
+        wait_until(settled(dovecot_nomove, imap_user, home, OFFENDERS), what="offenders quarantined")
+        wait_until(lambda: not OFFENDERS & set(snapshot(dovecot_nomove, imap_user)),
+                   what="originals removed")
+
+        assert proxy.fired == 1 and worker_alive(d)
+        assert logged(caplog_info, "lost during COPY")
+        assert len(logged(caplog_info, "is identical; completed")) == 2
+        conserved(dovecot_nomove, imap_user, home, everything=HISTORY | KEEP | OFFENDERS,
+                  quarantined=OFFENDERS)
+    finally:
+        proxy.stop()
+
+
 def test_server_restart_while_running(_dovecot_servers, imap_user, home, daemons, caplog_info):
     server = _dovecot_servers()  # its own server: restarting it disturbs no other test
     seed_history(server, imap_user)

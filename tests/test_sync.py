@@ -272,14 +272,20 @@ def test_half_done_move_is_reconciled_after_a_crash(dovecot, imap_user, home, ru
     assert not OFFENDERS & set(snapshot(dovecot, imap_user))
 
 
-def test_copy_without_expunge_is_not_moved_a_second_time(dovecot_nomove, imap_user, home, run):
-    """A crash between COPY and EXPUNGE (no MOVE): the copy counts, nothing is duplicated."""
+@pytest.mark.parametrize("same", [True, False])
+def test_copy_without_expunge_is_completed_only_when_identical(dovecot_nomove, imap_user, home, run, same):
+    """A crash between COPY and EXPUNGE (no MOVE): nothing is copied twice; the original is removed
+    only when it is byte for byte the copy in the quarantine, else both stay."""
     seed_history(dovecot_nomove, imap_user)
     run(dovecot_nomove, imap_user)
-    uid = dovecot_nomove.append(imap_user, new_mail()[0])
-    with dovecot_nomove.client(imap_user) as client:
-        client.select_folder("INBOX")
-        client.copy([uid], QUARANTINE)
+    raw = new_mail()[0]
+    uid = dovecot_nomove.append(imap_user, raw)
+    if same:
+        with dovecot_nomove.client(imap_user) as client:
+            client.select_folder("INBOX")
+            client.copy([uid], QUARANTINE)
+    else:  # another message with the same Message-ID is in the quarantine
+        dovecot_nomove.append(imap_user, raw.replace(b"Dataflow 2.0", b"Dataflow 1.9"), folder=QUARANTINE)
     with open_store(home) as store:
         store.execute(
             """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity,
@@ -290,8 +296,10 @@ def test_copy_without_expunge_is_not_moved_a_second_time(dovecot_nomove, imap_us
     report = run(dovecot_nomove, imap_user)
     assert report.reconciled == 1 and not report.moved
     assert list(snapshot(dovecot_nomove, imap_user, QUARANTINE)) == ["<df@dataflow.io>"]
+    assert ("<df@dataflow.io>" in snapshot(dovecot_nomove, imap_user)) is not same
     (row,) = moves(home)
-    assert row["state"] == "done" and "a copy also remains" in row["reason"]
+    assert row["state"] == "done"
+    assert ("the original removed now" if same else "a copy also remains") in row["reason"]
 
 
 def test_message_the_pipeline_cannot_understand_stays_and_is_logged(dovecot, imap_user, home, run, caplog):
