@@ -13,8 +13,9 @@ quickly and the server's 29-minute limit is never reached), with a full pass at 
 
 A dropped connection, a server restart or a timeout (:class:`~mailguard.imap.ImapConnectionLost`)
 closes the connection; the worker reconnects after 1, 2, 4... seconds (capped at
-``max_backoff``) and resumes from the last committed UID, after reconciling any move the drop
-interrupted. A state database that cannot be written (disk full, read-only file system) and a
+``max_backoff``; back to 1 s when the connection committed some work before it dropped, so a
+link that keeps dropping mid-batch still makes steady progress) and resumes from the last
+committed UID, after reconciling any move the drop interrupted. A state database that cannot be written (disk full, read-only file system) and a
 watched folder the server opened read-only are retried the same way, with an error line each
 time: nothing is moved meanwhile, and nothing is lost, since the UID mark only advances with the
 database. Other errors while running (a refused command, a password that stopped working) are
@@ -126,6 +127,7 @@ class Worker:
         delay = d.min_backoff
         drops = 0
         while not d.stopping.is_set():
+            progress = sync.progress
             try:
                 account.connect()
                 report = sync.run_pass(d.stopping.is_set)
@@ -143,6 +145,8 @@ class Worker:
                 drops += 1
                 account.close()
                 sync.reset()
+                if sync.progress != progress:  # work was committed before the drop: not stuck
+                    delay = d.min_backoff
                 if d.once and drops >= ONCE_ATTEMPTS:
                     raise
                 log.warning("%s: %s; reconnecting in %s", self.name, exc, _seconds(delay))
@@ -151,6 +155,8 @@ class Worker:
             except MailguardError as exc:
                 account.close()
                 sync.reset(reload=True)
+                if sync.progress != progress:
+                    delay = d.min_backoff
                 if exc.retryable:  # a full or read-only disk, a read-only folder: may pass
                     drops += 1
                     if d.once and drops >= ONCE_ATTEMPTS:

@@ -225,6 +225,9 @@ class AccountSync:
         self._folders: tuple[str, str | None, str] | None = None
         self._no_sent_warned = False
         self._reload = False
+        #: grows with every piece of work committed (a folder mark advanced, a move finished or
+        #: reconciled): the daemon resets its back-off when a connection made progress
+        self.progress = 0
 
     # -- folder state
 
@@ -240,6 +243,7 @@ class AccountSync:
         return Mark(int(row["uidvalidity"]), int(row["last_uid"]), learned)
 
     def _set_mark(self, folder: str, mark: Mark) -> None:
+        self.progress += 1
         if self._overlay is not None:
             self._overlay[folder] = mark
             return
@@ -545,6 +549,7 @@ class AccountSync:
                         (mapping.get(uid), done, row))
             if new_mark is not None:
                 self._set_mark(folder, new_mark)
+        self.progress += 1
         for it, d, _ in offenders:
             if it.msg.uid in vanished:
                 report.vanished += 1
@@ -684,6 +689,7 @@ class AccountSync:
             report.reconciled += 1
 
     def _finish_row(self, row: Any, state: str, dst_uid: int | None, note: str = "") -> None:
+        self.progress += 1
         self.store.execute(
             "UPDATE moves SET state = ?, dst_uid = ?, done_at = ?, reason = reason || ? WHERE id = ?",
             (state, dst_uid, now_iso(), f" ({note})" if note else "", row["id"]))

@@ -64,7 +64,7 @@ class _Link:
                     break
                 rule = self.proxy._take(data)
                 if rule is not None and rule.cut == "before-command":
-                    self.proxy._fired()
+                    self.proxy._fired(rule)
                     break
                 if rule is not None:
                     with self.lock:
@@ -87,13 +87,13 @@ class _Link:
                     continue
                 if rule.cut == "after-command":
                     # the server has answered (it did the command): swallow it and hang up
-                    self.proxy._fired()
+                    self.proxy._fired(rule)
                     break
                 room = rule.after_bytes - self.forwarded
                 if len(data) >= room:
                     if room > 0:
                         self.client.sendall(data[:room])
-                    self.proxy._fired()
+                    self.proxy._fired(rule)
                     break
                 self.client.sendall(data)
                 self.forwarded += len(data)
@@ -116,6 +116,8 @@ class FaultProxy:
         self._links: list[_Link] = []
         self._stopped = False
         self.fired = 0
+        #: "UID MOVE after-command" -> cuts made
+        self.fired_by: dict[str, int] = {}
         self.cut_event = threading.Event()
         self.connections = 0
 
@@ -150,9 +152,11 @@ class FaultProxy:
                     return rule
         return None
 
-    def _fired(self) -> None:
+    def _fired(self, rule: _Rule) -> None:
         with self._lock:
             self.fired += 1
+            key = f"{rule.trigger.decode()} {rule.cut}"
+            self.fired_by[key] = self.fired_by.get(key, 0) + 1
         self.cut_event.set()
 
     def _accept(self) -> None:

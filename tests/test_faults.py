@@ -179,6 +179,32 @@ def test_connection_cut_mid_move_is_reconciled_without_loss_or_duplicate(
     conserved(dovecot, imap_user, home, everything=HISTORY | KEEP | OFFENDERS, quarantined=OFFENDERS)
 
 
+def test_back_off_resets_when_a_dropped_connection_had_made_progress(
+        dovecot, imap_user, home, proxy, model, caplog_info):
+    """Four offenders, one per batch, and the connection cut after each MOVE: every reconnect
+    reconciles the last move (progress), so the wait stays at the first step instead of
+    doubling to 8 s, and all four end up moved."""
+    seed_history(dovecot, imap_user)
+    write_config(home, via(proxy), imap_user, imap=FAST + "batch_size = 1\n")
+    cfg = config_of(home)
+    d = Daemon(cfg, load_accounts(cfg), model=model, min_backoff=0.5, max_backoff=60)
+    d.start(ready_timeout=30)
+    try:
+        for _ in range(4):
+            proxy.arm(b"UID MOVE", cut="after-command")
+        blasts = {f"<burst{i}@acme.io>" for i in range(4)}
+        append_all(dovecot, imap_user, [
+            newsletter(f"Acme News <{ACME}>", when=day(10 + i), msgid=f"<burst{i}@acme.io>")
+            for i in range(4)])
+        wait_until(settled(dovecot, imap_user, home, blasts), timeout=30, what="all four moved")
+    finally:
+        d.stop(timeout=10)
+    assert proxy.fired == 4
+    waits = [line.rsplit("reconnecting in ", 1)[1] for line in logged(caplog_info, "reconnecting in")]
+    assert len(waits) == 4 and set(waits) == {"0.5s"}, waits
+    assert len(logged(caplog_info, "had completed: marked done")) == 4
+
+
 def test_connection_cut_between_copy_and_expunge_completes_the_move(
         dovecot_nomove, imap_user, home, daemons, caplog_info):
     """Without MOVE a move is COPY, then \\Deleted and UID EXPUNGE: cut right after the COPY, the
