@@ -319,6 +319,20 @@ class AccountSync:
                 (self.source, *part)))
         return found
 
+    def _kept_ids(self, ids: Iterable[str]) -> set[str]:
+        """Message-IDs a real (not dry) run of this account decided to keep."""
+        wanted = [i for i in {_norm_id(x) for x in ids} if i]
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(_norm_id(r[0]) for r in self.store.execute(
+                f"""SELECT d.message_id FROM decisions d JOIN runs r ON r.id = d.run_id
+                    WHERE d.source = ? AND d.action != ? AND r.kind NOT LIKE '%dry-run'
+                      AND d.message_id IN ({marks})""",
+                (self.source, MOVE, *part)))
+        return found
+
     def _fetch(self, folder: str, state: FolderState, uids: Sequence[int], body: int) -> list[Item]:
         return [Item(folder, state.uidvalidity, m, _date_of(m))
                 for m in self.account.fetch(uids, max_body_bytes=body, batch=self.acct.batch_size)]
@@ -495,12 +509,20 @@ class AccountSync:
         items = self._fetch(folder, st, uids, self.acct.max_body_bytes)
         self.checkpoint("fetched")
         moved_before = self._moved_ids(it.msg.message_id or "" for it in items)
+        # a batch interrupted (dropped connection, crash) after its decisions were saved comes
+        # again: what was kept then is not decided a second time
+        kept_before = self._kept_ids(it.msg.message_id or "" for it in items) \
+            if commit_mark is not None else set()
         fresh = []
         for it in items:
-            if it.msg.message_id and _norm_id(it.msg.message_id) in moved_before:
+            mid = _norm_id(it.msg.message_id)
+            if mid and mid in moved_before:
                 report.skipped += 1
                 log.info("%s: %s UID %d (%s) was moved once and is back: left alone",
                          self.name, folder, it.msg.uid, it.msg.message_id)
+            elif mid and mid in kept_before:
+                log.debug("%s: %s UID %d (%s) was decided before an interruption: kept",
+                          self.name, folder, it.msg.uid, it.msg.message_id)
             else:
                 fresh.append(it)
         results = self._decide(fresh, learn_only=False, report=report) if fresh else []

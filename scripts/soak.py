@@ -5,7 +5,7 @@ check conservation: every message appended is exactly once in INBOX or the quara
 right one, with its Message-ID intact, and the moves table agrees with the folders.
 
     python scripts/soak.py [--duration 120] [--rate 5] [--kick-every 10] [--restart-every 30]
-                           [--cut-every 5] [--seed 1234] [--keep]
+                           [--cut-chance 0.1] [--seed 1234] [--keep]
 
 One fresh Dovecot (tempfile.mkdtemp() under /tmp), one fresh user and $MAILGUARD_HOME with the
 history of tests/imapkit.py (Jane writes, Sam writes to Tom from Sent) and a learn-only
@@ -19,10 +19,11 @@ history of tests/imapkit.py (Jane writes, Sam writes to Tom from Sent) and a lea
   again, so the ledger is exact;
 * a fault thread runs `doveadm kick <user>` every --kick-every seconds and restarts Dovecot
   (same port, mail kept) every --restart-every seconds;
-* the daemon reaches Dovecot through tests/faultproxy.py, which every --cut-every seconds is armed
-  to cut the daemon's connection at its next MOVE (after the server did it, or before it reached
-  the server) or half-way through its next FETCH (interval kicks nearly always find the daemon
-  idle in IDLE; these are the moments that matter).
+* the daemon reaches Dovecot through tests/faultproxy.py, which cuts the daemon's connection at
+  random: each UID MOVE, with probability --cut-chance, after the server did it (the answer is
+  lost) and, with the same probability, before it reaches the server; each UID FETCH, with that
+  probability, part-way through the answer (interval kicks nearly always find the daemon idle
+  in IDLE; these are the moments that matter).
 
 After --duration seconds the faults and appends stop; the daemon is given time to catch up (every
 appended Message-ID decided, no move 'intent' left, the INBOX mark past the last UID), gets SIGTERM
@@ -80,6 +81,9 @@ faultproxy = crash_trials._load("faultproxy")
 #: messages per new_batch() round: dates stay within days 10-13 of the scenario, well inside the
 #: 180-day window of the contacts learned on days 0-2, however long the soak runs
 ROUND = 40
+#: the proxy's random cuts (each with probability --cut-chance per matching command)
+CUTS = ((b"UID MOVE", "after-command"), (b"UID MOVE", "before-command"),
+        (b"UID FETCH", "mid-response"))
 #: the daemon's config: a full pass at least every 20 s on top of IDLE
 DAEMON_IMAP = "poll_seconds = 20\nidle_slice_seconds = 5"
 #: body text of new_batch's messages that must never reach the daemon's log
@@ -378,33 +382,6 @@ class Faults(threading.Thread):
             self.problems.append(f"fault thread crashed: {type(exc).__name__}: {exc}")
 
 
-class ProxyCuts(threading.Thread):
-    """Every cut_every seconds, arms the proxy (tests/faultproxy.py) between the daemon and
-    Dovecot to cut the daemon's connection at its next MOVE (after the server did it, or before
-    it reached the server) or half-way through its next FETCH: the interval kicks nearly always
-    find the daemon idle in IDLE, and these are the moments that matter."""
-
-    KINDS = (("UID MOVE", "after-command"), ("UID MOVE", "before-command"),
-             ("UID FETCH", "mid-response"))
-
-    def __init__(self, proxy, cut_every: float, rng: random.Random, stop: threading.Event) -> None:
-        super().__init__(name="soak-proxy-cuts", daemon=True)
-        self.proxy, self.cut_every, self.rng, self.stop = proxy, cut_every, rng, stop
-        self.armed = 0
-        self.problems: list[str] = []
-
-    def run(self) -> None:
-        try:
-            while not self.stop.wait(self.cut_every):
-                if self.proxy.armed:
-                    continue  # the last one has not fired yet (no move since)
-                trigger, cut = self.rng.choice(self.KINDS)
-                self.proxy.arm(trigger.encode(), cut=cut, after_bytes=self.rng.randint(40, 4000))
-                self.armed += 1
-        except Exception as exc:  # noqa: BLE001
-            self.problems.append(f"proxy cut thread crashed: {type(exc).__name__}: {exc}")
-
-
 # -- the daemon --------------------------------------------------------------------------------
 
 
@@ -482,7 +459,7 @@ def _scan_log(path: Path, marker: str, summary: SoakSummary) -> list[str]:
 
 
 def run_soak(duration: float = 120.0, *, rate: float = 5.0, kick_every: float = 10.0,
-             restart_every: float = 30.0, cut_every: float = 5.0, seed: int = 1234,
+             restart_every: float = 30.0, cut_chance: float = 0.1, seed: int = 1234,
              keep: bool = False, verbose: bool = True) -> SoakSummary:
     """Start Dovecot and the daemon, soak for duration seconds under faults, check; returns the
     SoakSummary (its .ok says whether everything held). Dovecot and the daemon are always stopped."""
@@ -535,12 +512,13 @@ def run_soak(duration: float = 120.0, *, rate: float = 5.0, kick_every: float = 
 
         appender = Appender(server, user, MailSource(rng, marker), rate, stop)
         faults = Faults(server, user, kick_every, restart_every, stop, say)
-        cutter = ProxyCuts(proxy, cut_every, random.Random(seed + 1), stop)
+        if cut_chance > 0:  # random cuts of the daemon's MOVEs and FETCHes, each kind this likely
+            cut_rng = random.Random(seed + 1)
+            for trigger, cut in CUTS:
+                proxy.arm(trigger, cut=cut, after_bytes=4000, chance=cut_chance, rng=cut_rng)
         start = time.monotonic()
         appender.start()
         faults.start()
-        if cut_every > 0:
-            cutter.start()
         end = start + duration
         next_note = start + 30
         while time.monotonic() < end:
@@ -559,10 +537,8 @@ def run_soak(duration: float = 120.0, *, rate: float = 5.0, kick_every: float = 
             time.sleep(min(0.5, max(end - time.monotonic(), 0)))
         stop.set()
         faults.join(60)
-        if cutter.is_alive():
-            cutter.join(10)
+        proxy.disarm()
         summary.cuts = dict(proxy.fired_by)
-        summary.problems += cutter.problems
         appender.join(APPEND_TIMEOUT + 10)
         appends_done = time.monotonic()
         summary.duration_s = appends_done - start
@@ -651,8 +627,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="doveadm kick the user every this many seconds (0: never)")
     parser.add_argument("--restart-every", type=float, default=30.0,
                         help="restart Dovecot every this many seconds (0: never)")
-    parser.add_argument("--cut-every", type=float, default=5.0,
-                        help="arm a proxy cut of the next MOVE or FETCH this often (0: never)")
+    parser.add_argument("--cut-chance", type=float, default=0.1,
+                        help="probability of each kind of cut for each MOVE / FETCH (0: none)")
     parser.add_argument("--seed", type=int, default=1234, help="message order and body marker")
     parser.add_argument("--keep", action="store_true",
                         help="keep MAILGUARD_HOME (with daemon.log) and the Dovecot directory")
@@ -660,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate <= 0 or args.duration <= 0:
         parser.error("--rate and --duration must be > 0")
     summary = run_soak(args.duration, rate=args.rate, kick_every=args.kick_every,
-                       restart_every=args.restart_every, cut_every=args.cut_every,
+                       restart_every=args.restart_every, cut_chance=args.cut_chance,
                        seed=args.seed, keep=args.keep)
     return 0 if summary.ok else 1
 

@@ -7,11 +7,14 @@ exact point of the IMAP conversation (plain-text IMAP only), for the fault tests
     proxy.arm(b"UID MOVE", cut="before-command")  # the command never reaches the server
 
 A cut closes both sockets of that one connection; new connections are proxied as usual. Each
-armed rule fires once; ``fired`` counts the cuts made.
+armed rule fires once; ``fired`` counts the cuts made. With ``chance=p`` a rule stays armed and
+cuts each matching command with probability p (random faults, for the soak); ``disarm()``
+removes every rule.
 """
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ class _Rule:
     trigger: bytes
     cut: Cut
     after_bytes: int
+    chance: float | None = None  # None: once; else every match, with this probability
+    max_bytes: int = 0  # with chance: mid-response cuts after 1..max_bytes bytes
 
 
 class _Link:
@@ -112,6 +117,7 @@ class FaultProxy:
         self._listener.bind((self.host, 0))
         self.port: int = self._listener.getsockname()[1]
         self._rules: list[_Rule] = []
+        self._rng = random.Random(0)
         self._lock = threading.Lock()
         self._links: list[_Link] = []
         self._stopped = False
@@ -126,16 +132,26 @@ class FaultProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
-    def arm(self, trigger: bytes, *, cut: Cut, after_bytes: int = 0) -> None:
-        """Cut the next connection whose client sends a command containing trigger."""
+    def arm(self, trigger: bytes, *, cut: Cut, after_bytes: int = 0, chance: float | None = None,
+            rng: random.Random | None = None) -> None:
+        """Cut the next connection whose client sends a command containing trigger; with chance,
+        cut every such command with that probability (mid-response: after a random number of
+        bytes up to after_bytes), drawn from rng, until disarm()."""
         with self._lock:
-            self._rules.append(_Rule(trigger.upper(), cut, after_bytes))
+            if chance is not None:
+                self._rng = rng or self._rng
+            self._rules.append(_Rule(trigger.upper(), cut, after_bytes, chance, after_bytes))
             self.cut_event.clear()
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._rules.clear()
 
     @property
     def armed(self) -> int:
+        """One-shot rules not fired yet."""
         with self._lock:
-            return len(self._rules)
+            return sum(rule.chance is None for rule in self._rules)
 
     def stop(self) -> None:
         self._stopped = True
@@ -147,9 +163,13 @@ class FaultProxy:
         upper = data.upper()
         with self._lock:
             for rule in self._rules:
-                if rule.trigger in upper:
+                if rule.trigger not in upper:
+                    continue
+                if rule.chance is None:
                     self._rules.remove(rule)
                     return rule
+                if self._rng.random() < rule.chance:
+                    return _Rule(rule.trigger, rule.cut, self._rng.randint(1, max(rule.max_bytes, 1)))
         return None
 
     def _fired(self, rule: _Rule) -> None:
