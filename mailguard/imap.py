@@ -637,6 +637,12 @@ class ImapAccount:
             ) from exc
         except imaplib.IMAP4.error as exc:
             text = _server_text(exc)
+            if "* BYE" in text:  # e.g. "Unexpected IDLE response: b'* BYE Server shutting down.'"
+                self._drop()
+                raise ImapConnectionLost(
+                    f"connection to {where} lost during {action}: the server said "
+                    f"{text[text.index('* BYE') + 2:].rstrip(chr(39)).strip()}"
+                ) from exc
             codes = _untagged(client)
             if folder is not None and (
                 _NONEXISTENT.search(text) or "NONEXISTENT" in codes or "TRYCREATE" in codes

@@ -580,6 +580,27 @@ def test_kick_during_idle_raises_connection_lost(account: ImapAccount, dovecot: 
 
 
 @pytest.mark.dovecot
+def test_bye_in_answer_to_idle_is_a_lost_connection(
+    account: ImapAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server shutting down may answer IDLE with BYE instead of "+ idling" (seen in the soak
+    during Dovecot restarts); imapclient raises a plain error for it, which must count as a
+    dropped connection (reconnect, warning), not as a refused command."""
+    from imapclient import IMAPClient
+    from imapclient.exceptions import IMAPClientError
+
+    account.select("INBOX")
+
+    def idle(self: IMAPClient) -> None:
+        raise IMAPClientError("Unexpected IDLE response: b'* BYE Server shutting down.'")
+
+    monkeypatch.setattr(IMAPClient, "idle", idle)
+    with pytest.raises(ImapConnectionLost, match="lost during IDLE: the server said BYE Server shutting down.$"):
+        account.idle_wait(1)
+    assert not account.connected
+
+
+@pytest.mark.dovecot
 def test_idle_wait_without_idle_polls(
     dovecot_legacy: DovecotServer, imap_user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
