@@ -295,43 +295,33 @@ class AccountSync:
 
     # -- lookups
 
-    def _moved_ids(self, ids: Iterable[str]) -> set[str]:
-        """Message-IDs that some move on this account already concerned (any state)."""
+    def _ids_in(self, sql: str, params: tuple[Any, ...], ids: Iterable[str]) -> set[str]:
+        """Run sql (ending in "message_id IN ({marks})") for the normalised ids, 500 at a time;
+        the normalised Message-IDs it returns."""
         wanted = [i for i in {_norm_id(x) for x in ids} if i]
         found: set[str] = set()
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(r[0] for r in self.store.execute(
-                f"SELECT message_id FROM moves WHERE account = ? AND message_id IN ({marks})",
-                (self.name, *part)))
+            rows = self.store.execute(sql.format(marks=",".join("?" * len(part))), (*params, *part))
+            found.update(_norm_id(r[0]) for r in rows)
         return found
+
+    def _moved_ids(self, ids: Iterable[str]) -> set[str]:
+        """Message-IDs that some move on this account already concerned (any state)."""
+        return self._ids_in("SELECT message_id FROM moves WHERE account = ? AND message_id IN ({marks})",
+                            (self.name,), ids)
 
     def _decided_ids(self, ids: Iterable[str]) -> set[str]:
         """Message-IDs already decided for this account (decisions with its source)."""
-        wanted = [i for i in {_norm_id(x) for x in ids} if i]
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(_norm_id(r[0]) for r in self.store.execute(
-                f"SELECT message_id FROM decisions WHERE source = ? AND message_id IN ({marks})",
-                (self.source, *part)))
-        return found
+        return self._ids_in("SELECT message_id FROM decisions WHERE source = ? AND message_id IN ({marks})",
+                            (self.source,), ids)
 
     def _kept_ids(self, ids: Iterable[str]) -> set[str]:
         """Message-IDs a real (not dry) run of this account decided to keep."""
-        wanted = [i for i in {_norm_id(x) for x in ids} if i]
-        found: set[str] = set()
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(_norm_id(r[0]) for r in self.store.execute(
-                f"""SELECT d.message_id FROM decisions d JOIN runs r ON r.id = d.run_id
-                    WHERE d.source = ? AND d.action != ? AND r.kind NOT LIKE '%dry-run'
-                      AND d.message_id IN ({marks})""",
-                (self.source, MOVE, *part)))
-        return found
+        return self._ids_in(
+            """SELECT d.message_id FROM decisions d JOIN runs r ON r.id = d.run_id
+               WHERE d.source = ? AND d.action != ? AND r.kind NOT LIKE '%dry-run'
+                 AND d.message_id IN ({marks})""", (self.source, MOVE), ids)
 
     def _fetch(self, folder: str, state: FolderState, uids: Sequence[int], body: int) -> list[Item]:
         return [Item(folder, state.uidvalidity, m, _date_of(m))

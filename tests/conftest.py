@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from dovecot import DovecotError, DovecotServer
+from imapkit import PASSWORD_ENV, load_model
 
 # An old Courier-like server: "INBOX." prefix, "." separator, no MOVE, no UIDPLUS, no IDLE.
 LEGACY_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT NAMESPACE LITERAL+ CHILDREN SPECIAL-USE"
@@ -77,3 +78,19 @@ def imap_user(request: pytest.FixtureRequest) -> str:
     """A user name no other test uses, e.g. "test-move-keeps-flags-3f2a9c1b@example.test"."""
     slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
     return f"{slug}-{uuid.uuid4().hex[:8]}@example.test"
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The shipped promo model, loaded once."""
+    return load_model()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$MAILGUARD_HOME for an IMAP test (not created yet), with the test password in the
+    environment variable imapkit's configs name. Some test files define their own."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("MAILGUARD_HOME", str(h))
+    monkeypatch.setenv(PASSWORD_ENV, "secret")
+    return h

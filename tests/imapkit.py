@@ -5,7 +5,11 @@ read with plain imapclient (never through mailguard)."""
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from dovecot import DovecotServer
 from mailfactory import ME, day, newsletter, personal
@@ -64,6 +68,22 @@ def account_of(home: Path) -> AccountConfig:
 
 def open_store(home: Path) -> Store:
     return Store(home / DB_NAME)
+
+
+def moves(home: Path) -> list[dict]:
+    """Every row of the moves table, oldest first."""
+    with open_store(home) as store:
+        return [dict(r) for r in store.execute("SELECT * FROM moves ORDER BY id")]
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
+    """Seconds until check() held; fails the test after timeout."""
+    t0 = time.monotonic()
+    while not check():
+        if time.monotonic() - t0 > timeout:
+            pytest.fail(f"{what} not met within {timeout}s")
+        time.sleep(0.02)
+    return time.monotonic() - t0
 
 
 # -- the scenario ------------------------------------------------------------------------------

@@ -25,14 +25,6 @@ from mailguard.errors import ConfigError
 from mailguard.imap_session import find_account, load_accounts
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("MAILGUARD_HOME", str(h))
-    monkeypatch.setenv(PASSWORD_ENV, "secret")
-    return h
-
-
 def cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out = capsys.readouterr()

@@ -17,15 +17,14 @@ from dovecot import DovecotServer
 from imapkit import (
     DATAFLOW,
     OFFENDERS,
-    PASSWORD_ENV,
     QUARANTINE,
     append_all,
     config_of,
-    load_model,
     new_mail,
     open_store,
     seed_history,
     snapshot,
+    wait_until,
     write_config,
 )
 
@@ -36,19 +35,6 @@ from mailguard.sync import PassReport
 pytestmark = pytest.mark.dovecot
 
 FAST = "idle_slice_seconds = 0.5\npoll_seconds = 600\n"
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_model()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("MAILGUARD_HOME", str(h))
-    monkeypatch.setenv(PASSWORD_ENV, "secret")
-    return h
 
 
 @pytest.fixture
@@ -69,16 +55,6 @@ def daemons(home, model):
     yield start
     for d in started:
         d.stop(timeout=10)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> float:
-    """Seconds until check() held; fails after timeout."""
-    t0 = time.monotonic()
-    while not check():
-        if time.monotonic() - t0 > timeout:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-    return time.monotonic() - t0
 
 
 def in_quarantine(server: DovecotServer, user: str, mid: str) -> Callable[[], bool]:

@@ -8,12 +8,12 @@ one folder, with the moves table agreeing (conserved())."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,13 +28,14 @@ from imapkit import (
     QUARANTINE,
     append_all,
     config_of,
-    load_model,
+    moves,
     new_mail,
     open_store,
     seed_history,
     snapshot,
     write_config,
 )
+from imapkit import wait_until as _wait_until
 from mailfactory import day, newsletter
 
 from mailguard.daemon import Daemon
@@ -48,18 +49,8 @@ FAST = "idle_slice_seconds = 0.5\npoll_seconds = 600\n"
 KEEP = {"<coffee@acme.io>", "<shop2@shop.example>"}
 HISTORY = {"<hello@acme.io>", "<shop1@shop.example>", "<blast0@acme.io>"}
 
-
-@pytest.fixture(scope="module")
-def model():
-    return load_model()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("MAILGUARD_HOME", str(h))
-    monkeypatch.setenv(PASSWORD_ENV, "secret")
-    return h
+#: recovering includes back-off waits: give it longer than imapkit's default
+wait_until = functools.partial(_wait_until, timeout=20)
 
 
 @pytest.fixture
@@ -98,19 +89,6 @@ def proxy(dovecot):
 def via(proxy: FaultProxy) -> SimpleNamespace:
     """What write_config needs of a server, pointing at the proxy."""
     return SimpleNamespace(host=proxy.host, port=proxy.port)
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    t0 = time.monotonic()
-    while not check():
-        if time.monotonic() - t0 > timeout:
-            pytest.fail(f"{what} not met within {timeout}s")
-        time.sleep(0.05)
-
-
-def moves(home: Path) -> list[dict]:
-    with open_store(home) as store:
-        return [dict(r) for r in store.execute("SELECT * FROM moves ORDER BY id")]
 
 
 def settled(server: DovecotServer, user: str, home: Path, expect_quarantine: set[str]) -> Callable[[], bool]:

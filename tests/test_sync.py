@@ -14,13 +14,12 @@ from imapkit import (
     ACME,
     DATAFLOW,
     OFFENDERS,
-    PASSWORD_ENV,
     QUARANTINE,
     account_of,
     append_all,
     config_of,
     folders,
-    load_model,
+    moves,
     new_mail,
     open_store,
     seed_history,
@@ -37,19 +36,6 @@ pytestmark = pytest.mark.dovecot
 
 class Crash(Exception):
     """Stands for the process dying at a checkpoint."""
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_model()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    monkeypatch.setenv("MAILGUARD_HOME", str(h))
-    monkeypatch.setenv(PASSWORD_ENV, "secret")
-    return h
 
 
 @pytest.fixture
@@ -76,11 +62,6 @@ def syncer(home: Path, model, **options) -> Iterator[AccountSync]:
         pipeline = make_pipeline(cfg, acct, store, model)
         yield AccountSync(acct, account, store, pipeline, window_days=cfg.rules.window_days, **options)
         pipeline.finish()
-
-
-def moves(home: Path) -> list[dict]:
-    with open_store(home) as store:
-        return [dict(r) for r in store.execute("SELECT * FROM moves ORDER BY id")]
 
 
 def contacts(home: Path) -> set[str]:
