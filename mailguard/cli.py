@@ -96,6 +96,32 @@ def _reason_summary(d: Decision) -> str:
     return first
 
 
+@app.command("rules")
+def rules_cmd(
+    fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+    config: ConfigOpt = None,
+) -> None:
+    """List the link rules: how a sender is tied to a networking contact, and how strongly.
+
+    A message is moved only on strong or medium evidence; a weak link (a display name alone)
+    never moves anything. Switch a rule off in config.toml with [links] rule-name = false.
+    """
+    from .linker import rules_table
+    from .scan import disabled_link_rules
+
+    cfg = load_config(config)
+    rows = rules_table(disabled_link_rules(cfg.raw))
+    if fmt != Format.table:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    table = Table(title="link rules", expand=False)
+    for col in ("rule", "strength", "enabled", "evidence"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(*(Text(r[c]) for c in ("rule", "strength", "enabled", "evidence")))
+    Console(highlight=False).print(table)
+
+
 @app.command("scan")
 def scan_cmd(
     path: Annotated[Path, typer.Argument(help="An mbox file, a Maildir, or a folder of message files.")],

@@ -5,12 +5,14 @@ Pure data and in-memory indexes; persistence is :mod:`mailguard.store`'s job.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from .identity import org_domain, org_name_of_domain, split_display_name
+from .identity import org_domain, org_name_keys, org_name_of_domain, split_display_name
+from .parse import ParsedMessage
 
 # how a contact was made
 WROTE = "you wrote to them"
@@ -49,10 +51,12 @@ class Contact:
         return frozenset(out)
 
     def org_names(self) -> frozenset[str]:
-        names = {org_name_of_domain(d) for d in self.orgs()}
+        """The keys of every organisation name this contact is tied to (see org_name_keys)."""
+        names: set[str] = set()
+        for d in self.orgs():
+            names |= org_name_keys(org_name_of_domain(d))
         if self.org_name:
-            names.add(self.org_name)
-        names.discard("")
+            names |= org_name_keys(self.org_name)
         return frozenset(names)
 
 
@@ -137,3 +141,104 @@ class Ledger:
             self.by_person[c.person].add(c.email)
         for n in c.org_names():
             self.by_org_name[n].add(c.email)
+
+
+# -- who becomes a networking contact ------------------------------------------------------
+#
+# A networking contact is a person in a conversation: human-written one-to-one mail, or someone the
+# user wrote to personally. Role and robot senders never become contacts, and writing to a role
+# address (support@, billing@) does not make one.
+
+#: words of an address's local part that name a role, a department or a robot, not a person
+ROLE_WORDS = frozenset(
+    """noreply no-reply donotreply do-not-reply dontreply mailer-daemon mailerdaemon postmaster
+    hostmaster webmaster abuse support help helpdesk servicedesk service services care customer
+    customers customerservice customercare billing invoice invoices invoicing receipts receipt
+    payments payment orders order shipping delivery accounts account security alert alerts notify
+    notification notifications notices notice statements statement estatement calendar
+    calendar-notification drive-shares-noreply drive-shares-dm-noreply docs comments team hello hi
+    info information contact contacts enquiries inquiries news newsletter newsletters marketing
+    promo promotions offers deals sales updates update digest admin administrator office hr
+    careers jobs recruiting talent events event community members membership feedback bounce
+    bounces system robot bot automated auto reply replies tickets ticket reservations bookings
+    booking store shop mail mailer email emails list lists announce announcements press media
+    partners partnerships success onboarding welcome growth subscriptions subscription registrar
+    alumni giving development admissions registry library it legal privacy compliance finance
+    treasury ops operations devnull nobody verify verification confirm confirmation no do not
+    dont""".split()
+)
+_LOCAL_SPLIT = re.compile(r"[._+=-]")
+
+
+def role_address(email: str) -> str | None:
+    """Why an address is a role or robot address (support@, no-reply@, statements@), or None."""
+    local = email.lower().partition("@")[0]
+    if not local:
+        return None
+    if local in ROLE_WORDS or local.startswith(("noreply", "no-reply", "donotreply", "do-not-reply",
+                                                "bounce", "mailer-daemon")):
+        return f"{email} is a role or robot address"
+    words = [w for w in _LOCAL_SPLIT.split(local[:64]) if w]
+    if words and all(w in ROLE_WORDS or w.isdigit() for w in words):
+        return f"{email} is a role or robot address"
+    if sum(c.isdigit() for c in local) >= 6 or len(local) >= 40:
+        return f"{email} is a machine-made address"
+    return None
+
+
+#: headers that ticket systems and help desks put on their mail
+TICKET_HEADERS = ("x-zendesk-from-account-id", "x-zendesk-email-id", "x-freshdesk-ticket-id",
+                  "x-helpscout-conversation-id", "x-helpscout-thread-id", "x-hs-ticket-id",
+                  "x-jira-fingerprint", "x-otrs-ticketnumber", "x-rt-ticket", "x-intercom-conversation")
+_VIA_SERVICE = re.compile(r"\(via [^()]{2,40}\)\s*$", re.I)
+_INVITE_SUBJECT = re.compile(r"^\s*(?:updated |new )?(?:invitation|invite|einladung|invitaci[oó]n|"
+                             r"accepted|declined|tentative|canceled|cancelled|event canceled)\b[^:]{0,30}:",
+                             re.I)
+
+
+def robot_reason(msg: ParsedMessage) -> str | None:
+    """Why a message was sent by a machine or a service on someone's behalf, or None."""
+    if msg.sender is None:
+        return "no sender"
+    role = role_address(msg.sender.email)
+    if role:
+        return role
+    auto = msg.header("auto-submitted").strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto[:40]}"
+    types = msg.content_types
+    if "text/calendar" in types or "application/ics" in types or _INVITE_SUBJECT.match(msg.subject):
+        return "a calendar invitation"
+    if types & {"multipart/report", "message/delivery-status", "message/disposition-notification"}:
+        return "a delivery or read report"
+    if _VIA_SERVICE.search(msg.sender.name or ""):
+        return f'sent by a service on someone\'s behalf ("{msg.sender.name[-45:]}")'
+    for h in TICKET_HEADERS:
+        if h in msg.headers:
+            return f"a help-desk ticket ({h})"
+    return None
+
+
+def contact_refusal(msg: ParsedMessage, *, bulk: bool, discussion: bool, score: float,
+                    personal_threshold: float, max_recipients: int,
+                    me: frozenset[str]) -> str | None:
+    """Why the sender of a received message does not become a networking contact, or None when
+    it does: one-to-one (at most ``max_recipients``, the user among them), human-written (no role or
+    robot sender, no service sending on someone's behalf), not bulk, not promotional."""
+    if msg.sender is None:
+        return "no sender"
+    if bulk or discussion:
+        return "bulk or list mail"
+    if score >= personal_threshold:
+        return "promotional"
+    recipients = msg.recipients
+    if not recipients or len(recipients) > max_recipients:
+        return "not one-to-one"
+    if me and not any(a.email in me for a in recipients):
+        return "not addressed to you"
+    return robot_reason(msg)
+
+
+def recipient_refusal(email: str) -> str | None:
+    """Why writing to this address does not make a networking contact (support@, billing@...)."""
+    return role_address(email)

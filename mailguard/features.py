@@ -141,6 +141,11 @@ class Features:
     esp: str | None
     bulk_signals: tuple[str, ...]
     discussion_list: bool
+    #: a forward: the signals and words above are the forwarder's own, not the forwarded message's
+    forward: bool = False
+    #: False when the content could not be understood (undecodable, random bytes, nearly no text)
+    understood: bool = True
+    understood_note: str = ""
 
     @property
     def is_bulk(self) -> bool:
@@ -221,7 +226,48 @@ def _money_marks(low: str) -> int:
     return n
 
 
+_FWD_SUBJECT = re.compile(r"^\s*(?:fwd?|wg|tr|rv|i|vs|doorst)\s*:", re.I)
+_FWD_MARK = re.compile(
+    r"^[ \t>]*+(?:-{2,}+\s*+(?:forwarded message|original message|weitergeleitete nachricht|"
+    r"message transf[ée]r[ée]|mensaje reenviado)\s*-{2,}|begin forwarded message:)",
+    re.I | re.M)
+
+
+def forwarded_own_words(msg: ParsedMessage) -> str | None:
+    """For a forward, the forwarder's own words (what comes before the forwarded message); else
+    None. A forward is judged on what the forwarder wrote, not on the newsletter it carries."""
+    text = msg.text or (html_to_text(msg.html[:HTML_CHARS]) if msg.html else "")
+    m = _FWD_MARK.search(text, 0, 20000)
+    if m is None:
+        if "message/rfc822" in msg.content_types and _FWD_SUBJECT.match(msg.subject):
+            return text
+        return None
+    return text[:m.start()]
+
+
+def _understood(msg: ParsedMessage, text: str) -> str:
+    """'' when the content reads as text; else what is wrong with it."""
+    sample = text[:4000]
+    stripped = sample.strip()
+    if len(stripped) < 3 and not msg.subject.strip():
+        return "empty message"
+    if not stripped:
+        return "" if msg.subject.strip() and msg.n_attachments else "no body text"
+    bad = sum(1 for c in sample if c == "\ufffd" or (ord(c) < 32 and c not in "\r\n\t")
+              or 0x7f <= ord(c) < 0xa0)
+    if bad / len(sample) > 0.05:
+        return "the body does not decode as text"
+    letters = sum(1 for c in sample if c.isalpha())
+    if len(stripped) > 40 and letters / len(sample) < 0.3:
+        return "the body is not language"
+    return ""
+
+
 def extract(msg: ParsedMessage) -> Features:
+    own = forwarded_own_words(msg)
+    if own is not None:
+        from dataclasses import replace as _replace
+        msg = _replace(msg, text=own, html="", n_images=0)
     h = msg.headers
     lu = msg.header("list-unsubscribe")
     precedence = msg.header("precedence").lower()
@@ -346,12 +392,16 @@ def extract(msg: ParsedMessage) -> Features:
         tokens.append("__esp__")
     if family:
         tokens.append(f"__mailer_{family.replace('-', '_').replace('.', '_')}__")
+    note = _understood(msg, body)
     return Features(
         text=" ".join(tokens),
         numeric=numeric,
         esp=esp,
         bulk_signals=tuple(signals),
         discussion_list=discussion,
+        forward=own is not None,
+        understood=not note,
+        understood_note=note,
     )
 
 

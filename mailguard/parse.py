@@ -66,6 +66,8 @@ class ParsedMessage:
     n_attachments: int
     n_images: int
     defects: tuple[str, ...] = field(default=())
+    #: the MIME types of the leaf parts (at most MAX_PARTS), e.g. text/calendar, message/rfc822
+    content_types: frozenset[str] = field(default=frozenset())
     #: True when the message had no From address at all, or was not a mail message.
     unreadable: str | None = None
 
@@ -423,6 +425,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     html_parts: list[str] = []
     n_parts = n_attach = 0
     n_images = 0
+    types: set[str] = set()
     text_budget = MAX_TEXT_CHARS
     try:
         for part in msg.walk():
@@ -430,9 +433,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
             if n_parts > MAX_PARTS:
                 defects.append(f"more than {MAX_PARTS} MIME parts")
                 break
+            ctype = part.get_content_type()
+            if ctype in ("message/rfc822", "multipart/report", "message/delivery-status",
+                         "message/disposition-notification"):
+                types.add(ctype)
             if part.is_multipart():
                 continue
-            ctype = part.get_content_type()
+            types.add(ctype[:60])
             disp = (part.get("Content-Disposition") or "").lower()
             if "attachment" in disp or part.get_filename():
                 n_attach += 1
@@ -484,6 +491,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         n_attachments=n_attach,
         n_images=n_images,
         defects=tuple(defects),
+        content_types=frozenset(types),
         unreadable=unreadable,
     )
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from .classify import PromoModel
-from .contacts import PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact
+from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
+                       role_address)
 from .features import Features, extract
-from .identity import signature_domains
-from .linker import Link, expired_links, ranked_links
+from .identity import org_domain, registrable_domain, signature_domains
+from .linker import LinkContext, LinkResult, link_message
+from .orgs import OrgEvidence, freemail_domains
 from .parse import ParsedMessage, parse_message
 from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
 from .social import (Network, builtin_networks, kept_reason, learned_line, network_of,
@@ -62,14 +64,42 @@ def analyse(raws: Sequence[bytes], model: PromoModel,
 
 
 def sender_keys(msg: ParsedMessage) -> list[str]:
-    """Keys under which a sender's first appearance is remembered (address and list)."""
+    """Keys under which a sender's first appearance is remembered: the address, the list, and the
+    organisations the message is from (From, Reply-To; not the sending infrastructure of DKIM,
+    Return-Path or List-Unsubscribe, which platforms share), so that a relationship with an
+    organisation counts whichever of its addresses showed it."""
+    from .linker import message_org_domains
+
     keys = []
     if msg.sender:
         keys.append("from:" + msg.sender.email)
     list_id = msg.header("list-id")
     if list_id:
         keys.append("list:" + list_id.lower()[-200:])
+    keys.extend("org:" + org for org, where in message_org_domains(msg).items()
+                if where.startswith(("From", "Reply-To")))
     return keys
+
+
+def _short(s: str, n: int = 60) -> str:
+    return s if len(s) <= n else s[:n - 1] + "…"
+
+
+def _describe(msg: ParsedMessage, at: datetime) -> str:
+    who = msg.sender.email if msg.sender else "?"
+    return f'"{_short(msg.subject)}" from {who} on {at:%Y-%m-%d} showed a relationship with it'
+
+
+_MSGID = __import__("re").compile(r"<[^<>\s]{1,250}>")
+
+
+def _referenced_ids(msg: ParsedMessage) -> list[str]:
+    """Message-IDs of In-Reply-To and References (at most 50)."""
+    out: list[str] = []
+    for h in ("in-reply-to", "references"):
+        for v in msg.headers.get(h, ()):
+            out.extend(_MSGID.findall(v[:8000]))
+    return list(dict.fromkeys(out))[:50]
 
 
 class Pipeline:
@@ -84,14 +114,28 @@ class Pipeline:
         self.store = store
         self.source = source
         rules = store.sender_rules() if store else {}
+        own = set(policy.own_orgs)
+        for addr in policy.me:
+            d = registrable_domain(addr.rpartition("@")[2])
+            if d and d not in freemail_domains():
+                own.add(d)
         self.policy = replace(
             policy,
             allowed=policy.allowed | {k for k, v in rules.items() if v == "allowed"},
             blocked=policy.blocked | {k for k, v in rules.items() if v == "blocked"},
+            own_orgs=frozenset(own),
         )
         self.window = timedelta(days=policy.window_days)
         self.ledger = Ledger(store.load_contacts() if store else ())
-        self._first_seen: dict[str, datetime] = {}
+        self._first_seen: dict[str, tuple[datetime, str]] = {}
+        #: organisation domain -> addresses seen sending from it
+        self._org_addresses: dict[str, set[str]] = {}
+        self._my_ids: set[str] = set()
+        #: Message-ID -> sender of received messages (for follow-up bumps)
+        self._senders_of: dict[str, str] = {}
+        #: Message-ID -> (sender, signature domains) of received messages: a reply makes its
+        #: recipient a contact with the signature of the message it answers
+        self._signatures: dict[str, tuple[str, frozenset[str]]] = {}
         self.run_id = store.start_run(run_kind, source) if store else None
         self.last_date: datetime | None = None
         self.counts = {"messages": 0, "moves": 0, "new_contacts": 0, "unreadable": 0}
@@ -105,23 +149,114 @@ class Pipeline:
             return msg.date
         return self.last_date or datetime.now(timezone.utc)
 
-    def _first_seen_before(self, msg: ParsedMessage) -> datetime | None:
-        found: list[datetime] = []
-        for key in sender_keys(msg):
-            d = self._first_seen.get(key)
-            if d is None and self.store is not None:
-                d = self.store.first_seen(key)
-            if d is not None:
-                found.append(d)
-        return min(found) if found else None
+    def _first(self, key: str) -> tuple[datetime, str] | None:
+        got = self._first_seen.get(key)
+        if got is None and self.store is not None:
+            got = self.store.first_seen_note(key)
+            if got is not None:
+                self._first_seen[key] = got
+        return got
 
-    def _note_sender(self, msg: ParsedMessage, at: datetime) -> None:
-        for key in sender_keys(msg):
-            old = self._first_seen.get(key)
-            if old is None or at < old:
-                self._first_seen[key] = at
+    def _note(self, key: str, at: datetime, note: str) -> None:
+        old = self._first(key)
+        if old is None or at < old[0]:
+            self._first_seen[key] = (at, note)
+        if self.store is not None:
+            self.store.note_sender(key, at, note)
+
+    def _org_evidence(self, org: str) -> OrgEvidence:
+        addrs = self._addresses_at(org)
+        departments = {a for a in addrs if role_address(a)}
+        departments |= {a.rpartition("@")[2] for a in addrs if a.rpartition("@")[2] != org}
+        people = {a for a in addrs if not role_address(a)}
+        return OrgEvidence(departments=len(departments), people=len(people),
+                           contacts=len(self.ledger.by_org.get(org, ())))
+
+    def _addresses_at(self, org: str) -> set[str]:
+        got = self._org_addresses.get(org)
+        if got is None:
+            got = set()
             if self.store is not None:
-                self.store.note_sender(key, at)
+                prefix = f"at:{org}/"
+                got = {k[len(prefix):] for k in self.store.keys_with_prefix(prefix)}
+            self._org_addresses[org] = got
+        return got
+
+    def _link_context(self) -> LinkContext:
+        return LinkContext(self.ledger, own_orgs=self.policy.own_orgs, org_evidence=self._org_evidence,
+                           disabled=self.policy.disabled_links)
+
+    def _org_firsts(self, org: str) -> list[tuple[datetime, str, str]]:
+        """(first seen, note, address) of every address at ``org`` the mailbox has heard from or
+        written to."""
+        out = []
+        for addr in self._addresses_at(org):
+            got = self._first(f"at:{org}/{addr}")
+            if got is not None:
+                out.append((got[0], got[1], addr))
+        return out
+
+    def _prior(self, msg: ParsedMessage, result: LinkResult) -> tuple[LinkResult, str | None]:
+        """Mail from this sender or organisation that predates the contact is not the contact's
+        doing: the cause can only be a contact made before the first such message. Mail from (or to)
+        the contact's own address is not such a relationship: it is how the contact was made.
+        Returns the links that can be the cause, and the relationship that rules the others out."""
+        if result.best is None:
+            return result, None
+        firsts: list[tuple[datetime, str, str]] = []
+        for key in sender_keys(msg):
+            if key.startswith("org:"):
+                firsts.extend(self._org_firsts(key[4:]))
+                continue
+            got = self._first(key)
+            if got is not None:
+                firsts.append((got[0], got[1], key.removeprefix("from:")))
+        causes = []
+        ruled_out = None
+        for lk in result.links:
+            earlier = [f for f in firsts if f[2] != lk.contact.email and f[0] < lk.contact.since]
+            if not earlier:
+                causes.append(lk)
+            elif ruled_out is None:
+                first = min(earlier, key=lambda f: f[0])
+                ruled_out = first[1] or f"you received mail from {first[2]} since {first[0]:%Y-%m-%d}"
+        if causes:
+            return replace(result, links=tuple(causes)), None
+        return result, ruled_out
+
+    def _conversation(self, msg: ParsedMessage) -> tuple[str | None, str | None]:
+        """(why it is a reply in a thread the user took part in, why it is a follow-up bump)."""
+        refs = _referenced_ids(msg)
+        if not refs:
+            return None, None
+        for mid in refs:
+            if mid in self._my_ids or (self.store is not None and self.store.is_my_message(mid)):
+                return "a reply in a thread you took part in", None
+        me = msg.sender.email if msg.sender else ""
+        for mid in refs:
+            who = self._senders_of.get(mid)
+            if who is None and self.store is not None:
+                who = self.store.sender_of_message(mid)
+            if who and who == me:
+                return None, "a reply to the sender's own earlier message, which you never answered"
+        return None, None
+
+    def _remember(self, msg: ParsedMessage, at: datetime) -> None:
+        """Note what this received message shows: the sender, list and organisation first seen."""
+        if msg.message_id and msg.sender is not None and len(self._senders_of) < 200_000:
+            self._senders_of[msg.message_id] = msg.sender.email
+            sig = signature_domains(msg)
+            if sig:
+                self._signatures[msg.message_id] = (msg.sender.email, sig)
+        note = _describe(msg, at)
+        for key in sender_keys(msg):
+            if not key.startswith("org:"):
+                self._note(key, at, note)
+        if msg.sender is not None:
+            org = org_domain(msg.sender.domain)
+            if org:
+                self._addresses_at(org).add(msg.sender.email)
+                self._note(f"at:{org}/{msg.sender.email}", at, note)
 
     def _learn(self, contact_args: dict | Contact, learned: list[str], line: str = "") -> None:
         c = contact_args if isinstance(contact_args, Contact) else make_contact(**contact_args)
@@ -133,6 +268,30 @@ class Pipeline:
             self.counts["new_contacts"] += 1
             learned.append(line or f"new contact: {c.email} ({c.how})")
 
+    def _learn_from_mine(self, msg: ParsedMessage, at: datetime, learned: list[str]) -> None:
+        if msg.message_id:
+            self._my_ids.add(msg.message_id)
+            if self.store is not None:
+                self.store.note_my_message(msg.message_id, at)
+        recipients = [r for r in msg.recipients if r.email not in self.policy.me]
+        subject = _short(msg.subject)
+        for r in recipients:
+            org = org_domain(r.domain)
+            if org:  # writing to an organisation is a relationship with it
+                self._addresses_at(org).add(r.email)
+                self._note(f"at:{org}/{r.email}", at,
+                           f'your message "{subject}" to {r.email} on {at:%Y-%m-%d} showed a relationship with it')
+        if len(recipients) > MAX_CONTACTS_PER_SENT:
+            return
+        how = REPLIED if msg.header("in-reply-to") else WROTE
+        answered = [self._signatures[m] for m in _referenced_ids(msg) if m in self._signatures]
+        for r in recipients:
+            if recipient_refusal(r.email):
+                continue  # writing to support@ does not make a networking contact
+            sig = frozenset().union(*(d for who, d in answered if who == r.email))
+            self._learn(dict(email=r.email, name=r.name, since=at, how=how,
+                             message_id=msg.message_id, subject=msg.subject, sig_domains=sig), learned)
+
     # -- the step --------------------------------------------------------------------------
 
     def step(self, a: Analysed, *, ref: str = "", learn_only: bool = False) -> Decision:
@@ -141,9 +300,8 @@ class Pipeline:
         self.counts["messages"] += 1
         at = self._at(msg)
         learned: list[str] = []
-        lnk: Link | None = None
-        expired: list[Link] = []
-        subscribed: datetime | None = None
+        result = LinkResult()
+        prior = conversation = bump = None
         # a social network's own mail speaks for the network, never for the person it names
         net = network_of(msg, self.social) if feats is not None else None
         if msg.unreadable or feats is None:
@@ -151,42 +309,28 @@ class Pipeline:
             why = msg.unreadable or "unreadable"
             self.unreadable_reasons[why] = self.unreadable_reasons.get(why, 0) + 1
         elif not is_from_me(msg, self.policy) and net is None:
-            ranked = ranked_links(msg, self.ledger, at=at, window=self.window)
-            lnk = ranked[0] if ranked else None
-            if lnk is None:
-                expired = expired_links(msg, self.ledger, at=at, window=self.window)
-            elif feats.is_bulk:
-                # mail from this sender that predates a contact is not that contact's doing: the
-                # cause can only be a contact made before the sender's first message
-                first = self._first_seen_before(msg)
-                if first is not None:
-                    causes = [c for c in ranked if c.contact.since <= first]
-                    if causes:
-                        lnk = causes[0]
-                    else:
-                        subscribed = first
-        d = decide(msg, feats, score, lnk, self.policy, expired=expired,
-                   subscribed_since=subscribed, ref=ref)
+            result = link_message(msg, self._link_context(), at=at, window=self.window)
+            result, prior = self._prior(msg, result)
+            conversation, bump = self._conversation(msg)
+        d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
+                   bump=bump, ref=ref)
 
         if feats is not None and msg.sender is not None and score is not None:
             if is_from_me(msg, self.policy):
-                recipients = [r for r in msg.recipients if r.email not in self.policy.me]
-                if len(recipients) <= MAX_CONTACTS_PER_SENT:
-                    how = REPLIED if msg.header("in-reply-to") else WROTE
-                    for r in recipients:
-                        self._learn(dict(email=r.email, name=r.name, since=at, how=how,
-                                         message_id=msg.message_id, subject=msg.subject), learned)
+                self._learn_from_mine(msg, at, learned)
             else:
                 event = parse_notification(msg, self.social) if net is not None else None
                 if net is not None:
                     d = replace(d, reasons=(kept_reason(event, net, msg.sender.email), *d.reasons))
                 if event is not None:
                     self._learn(social_contact(event, at), learned, line=learned_line(event, at))
-                elif d.action == KEEP and net is None and is_personal(msg, feats, score, self.policy):
+                elif (d.action == KEEP and net is None and d.category != "transactional"
+                      and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
                                      sig_domains=signature_domains(msg)), learned)
-                self._note_sender(msg, at)
+                if net is None:
+                    self._remember(msg, at)
 
         if learn_only and d.action != KEEP:
             d = replace(d, action=KEEP,

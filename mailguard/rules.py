@@ -16,23 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .categories import PERSONAL, PROMOTIONAL, TRANSACTIONAL, transactional_reason
+from .contacts import contact_refusal
 from .features import Features
-from .linker import Link
+from .linker import WEAK, Link, LinkResult
 from .parse import ParsedMessage
+from .sequences import BUILTIN_TOOLS, SalesTool, tool_of
 
 MOVE = "move"
 KEEP = "keep"
-
-#: sales-engagement tools: a message through one of them with open tracking is a templated
-#: sequence step, whatever its words (the model, trained on newsletters, scores them low)
-SEQUENCE_PLATFORMS = frozenset({"HubSpot", "Outreach", "Apollo", "SalesLoft", "lemlist", "Mixmax"})
-
-
-def sales_sequence(feats: Features) -> str | None:
-    """'sales sequence through HubSpot with open tracking', or None."""
-    if feats.esp in SEQUENCE_PLATFORMS and "tracking pixel" in feats.bulk_signals:
-        return f"sales sequence through {feats.esp} with open tracking"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +43,12 @@ class Policy:
     max_personal_recipients: int = 3
     allowed: frozenset[str] = frozenset()
     blocked: frozenset[str] = frozenset()
+    #: the user's own organisation domains (from ``me`` and ``[mailbox] organisations``)
+    own_orgs: frozenset[str] = frozenset()
+    #: link rules switched off (``[links] name = false``)
+    disabled_links: frozenset[str] = frozenset()
+    #: sales-engagement tools (built in, plus ``[[sales_tools]]``)
+    sales_tools: tuple[SalesTool, ...] = BUILTIN_TOOLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +68,10 @@ class Decision:
     ref: str = ""
     #: what the pipeline learned (e.g. "new contact: x@y (you replied to them)")
     learned: tuple[str, ...] = field(default=())
+    #: personal, transactional or promotional (None when not understood)
+    category: str | None = None
+    #: strong, medium or weak: the strength of the link's evidence
+    link_strength: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -84,6 +86,8 @@ class Decision:
             "reasons": list(self.reasons),
             "learned": list(self.learned),
             "ref": self.ref,
+            "category": self.category,
+            "link_strength": self.link_strength,
         }
 
 
@@ -106,34 +110,28 @@ def is_from_me(msg: ParsedMessage, policy: Policy) -> bool:
 
 
 def is_personal(msg: ParsedMessage, feats: Features, score: float, policy: Policy) -> bool:
-    """One-to-one, not bulk, not promotional: the kind of first message that makes a contact."""
-    if msg.sender is None or feats.is_bulk or feats.discussion_list:
-        return False
-    if score >= policy.personal_threshold:
-        return False
-    recipients = msg.recipients
-    if not recipients or len(recipients) > policy.max_personal_recipients:
-        return False
-    if policy.me and not any(a.email in policy.me for a in recipients):
-        return False
-    local = msg.sender.email.partition("@")[0]
-    if local in _ROBOT_LOCALPARTS or local.startswith(("no-reply", "noreply", "donotreply", "bounce")):
-        return False
-    return True
+    """One-to-one, human-written, not bulk, not promotional: a message that makes its sender a
+    networking contact (see :func:`mailguard.contacts.contact_refusal`)."""
+    return contact_refusal(msg, bulk=feats.is_bulk, discussion=feats.discussion_list, score=score,
+                           personal_threshold=policy.personal_threshold,
+                           max_recipients=policy.max_personal_recipients, me=policy.me) is None
 
 
-_ROBOT_LOCALPARTS = frozenset(
-    """noreply no-reply donotreply do-not-reply mailer-daemon postmaster notifications notification
-    news newsletter hello info marketing updates support team billing receipts orders""".split()
-)
+def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
+           links: LinkResult | Link | None, policy: Policy, *, prior: str | None = None,
+           conversation: str | None = None, bump: str | None = None, ref: str = "") -> Decision:
+    """Decide one message.
 
-
-def decide(msg: ParsedMessage, feats: Features | None, score: float | None, link: Link | None,
-           policy: Policy, *, expired: list[Link] | None = None,
-           subscribed_since: datetime | None = None, ref: str = "") -> Decision:
-    """Decide one message. ``subscribed_since``: when mail from this bulk sender was first seen, if
-    that was before the linked contact was made."""
+    ``links``: what the linker found (the best link within the window, those outside it, the
+    vetoes). ``prior``: the message that shows the user's relationship with the organisation before
+    the contact was made, if any. ``conversation``: why the message belongs to a thread the user took
+    part in. ``bump``: why it is a follow-up to the sender's own unanswered message."""
+    if isinstance(links, Link):
+        links = LinkResult((links,))
+    links = links or LinkResult()
+    link = links.best
     sender = msg.sender.email if msg.sender else ""
+    category: str | None = None
 
     def out(action: str, *reasons: str) -> Decision:
         return Decision(
@@ -141,48 +139,73 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None, link
             action=action, promo_score=score,
             linked_contact=link.contact.email if link else None,
             link_kind=link.kind if link else None, reasons=tuple(reasons), ref=ref,
+            category=category, link_strength=link.strength_name if link else None,
         )
 
     if msg.unreadable or feats is None or score is None:
         return out(KEEP, f"not understood ({msg.unreadable or 'unreadable'}): left where it is")
     if is_from_me(msg, policy):
+        category = PERSONAL
         return out(KEEP, "your own message")
     score_txt = f"promo score {score:.2f}"
+    transactional = transactional_reason(msg)
+    tool = tool_of(msg, policy.sales_tools)
+    sequence = None
+    if tool and not conversation and (bump or score >= policy.personal_threshold):
+        # a tool's mark alone is not a sequence: reps track their personal mail too
+        sequence = f"sales sequence through {tool[0]} ({tool[1]})" + (f"; {bump}" if bump else "")
+    elif bump and not conversation and score >= policy.personal_threshold:
+        sequence = f"follow-up bump: {bump}"
+    if transactional:
+        category = TRANSACTIONAL
+    elif sequence or (score >= policy.promo_threshold and (feats.is_bulk or score >= policy.strong_threshold)):
+        category = PROMOTIONAL
+    else:
+        category = PERSONAL
+    cat_txt = f"category: {category}" + (f" ({transactional})" if transactional else "")
     allowed = matches(sender, policy.allowed)
     if allowed:
-        return out(KEEP, f"sender allowed ({allowed})", score_txt)
+        return out(KEEP, f"sender allowed ({allowed})", cat_txt, score_txt)
     blocked = matches(sender, policy.blocked)
     if blocked:
-        return out(MOVE, f"sender blocked ({blocked})", score_txt)
+        return out(MOVE, f"sender blocked ({blocked})", cat_txt, score_txt)
+    if not feats.understood and not feats.is_bulk:
+        category = None
+        return out(KEEP, f"content not understood ({feats.understood_note}): never moved on its score",
+                   score_txt)
     if link is None:
-        reasons = ["no recent networking contact linked to this sender"]
-        if expired:
-            e = max(expired, key=lambda x: x.contact.since)
+        reasons = ["no recent networking contact linked to this sender", *links.vetoes]
+        if links.expired:
+            e = max(links.expired, key=lambda x: x.contact.since)
             reasons.append(
                 f"{e.kind} link to {e.contact.email} is outside the {policy.window_days}-day window "
                 f"(contact since {e.contact.since:%Y-%m-%d})"
             )
-        reasons.append(score_txt)
+        reasons += [cat_txt, score_txt]
         return out(KEEP, *reasons)
-    link_reasons = (f"linked to {link.contact.email} by {link.kind}", *link.evidence)
+    link_reasons = (f"linked to {link.contact.email} by {link.kind} ({link.strength_name} evidence; "
+                    f"rules: {', '.join(link.rules)})", *link.evidence, *links.vetoes)
+    if conversation:
+        return out(KEEP, f"conversation: {conversation}", cat_txt, *link_reasons, score_txt)
+    if link.strength <= WEAK:
+        return out(KEEP, "weak evidence only (a display name): never moved on that alone", cat_txt,
+                   *link_reasons, score_txt)
     if feats.discussion_list:
-        return out(KEEP, "post to a discussion list: bulk, not promotion", *link_reasons, score_txt)
-    sequence = sales_sequence(feats)
+        return out(KEEP, "post to a discussion list: bulk, not promotion", cat_txt, *link_reasons, score_txt)
+    if transactional:
+        return out(KEEP, f"transactional: {transactional}; only promotion is moved", *link_reasons, score_txt)
     if not sequence and score < policy.promo_threshold:
         return out(KEEP, f"{score_txt} below {policy.promo_threshold:.2f}: not promotional",
-                   *link_reasons)
+                   cat_txt, *link_reasons)
     if not sequence and not feats.is_bulk and score < policy.strong_threshold:
-        return out(KEEP, f"personal one-to-one note, not a blast ({score_txt}, no bulk signals)",
-                   *link_reasons)
-    if subscribed_since is not None:
-        return out(
-            KEEP,
-            f"you received this sender's mail since {subscribed_since:%Y-%m-%d}, before the contact "
-            f"was made: not the contact's doing",
-            *link_reasons, score_txt,
-        )
+        note = "forwarded by the contact, judged on their own words" if feats.forward else \
+            "personal one-to-one note, not a blast"
+        return out(KEEP, f"{note} ({score_txt}, no bulk signals)", cat_txt, *link_reasons)
+    if prior is not None:
+        return out(KEEP, f"{prior}, before the contact was made: not the contact's doing",
+                   cat_txt, *link_reasons, score_txt)
     if sequence:
-        return out(MOVE, f"{sequence} ({score_txt})", *link_reasons)
+        return out(MOVE, f"{sequence} ({score_txt})", cat_txt, *link_reasons)
     bulk = ", ".join(feats.bulk_signals) if feats.bulk_signals else "no bulk headers"
     return out(MOVE, f"promotional: {score_txt} >= {policy.promo_threshold:.2f} ({bulk})",
-               *link_reasons)
+               cat_txt, *link_reasons)

@@ -7,9 +7,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
 from . import classify
 from .config import Config
-from .errors import ModelError
+from .errors import ConfigError, ModelError
+from .identity import registrable_domain
+from .linker import RULE_NAMES
+from .sequences import load_tools
 from .pipeline import Pipeline
 from .rules import Decision, Policy
 from .sources import Source, in_date_order
@@ -34,7 +41,37 @@ def make_policy(config: Config, model: classify.PromoModel, *, me: tuple[str, ..
         promo_threshold=promo,
         strong_threshold=max(r.strong_threshold, promo),
         personal_threshold=r.personal_threshold,
+        own_orgs=own_organisations(config.raw),
+        disabled_links=disabled_link_rules(config.raw),
+        sales_tools=load_tools(config.raw),
     )
+
+
+def own_organisations(raw: Mapping[str, Any]) -> frozenset[str]:
+    """``[mailbox] organisations``: the user's own organisation domains (their registrable
+    domains); the domains of the user's non-freemail addresses are added by the pipeline."""
+    orgs = (raw.get("mailbox") or {}).get("organisations", [])
+    if not isinstance(orgs, list) or not all(isinstance(o, str) for o in orgs):
+        raise ConfigError("[mailbox] organisations must be a list of domains")
+    return frozenset(registrable_domain(o) for o in orgs if o.strip())
+
+
+def disabled_link_rules(raw: Mapping[str, Any]) -> frozenset[str]:
+    """``[links] rule-name = false`` switches a link rule off (see ``mailguard rules``)."""
+    table = raw.get("links") or {}
+    if not isinstance(table, dict):
+        raise ConfigError("[links] must be a table of rule = true|false")
+    off = set()
+    for name, on in table.items():
+        if name not in RULE_NAMES:
+            near = difflib.get_close_matches(name, sorted(RULE_NAMES), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ConfigError(f"[links] {name}: no such link rule{hint}; see `mailguard rules`")
+        if not isinstance(on, bool):
+            raise ConfigError(f"[links] {name} must be true or false")
+        if not on:
+            off.add(name)
+    return frozenset(off)
 
 
 def load_model(config: Config, override: Path | None = None) -> classify.PromoModel:

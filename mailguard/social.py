@@ -246,7 +246,8 @@ BUILTIN_TABLE: tuple[dict[str, Any], ...] = (
         "hosts": ["linkedin.com", "lnkd.in", "licdn.com"],
         "events": [
             {"kind": "accepted your invitation",
-             "subject": r"^(?P<name>[^,:]{2,80}?) (?:has )?accepted your invitation(?: to connect)?\.?$"},
+             "subject": r"^(?:[^,]{1,40}, )?(?P<name>[^,:]{2,80}?) (?:has )?accepted your invitation"
+                        r"(?: to connect)?\.?$"},
             {"kind": "accepted your invitation",
              "subject": r"^[^,]{1,40}, start a conversation with your new connection,? (?P<name>[^,]{2,80})$"},
             {"kind": "accepted your invitation",
@@ -257,7 +258,8 @@ BUILTIN_TABLE: tuple[dict[str, Any], ...] = (
             {"kind": "wants to connect",
              "subject": r"^invitation to connect from (?P<name>[^,:]{2,80})$"},
         ],
-        "fields": [r"^{name}\n(?P<headline>[^\n]{2,200})$"],
+        "fields": [r"^{name}\n(?P<headline>[^\n]{2,200})$",
+                   r"^{name} (?:has )?accepted your invitation[^\n]{0,40}\n(?P<headline>[^\n]{2,200})$"],
         "profile": r"https?://(?:[a-z]{2,3}\.|www\.)?linkedin\.com/(?:comm/)?in/(?P<handle>[a-z0-9_%-]{3,100})",
         "ignore_subjects": [r"\bjobs? (?:you may be interested in|alert|for you|recommended)",
                             r"\bpremium\b", r"viewed your profile", r"appeared in \d+ search",
@@ -361,6 +363,8 @@ BUILTIN_TABLE: tuple[dict[str, Any], ...] = (
             {"kind": "joined your group",
              "subject": r"^new member: (?P<name>[^:]{2,80}?)(?: joined .*)?$"},
         ],
+        # the member's own answer to the organiser's question is their self-description
+        "fields": [r"^[^\n]{1,40}'s answer to [^\n]{0,200}:\n\"?(?P<headline>[^\n]{2,200})$"],
         "profile": r"https?://(?:www\.)?meetup\.com/(?:[a-z0-9-]+/)?members/(?P<handle>\d{3,12})",
         "ignore_subjects": [r"\bevents? (?:you might like|for you|near you|this week)", r"meetup\+|meetup pro",
                             r"\bsubscription\b", r"\byour (?:weekly|daily)\b", r"\bwe miss you\b",
@@ -858,7 +862,7 @@ def social_contact(ev: SocialEvent, at: datetime) -> Contact:
     )
     # make_contact would read an organisation out of the name ("Jane" -> "jane"); a social
     # contact's organisation is only what the profile says.
-    return replace(c, org_name=fold_org(ev.organisation) if ev.organisation else "")
+    return replace(c, org_name=ev.organisation or "")
 
 
 def learned_line(ev: SocialEvent, at: datetime) -> str:

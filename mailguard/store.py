@@ -125,6 +125,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX review_moves_message_id ON moves(message_id);
         """,
     ),
+    (
+        10,
+        # precision: the first message that showed a relationship with an organisation (its note
+        # names it), the user's own Message-IDs (a reply to one is conversation), and the category
+        # and link strength of each decision
+        """
+        ALTER TABLE senders ADD COLUMN note TEXT NOT NULL DEFAULT '';
+        CREATE TABLE my_messages (
+            message_id TEXT PRIMARY KEY,
+            at TEXT NOT NULL
+        );
+        ALTER TABLE decisions ADD COLUMN category TEXT;
+        ALTER TABLE decisions ADD COLUMN link_strength TEXT;
+        CREATE INDEX decisions_message_id ON decisions(message_id);
+        """,
+    ),
 ]
 
 
@@ -295,15 +311,43 @@ class Store:
         row = self.execute("SELECT first_seen FROM senders WHERE key = ?", (key,)).fetchone()
         return _dt(row[0]) if row else None
 
-    def note_sender(self, key: str, when: datetime) -> None:
+    def note_sender(self, key: str, when: datetime, note: str = "") -> None:
         iso = _iso(when)
         self.execute(
-            """INSERT INTO senders (key, first_seen, last_seen) VALUES (?, ?, ?)
+            """INSERT INTO senders (key, first_seen, last_seen, note) VALUES (?, ?, ?, ?)
                ON CONFLICT(key) DO UPDATE SET messages = messages + 1,
+                   note = CASE WHEN excluded.first_seen < first_seen THEN excluded.note ELSE note END,
                    first_seen = min(first_seen, excluded.first_seen),
                    last_seen = max(last_seen, excluded.last_seen)""",
-            (key, iso, iso),
+            (key, iso, iso, note),
         )
+
+    def first_seen_note(self, key: str) -> tuple[datetime, str] | None:
+        """When ``key`` was first seen, and the note of that first message."""
+        row = self.execute("SELECT first_seen, note FROM senders WHERE key = ?", (key,)).fetchone()
+        return (_dt(row[0]), row[1]) if row and row[0] else None  # type: ignore[return-value]
+
+    def keys_with_prefix(self, prefix: str, limit: int = 200) -> list[str]:
+        """Sender keys starting with ``prefix`` (e.g. every ``addr@acme.io`` seen: 'at:acme.io/')."""
+        rows = self.execute("SELECT key FROM senders WHERE key >= ? AND key < ? LIMIT ?",
+                            (prefix, prefix + "\U0010ffff", int(limit)))
+        return [r[0] for r in rows]
+
+    # -- the user's own messages -----------------------------------------------------------
+
+    def note_my_message(self, message_id: str, when: datetime) -> None:
+        self.execute("INSERT OR IGNORE INTO my_messages (message_id, at) VALUES (?, ?)",
+                     (message_id, _iso(when)))
+
+    def is_my_message(self, message_id: str) -> bool:
+        return self.execute("SELECT 1 FROM my_messages WHERE message_id = ?",
+                            (message_id,)).fetchone() is not None
+
+    def sender_of_message(self, message_id: str) -> str | None:
+        """The sender of a message decided earlier, by its Message-ID."""
+        row = self.execute("SELECT sender FROM decisions WHERE message_id = ? ORDER BY id LIMIT 1",
+                           (message_id,)).fetchone()
+        return row[0] if row else None
 
     # -- runs and decisions ----------------------------------------------------------------
 
@@ -319,10 +363,12 @@ class Store:
     def save_decision(self, run_id: int | None, d: Decision, source: str = "") -> int:
         cur = self.execute(
             """INSERT INTO decisions (run_id, message_id, date, sender, subject, action,
-                   promo_score, linked_contact, link_kind, reasons, ref, source, decided_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   promo_score, linked_contact, link_kind, reasons, ref, source, decided_at,
+                   category, link_strength)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (run_id, d.message_id, _iso(d.date), d.sender, d.subject, d.action, d.promo_score,
-             d.linked_contact, d.link_kind, json.dumps(list(d.reasons)), d.ref, source, now_iso()),
+             d.linked_contact, d.link_kind, json.dumps(list(d.reasons)), d.ref, source, now_iso(),
+             d.category, d.link_strength),
         )
         return int(cur.lastrowid or 0)
 

@@ -18,7 +18,7 @@ from mailguard.importers import (
     parse_vcards,
     read_contacts_file,
 )
-from mailguard.linker import NAME, SAME_ORG, link
+from mailguard.linker import COMPANY, NAME, SAME_ORG, link
 from mailguard.parse import parse_message
 from mailguard.store import Store
 from mailfactory import day, newsletter, personal
@@ -198,9 +198,9 @@ def test_linker_links_a_company_domain_to_an_imported_contact_without_email():
     ledger = Ledger([_priya()])
     msg = parse_message(newsletter("Brightloop <hello@brightloop.ai>", when=day(10)))
     found = link(msg, ledger, at=day(10), window=timedelta(days=180))
-    assert found is not None and found.kind == SAME_ORG
+    assert found is not None and found.kind == COMPANY
     assert found.contact.email == "linkedin:priya-patel-4a1b2c"
-    assert any('company of Priya Patel (imported contact, company "brightloop")' in e
+    assert any('company of Priya Patel (import contact, company "' in e and 'brightloop' in e.lower()
                for e in found.evidence)
     assert found.evidence[-1] == "contact since 2026-03-03 (connected on LinkedIn: Head of Growth at Bright Loop Inc.)"
     # by full name from a freemail address too
@@ -235,4 +235,4 @@ def test_imported_contact_then_scan_moves_the_company_newsletter(tmp_path, monke
     with open_store(home) as store:
         moved = store.decisions(where="action = 'move'")
     assert [(d["sender"], d["linked_contact"], d["link_kind"]) for d in moved] == [
-        ("hello@brightloop.ai", "linkedin:priya-patel-4a1b2c", SAME_ORG)]
+        ("hello@brightloop.ai", "linkedin:priya-patel-4a1b2c", COMPANY)]

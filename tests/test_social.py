@@ -17,7 +17,7 @@ from mailguard import classify
 from mailguard.config import load_config
 from mailguard.contacts import Ledger, make_contact
 from mailguard.errors import ConfigError
-from mailguard.linker import NAME, SIGNATURE, link
+from mailguard.linker import COMPANY, NAME, SIGNATURE, link
 from mailguard.parse import parse_message
 from mailguard.pipeline import Pipeline
 from mailguard.rules import KEEP, MOVE, Policy
@@ -123,7 +123,7 @@ def test_social_contact_from_event() -> None:
         "social:github/treyes", "Tomás Reyes", "social", "GitHub", "treyes")
     assert c.how == "followed you on GitHub"
     assert c.org_domain is None
-    assert c.org_name == "driftwood"
+    assert c.org_name == "Driftwood Labs" and "driftwood" in c.org_names()
     assert c.sig_domains == {"driftwood.dev"}
 
 
@@ -239,7 +239,7 @@ def test_name_shared_by_two_people_org_decides() -> None:
     assert lnk is not None and lnk.contact.email == "social:x/alexchen" and lnk.kind == SIGNATURE
     # organisation by name only (no domain in the profile): still the right Alex
     lnk = link(parse_message(_newsletter("Alex Chen <news@pinecrest.com>")), ledger, at=AT, window=WINDOW)
-    assert lnk is not None and lnk.contact.email == "social:mastodon/hachyderm.io/alexc" and lnk.kind == NAME
+    assert lnk is not None and lnk.contact.email == "social:mastodon/hachyderm.io/alexc" and lnk.kind == COMPANY
 
 
 def test_name_shared_by_two_people_ambiguous_is_no_link() -> None:

@@ -1,0 +1,63 @@
+"""Personal, transactional, promotional: which a message is, and why. Pure.
+
+The promo model scores how promotional/bulk a message is; it was trained with two classes, so
+account and notification mail (receipts, password resets, statements, invitations) also scores high.
+These named checks say when a message is **transactional**: about the recipient's own account,
+order or request. Only promotional mail can lead to a move (apart from the user's own block rules).
+
+Checks, in order: a delivery or read report; a calendar invitation; a help-desk ticket; the subject
+of account and order mail (receipts, invoices, shipping, password resets, sign-in and security
+alerts, confirmations, statements, trial and renewal notices, bookings and tickets), in English,
+German, French and Spanish.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .contacts import TICKET_HEADERS
+from .parse import ParsedMessage
+
+PERSONAL = "personal"
+TRANSACTIONAL = "transactional"
+PROMOTIONAL = "promotional"
+
+_SUBJECT = re.compile(
+    r"\b(?:your (?:\w+ )?(?:receipt|invoice)|(?:receipt|invoice) (?:#|no\.?|number|for|from|\d)|"
+    r"^(?:receipt|invoice)\b|your order|order (?:confirm\w*|#|no\.?|number|\d)|has shipped|shipped:|"
+    r"shipping (?:confirm\w*|update|notification)|out for delivery|delivered:|delivery (?:update|notice)|"
+    r"your (?:package|parcel|delivery|shipment)|tracking number|"
+    r"password|passcode|reset your|verification code|verify your|verify (?:your )?e-?mail|"
+    r"confirm your|confirm (?:e-?mail|subscription|account|sign ?up|registration)|"
+    r"activate your|one-time code|security (?:alert|code|notice)|sign-?in (?:attempt|alert|from)|"
+    r"new (?:sign-?in|login|device)|login (?:attempt|alert)|two-factor|2fa|"
+    r"statement (?:is )?(?:ready|available)|your (?:\w+ )?statement|e-?statement|"
+    r"payment (?:received|confirm\w*|failed|due|declined|reminder|successful)|"
+    r"(?:trial|subscription|plan) (?:ends|ending|expires|expiring|has ended|renew\w*|cancel\w*)|"
+    r"renewal (?:notice|reminder)|your (?:trial|subscription|account|booking|reservation|ticket|tickets)|"
+    r"booking (?:confirm\w*|reference)|reservation (?:confirm\w*|number)|(?:e-?)?ticket confirm\w*|"
+    r"your tickets?\b|registration confirm\w*|you'?re registered|you are registered|"
+    r"venue (?:change|update)|event (?:update|reminder|details|logistics)|"
+    r"shared (?:a |an )?(?:document|file|folder|spreadsheet|presentation)|shared with you|"
+    r"rechnung|bestellung|lieferung|passwort|bestätig\w*|kontoauszug|zahlung|veranstaltungsort|"
+    r"terminänderung|raumänderung|ihr ticket|deine? tickets?|"
+    r"facture|commande|mot de passe|réinitialis\w*|confirm(?:ez|ation) |relevé|"
+    r"factura|pedido|contraseña|confirma\w* tu)",
+    re.I,
+)
+
+
+def transactional_reason(msg: ParsedMessage) -> str | None:
+    """Why a message is transactional, or None."""
+    types = msg.content_types
+    if types & {"multipart/report", "message/delivery-status", "message/disposition-notification"}:
+        return "a delivery or read report"
+    if "text/calendar" in types or "application/ics" in types:
+        return "a calendar invitation"
+    for h in TICKET_HEADERS:
+        if h in msg.headers:
+            return f"a help-desk ticket ({h})"
+    m = _SUBJECT.search(msg.subject[:300])
+    if m:
+        return f'account or order mail (the subject says "{m.group(0).strip()}")'
+    return None

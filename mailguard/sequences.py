@@ -1,0 +1,114 @@
+"""Sales-engagement tools: a table of how each one shows in a message, and the sequence shape.
+
+A rep's sequence is sent from their own mailbox (so it looks personal) by a tool that adds open
+tracking and rewrites links. A message is a **sales sequence step** when a tool's mark is on it and it
+is not part of a conversation the user took part in (see :func:`mailguard.rules.decide`); a
+**follow-up bump** (a reply to the sender's own earlier message, in a thread the user never wrote in)
+from a linked contact counts too, with or without a tool.
+
+The table is data: ``[[sales_tools]]`` in config.toml adds a tool (``name``, ``headers``: header
+names whose presence marks it, ``domains``: tracking or link hosts, matched as the registrable domain
+or a sub-domain of it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+from .parse import ParsedMessage
+
+
+@dataclass(frozen=True, slots=True)
+class SalesTool:
+    name: str
+    headers: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
+#: tools and their marks: tracking-pixel and link-redirect hosts the tools document for their
+#: customers' DNS set-up, and the headers they add
+BUILTIN_TOOLS: tuple[SalesTool, ...] = (
+    SalesTool("HubSpot", ("x-hubspot-mhid", "x-hs-cid", "x-hubspot-sales"),
+              ("hubspotlinks.com", "hubspotemail.net", "hs-sites.com", "hs-sales-engage.com", "sidekickopen01.com",
+               "sidekickopen02.com", "sidekickopen03.com", "sidekickopen04.com", "sidekickopen05.com",
+               "sidekickopen06.com", "sidekickopen07.com", "sidekickopen08.com", "sidekickopen09.com",
+               "sidekickopen10.com", "t.sidekickopen70.com", "track.hubspot.com", "hubspotstarter.net")),
+    SalesTool("Outreach", ("x-outreach-message-id", "x-outreach-prospect-id", "x-outreach"),
+              ("outreach.io", "mkt.outreach.io", "trk.outreach.io")),
+    SalesTool("Apollo", ("x-apollo-id", "x-apollo-message-id"),
+              ("apollo.io", "apollomail.io", "aplotrk.com")),
+    SalesTool("Salesloft", ("x-salesloft-id", "x-salesloft-message-id"),
+              ("salesloft.com", "salesloftlinks.com", "sdr.salesloft.com")),
+    SalesTool("Mixmax", ("x-mixmax-id", "x-mixmax-message-id"), ("mixmax.com", "mxmx.io")),
+    SalesTool("Yesware", ("x-yesware-id",), ("yesware.com", "yesware.io")),
+    SalesTool("lemlist", ("x-lemlist-campaign-id", "x-lemlist-id"), ("lemlist.com", "lemlistmail.com")),
+    SalesTool("Reply.io", ("x-reply-io-id", "x-replyio-id"), ("reply.io", "replyio.com")),
+    SalesTool("Woodpecker", ("x-woodpecker-id",), ("woodpecker.co",)),
+    SalesTool("Instantly", ("x-instantly-id",), ("instantly.ai",)),
+    SalesTool("Groove", ("x-groove-id",), ("grooveapp.com", "groove.co")),
+    SalesTool("Mailshake", ("x-mailshake-id",), ("mailshake.com",)),
+)
+
+
+def load_tools(raw: Mapping[str, Any] | None) -> tuple[SalesTool, ...]:
+    """The built-in table plus ``[[sales_tools]]`` from config."""
+    extra = (raw or {}).get("sales_tools", [])
+    if not isinstance(extra, list):
+        raise ConfigError("[[sales_tools]] must be an array of tables")
+    out = list(BUILTIN_TOOLS)
+    for i, t in enumerate(extra):
+        where = f"[[sales_tools]] #{i + 1}"
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not t["name"].strip():
+            raise ConfigError(f"{where}: needs a name")
+        hdrs, doms = t.get("headers", []), t.get("domains", [])
+        if not isinstance(hdrs, list) or not all(isinstance(h, str) for h in hdrs):
+            raise ConfigError(f"{where}: headers must be a list of header names")
+        if not isinstance(doms, list) or not all(isinstance(d, str) for d in doms):
+            raise ConfigError(f"{where}: domains must be a list of domains")
+        if not hdrs and not doms:
+            raise ConfigError(f"{where}: give headers or domains")
+        out.append(SalesTool(t["name"].strip(), tuple(h.lower().strip() for h in hdrs),
+                             tuple(d.lower().strip(". ") for d in doms)))
+    return tuple(out)
+
+
+def link_hosts(msg: ParsedMessage) -> Iterable[str]:
+    """Hosts of the links and images of a message (bounded; a plain scan, no regular expression)."""
+    body = (msg.html[:60000] + " " + msg.text[:20000]).lower()
+    pos = 0
+    for _ in range(400):
+        i = body.find("://", pos)
+        if i < 0:
+            return
+        j = i + 3
+        end = j
+        n = len(body)
+        while end < n and end - j < 253 and (body[end].isalnum() or body[end] in ".-"):
+            end += 1
+        if end > j:
+            yield body[j:end].strip(".")
+        pos = end if end > i + 3 else i + 3
+
+
+def _matches(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> tuple[str, str] | None:
+    """(tool name, the mark that showed it) of a sales-engagement tool, or None."""
+    for t in tools:
+        for h in t.headers:
+            if h in msg.headers:
+                return t.name, f"header {h}"
+    hosts = set(link_hosts(msg))
+    if not hosts:
+        return None
+    for t in tools:
+        for d in t.domains:
+            for host in hosts:
+                if _matches(host, d):
+                    return t.name, f"tracking/link host {host}"
+    return None
