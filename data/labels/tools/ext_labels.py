@@ -1,0 +1,119 @@
+"""Labels for the external messages (each listing line was read; see LABELS.md).
+
+ext_label(r) -> (label, subkind, note) or None when the message is excluded (reason in EXCLUDE)."""
+from __future__ import annotations
+
+import re
+
+# path (or path#VAR) -> reason; these are not used
+EXCLUDE = {
+    "tests/test_emails/inpost_pl_out_for_delivery.eml": "empty file in the fixture set",
+    "UnitTests/TestData/messages/delivery-status-multiple-blank-lines.txt": "MIME fragment, not a whole message",
+    "UnitTests/TestData/messages/delivery-status-no-blank-line.txt": "variant of delivery-status.txt (same message)",
+    "UnitTests/TestData/messages/delivery-status.anonymized.eml": "all text replaced by x (copy of delivery-status.txt)",
+    "UnitTests/TestData/messages/disposition-notification.txt": "RFC 3798 example, not real mail",
+    "UnitTests/TestData/messages/disposition-notification.anonymized.eml": "all text replaced by x",
+    "UnitTests/TestData/messages/feedback-report.txt": "RFC 5965 example, not real mail",
+    "samples/failure/dmarc_ruf_report_linkedin.crlf.eml": "CRLF copy of dmarc_ruf_report_linkedin.eml",
+}
+
+DELTACHAT = {
+    "AutocryptSetupMessage": ("transactional", "account", "Autocrypt setup message a mail client sends to its own user"),
+    "k-9-autocrypt-setup-message": ("transactional", "account", "Autocrypt setup message a mail client sends to its own user"),
+    "dsn_relayed": ("transactional", "bounce", "successful-delivery DSN (relayed)"),
+    "list-from": ("promotional", "newsletter", "club newsletter; body replaced by the fixture author"),
+    "mailinglist_chat_message": ("personal", "discussion", "test post to a Mailman list"),
+    "mailinglist_xt_local_microsoft": ("promotional", "newsletter",
+                                       "marketing-list notice of updated marketing disclosure"),
+    "ms_exchange_report_original_message": ("personal", "direct", "short test message from webmail"),
+    "schleuder": ("personal", "discussion", "post resent by a schleuder list"),
+    "tlsrpt": ("transactional", "report", "SMTP TLS report"),
+    "videochat_invitation": ("personal", "direct", "chat-app message inviting to a video call"),
+}
+
+IMAPDIGESTER = {
+    "sampleEmail.txt": ("transactional", "social", "Reddit new-message notification"),
+    "sampleEmail2.txt": ("transactional", "social", "Reddit new-message notification"),
+    "sampleEmail3.txt": ("transactional", "social", "Reddit new-message notification"),
+    "GITHUB_1": ("transactional", "tracker", "GitHub issue comment notification"),
+    "GITHUB_2": ("transactional", "tracker", "GitHub issue comment notification"),
+    "COMMENT_ADDED": ("transactional", "tracker", "Confluence notification"),
+    "COMMENT_DELETED": ("transactional", "tracker", "Confluence notification"),
+    "PAGE_EDITED": ("transactional", "tracker", "Confluence notification"),
+    "HIPCHAT_ONE_TO_ONE": ("transactional", "social", "HipChat offline-message notification"),
+    "HIPCHAT_MENTION_IN_ROOM": ("transactional", "social", "HipChat mention notification"),
+    "NEW_ISSUE": ("transactional", "tracker", "Jira notification"),
+    "CHANGED_ISSUE": ("transactional", "tracker", "Jira notification"),
+    "COMMENTED_ISSUE": ("transactional", "tracker", "Jira notification"),
+    "INCOMING_1": ("transactional", "social", "LinkedIn connection invitation (machine template)"),
+    "FOOBAR": ("transactional", "social", "LinkedIn connection invitation (machine template)"),
+}
+
+INBOX_FAMILY_LABELS = {
+    "tip-bot2": ("transactional", "commit", "tip tree commit notification"),
+    "lava-cip": ("transactional", "build", "LAVA CI test-job notification"),
+    "bugzilla-kernel": ("transactional", "tracker", "kernel Bugzilla notification"),
+    "pr-tracker-bot": ("transactional", "tracker", "pull-request merged notification"),
+    "patchwork-bot": ("transactional", "tracker", "patchwork patch-applied notification"),
+    "stable-queue-notice": ("transactional", "tracker", "scripted stable-queue 'patch added' notice"),
+    "list-phishing-mailbox": ("promotional", "phishing", "fake mailbox/account notice sent to a list address"),
+    "list-phishing-card-jp": ("promotional", "phishing", "fake Japanese card-payment notice sent to a list address"),
+    "0day-robot": ("transactional", "build", "0-day build-test report"),
+    "kernelci-bot": ("transactional", "build", "KernelCI build report"),
+    "cki-bot": ("transactional", "build", "CKI test report"),
+    "linaro-ci": ("transactional", "build", "Linaro CI bisect report"),
+    "syzbot": ("transactional", "tracker", "syzbot bug report / test result"),
+    "ellerman-applied": ("transactional", "tracker", "scripted patch-applied notification"),
+    "list-dsn": ("transactional", "bounce", "DSN (failure or relayed-success) received by a list"),
+}
+
+
+def ext_label(r: dict):
+    repo, path = r["repo"], r["path"]
+    base = path.split("/")[-1]
+    if path in EXCLUDE:
+        return None
+    if repo == "moralmunky/Home-Assistant-Mail-And-Packages":
+        if base == "amazon_fwd.eml":
+            return ("unsure", "", "a person forwarding an Amazon order confirmation to themself")
+        if base.startswith("informed_delivery"):
+            return ("transactional", "shipping", "USPS Informed Delivery daily mail digest")
+        return ("transactional", "shipping", "")
+    if repo == "deltachat/deltachat-core-rust":
+        stem = base[:-4]
+        if stem in DELTACHAT:
+            return DELTACHAT[stem]
+        if "ndn" in stem:
+            return ("transactional", "bounce", "")
+        if stem.startswith("mailinglist_dhl") or stem.startswith("mailinglist_dpd"):
+            return ("transactional", "shipping", "")
+        if stem in ("mailinglist_ttline", "mailinglist_xt_local_spiegel"):
+            return ("promotional", "offer", "")
+        if stem == "mailinglist_xing":
+            return ("promotional", "social", "contact-suggestion engagement mail")
+        if stem == "ms_exchange_report_disposition_notification":
+            return ("transactional", "mdn", "read receipt")
+        return ("unsure", "", "unlabelled fixture")
+    if repo == "jstedfast/MimeKit":
+        return ("transactional", "bounce", "")
+    if repo == "domainaware/parsedmarc":
+        return ("transactional", "report", "DMARC/TLS report")
+    if repo == "jelmer/janitor":
+        return ("transactional", "tracker", "")
+    if repo == "paul-hammant/imapdigester":
+        key = path.split("#")[1] if "#" in path else base
+        return IMAPDIGESTER[key]
+    if repo == "sisimai/set-of-emails":
+        fam = r["family"]
+        if base == "arf-26.eml":
+            return ("transactional", "list-admin", "unsubscribe request generated by Apple Mail")
+        if fam.startswith("arf"):
+            return ("transactional", "report", "abuse feedback (ARF) / DMARC failure report")
+        if fam.startswith("rfc3834"):
+            return ("transactional", "autoreply", "")
+        if fam == "lhost-fml":
+            return ("transactional", "list-admin", "list server: not a member")
+        return ("transactional", "bounce", "")
+    if repo.startswith("linux-mailinglist-archives/"):
+        return INBOX_FAMILY_LABELS[r["family"]]
+    return ("unsure", "", "unlabelled source")
