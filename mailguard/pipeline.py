@@ -18,7 +18,7 @@ from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, 
                        role_address)
 from .features import Features, extract
 from .identity import org_domain, registrable_domain, signature_domains
-from .linker import LinkContext, LinkResult, link_message
+from .linker import MEDIUM, LinkContext, LinkResult, link_message
 from .orgs import OrgEvidence, freemail_domains
 from .parse import ParsedMessage, parse_message
 from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
@@ -131,11 +131,13 @@ class Pipeline:
         #: organisation domain -> addresses seen sending from it
         self._org_addresses: dict[str, set[str]] = {}
         self._my_ids: set[str] = set()
-        #: Message-ID -> sender of received messages (for follow-up bumps)
-        self._senders_of: dict[str, str] = {}
+        #: Message-ID -> (sender, category) of received messages (for follow-up bumps)
+        self._senders_of: dict[str, tuple[str, str | None]] = {}
         #: Message-ID -> (sender, signature domains) of received messages: a reply makes its
         #: recipient a contact with the signature of the message it answers
         self._signatures: dict[str, tuple[str, frozenset[str]]] = {}
+        #: sender -> (contact, "how, when", kind) of its first medium or strong link
+        self._sender_links: dict[str, tuple[str, str, str]] = {}
         self.run_id = store.start_run(run_kind, source) if store else None
         self.last_date: datetime | None = None
         self.counts = {"messages": 0, "moves": 0, "new_contacts": 0, "unreadable": 0}
@@ -184,7 +186,13 @@ class Pipeline:
 
     def _link_context(self) -> LinkContext:
         return LinkContext(self.ledger, own_orgs=self.policy.own_orgs, org_evidence=self._org_evidence,
-                           disabled=self.policy.disabled_links)
+                           disabled=self.policy.disabled_links, earlier_link=self._earlier_link)
+
+    def _earlier_link(self, sender: str) -> tuple[str, str, str] | None:
+        got = self._sender_links.get(sender)
+        if got is None and self.store is not None:
+            got = self.store.earlier_link(sender)
+        return got
 
     def _org_firsts(self, org: str) -> list[tuple[datetime, str, str]]:
         """(first seen, note, address) of every address at ``org`` the mailbox has heard from or
@@ -234,17 +242,18 @@ class Pipeline:
                 return "a reply in a thread you took part in", None
         me = msg.sender.email if msg.sender else ""
         for mid in refs:
-            who = self._senders_of.get(mid)
-            if who is None and self.store is not None:
-                who = self.store.sender_of_message(mid)
-            if who and who == me:
-                return None, "a reply to the sender's own earlier message, which you never answered"
+            got = self._senders_of.get(mid)
+            if got is None and self.store is not None:
+                got = self.store.sender_of_message(mid)
+            if got and got[0] == me and got[1] == "promotional":
+                return None, ("a follow-up to the sender's own promotional message, which you never "
+                              "answered")
         return None, None
 
-    def _remember(self, msg: ParsedMessage, at: datetime) -> None:
+    def _remember(self, msg: ParsedMessage, at: datetime, category: str | None) -> None:
         """Note what this received message shows: the sender, list and organisation first seen."""
         if msg.message_id and msg.sender is not None and len(self._senders_of) < 200_000:
-            self._senders_of[msg.message_id] = msg.sender.email
+            self._senders_of[msg.message_id] = (msg.sender.email, category)
             sig = signature_domains(msg)
             if sig:
                 self._signatures[msg.message_id] = (msg.sender.email, sig)
@@ -314,6 +323,11 @@ class Pipeline:
             conversation, bump = self._conversation(msg)
         d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
                    bump=bump, ref=ref)
+        best = result.best
+        if (best is not None and msg.sender is not None and best.strength >= MEDIUM
+                and msg.sender.email not in self._sender_links and len(self._sender_links) < 100_000):
+            self._sender_links[msg.sender.email] = (
+                best.contact.email, f"by {best.kind} on {at:%Y-%m-%d}", best.kind)
 
         if feats is not None and msg.sender is not None and score is not None:
             if is_from_me(msg, self.policy):
@@ -330,7 +344,7 @@ class Pipeline:
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
                                      sig_domains=signature_domains(msg)), learned)
                 if net is None:
-                    self._remember(msg, at)
+                    self._remember(msg, at, d.category)
 
         if learn_only and d.action != KEEP:
             d = replace(d, action=KEEP,

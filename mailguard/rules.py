@@ -151,10 +151,10 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
     transactional = transactional_reason(msg)
     tool = tool_of(msg, policy.sales_tools)
     sequence = None
-    if tool and not conversation and (bump or score >= policy.personal_threshold):
-        # a tool's mark alone is not a sequence: reps track their personal mail too
-        sequence = f"sales sequence through {tool[0]} ({tool[1]})" + (f"; {bump}" if bump else "")
-    elif bump and not conversation and score >= policy.personal_threshold:
+    if tool and not conversation and (tool[0].sequencer or bump or score >= policy.personal_threshold):
+        # a tracking tool's mark alone is not a sequence: reps track their personal mail too
+        sequence = f"sales sequence through {tool[0].name} ({tool[1]})" + (f"; {bump}" if bump else "")
+    elif bump and not conversation:
         sequence = f"follow-up bump: {bump}"
     if transactional:
         category = TRANSACTIONAL

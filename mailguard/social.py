@@ -651,9 +651,10 @@ def _org_of(org_field: str, headline: str, table_names: frozenset[str]) -> str:
     return ""
 
 
-@lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
-    return PublicSuffixList()
+    from .orgs import psl
+
+    return psl()
 
 
 def _host(url: str) -> str:

@@ -343,11 +343,22 @@ class Store:
         return self.execute("SELECT 1 FROM my_messages WHERE message_id = ?",
                             (message_id,)).fetchone() is not None
 
-    def sender_of_message(self, message_id: str) -> str | None:
-        """The sender of a message decided earlier, by its Message-ID."""
-        row = self.execute("SELECT sender FROM decisions WHERE message_id = ? ORDER BY id LIMIT 1",
+    def earlier_link(self, sender: str) -> tuple[str, str, str] | None:
+        """(contact, "by KIND on DATE", kind) of the first decision that tied ``sender`` to a contact
+        on medium or strong evidence."""
+        row = self.execute(
+            """SELECT linked_contact, link_kind, date FROM decisions WHERE sender = ?
+               AND link_strength IN ('strong', 'medium') AND linked_contact IS NOT NULL
+               ORDER BY id LIMIT 1""", (sender,)).fetchone()
+        if not row:
+            return None
+        return row[0], f"by {row[1]} on {(row[2] or '')[:10]}", row[1]
+
+    def sender_of_message(self, message_id: str) -> tuple[str, str | None] | None:
+        """(sender, category) of a message decided earlier, by its Message-ID."""
+        row = self.execute("SELECT sender, category FROM decisions WHERE message_id = ? ORDER BY id LIMIT 1",
                            (message_id,)).fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else None
 
     # -- runs and decisions ----------------------------------------------------------------
 
