@@ -265,6 +265,11 @@ def _display_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
                     else f'display name "{name}" is the contact\'s name')
             yield Evidence("display-name", NAME, WEAK, email, text)
         for email in sorted(orgs):
+            c = ledger.get(email)
+            v = ctx.verdict(c.org_domain) if c is not None and c.org_domain else None
+            if v is not None and not v.links:
+                yield Veto("display-name", email, f"not linked by the organisation's name: {v.why}")
+                continue
             yield Evidence("display-name", NAME, WEAK, email + "\0org",
                            f'display name "{name}" names {email}\'s organisation')
 

@@ -362,10 +362,28 @@ class Pipeline:
         """Analyse a batch and decide it in the given order, in one transaction."""
         analysed = analyse(raws, self.model)
         refs = refs or [""] * len(raws)
-        if self.store is None:
-            return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
-        with self.store.transaction():
-            return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+        # what the batch learns is kept in memory only if the store keeps it too: a failed batch
+        # rolls both back, so a retry message by message learns (and saves) it again
+        snapshot = self._snapshot()
+        try:
+            if self.store is None:
+                return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+            with self.store.transaction():
+                return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+        except BaseException:
+            self._restore(snapshot)
+            raise
+
+    def _snapshot(self) -> tuple:
+        return (Ledger(self.ledger), dict(self._first_seen),
+                {k: set(v) for k, v in self._org_addresses.items()}, set(self._my_ids),
+                dict(self._senders_of), dict(self._signatures), dict(self._sender_links),
+                dict(self.counts), dict(self.unreadable_reasons), self.last_date)
+
+    def _restore(self, snap: tuple) -> None:
+        (self.ledger, self._first_seen, self._org_addresses, self._my_ids, self._senders_of,
+         self._signatures, self._sender_links, self.counts, self.unreadable_reasons,
+         self.last_date) = snap
 
     def finish(self) -> dict[str, int]:
         counts = dict(self.counts)
