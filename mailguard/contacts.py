@@ -39,6 +39,8 @@ class Contact:
     #: for social contacts: network and handle; for imports: the file
     network: str = ""
     handle: str = ""
+    #: what they do, as their signature or profile says ("Founder, Hollowlayer")
+    role: str = ""
 
     @property
     def person(self) -> str:
@@ -75,7 +77,7 @@ class Contact:
 
 def make_contact(email: str, name: str, since: datetime, how: str, *, message_id: str = "",
                  subject: str = "", sig_domains: Iterable[str] = (), org_name: str = "",
-                 source: str = "mail", network: str = "", handle: str = "") -> Contact:
+                 source: str = "mail", network: str = "", handle: str = "", role: str = "") -> Contact:
     email = email.lower()
     parts = split_display_name(name)
     return Contact(
@@ -91,6 +93,7 @@ def make_contact(email: str, name: str, since: datetime, how: str, *, message_id
         source=source,
         network=network,
         handle=handle,
+        role=role[:200],
     )
 
 
@@ -129,6 +132,7 @@ class Ledger:
                 name=old.name or c.name,
                 sig_domains=old.sig_domains | c.sig_domains,
                 org_name=old.org_name or c.org_name,
+                role=old.role or c.role,
             )
             if c.since < old.since:
                 merged = replace(merged, since=c.since, how=c.how, message_id=c.message_id,

@@ -252,6 +252,19 @@ def signature_block(text: str, name: str = "") -> str:
     return "\n".join(tail[start:start + SIG_LINES + 1])[:SIG_CHARS]
 
 
+def signature_role(msg: ParsedMessage) -> str:
+    """The line under the name in the sender's signature block ("Founder, Hollowlayer"), or ''."""
+    name = msg.sender.name if msg.sender else ""
+    lines = [ln.strip() for ln in signature_block(msg.text or "", name).splitlines() if ln.strip()]
+    full = _fold(name)
+    for i, line in enumerate(lines[:-1]):
+        if full and _fold(line[:80]) == full:
+            nxt = lines[i + 1]
+            if len(nxt) <= 80 and "@" not in nxt and "://" not in nxt:
+                return nxt
+    return ""
+
+
 def signature_domains(msg: ParsedMessage) -> frozenset[str]:
     """Organisation domains the sender's signature block names (its web address, its e-mail
     addresses). Links in the text never count; freemail, platform and link-host domains never do."""

@@ -17,7 +17,7 @@ from .classify import PromoModel
 from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
                        role_address)
 from .features import Features, extract
-from .identity import org_domain, registrable_domain, signature_domains
+from .identity import org_domain, registrable_domain, signature_domains, signature_role
 from .linker import MEDIUM, LinkContext, LinkResult, link_message
 from .orgs import OrgEvidence, freemail_domains
 from .parse import ParsedMessage, parse_message
@@ -342,7 +342,8 @@ class Pipeline:
                       and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
-                                     sig_domains=signature_domains(msg)), learned)
+                                     sig_domains=signature_domains(msg), role=signature_role(msg)),
+                                learned)
                 if net is None:
                     self._remember(msg, at, d.category)
 

@@ -859,7 +859,7 @@ def social_contact(ev: SocialEvent, at: datetime) -> Contact:
     c = make_contact(
         email=ev.key, name=ev.who, since=at, how=f"{ev.kind} on {ev.network}",
         message_id=ev.message_id, subject=ev.subject, sig_domains=ev.domains, source="social",
-        network=ev.network, handle=ev.handle,
+        network=ev.network, handle=ev.handle, role=ev.headline,
     )
     # make_contact would read an organisation out of the name ("Jane" -> "jane"); a social
     # contact's organisation is only what the profile says.

@@ -138,6 +138,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         ALTER TABLE decisions ADD COLUMN category TEXT;
         ALTER TABLE decisions ADD COLUMN link_strength TEXT;
+        ALTER TABLE contacts ADD COLUMN role TEXT NOT NULL DEFAULT '';
         CREATE INDEX decisions_message_id ON decisions(message_id);
         """,
     ),
@@ -291,15 +292,15 @@ class Store:
     def save_contact(self, c: Contact) -> None:
         self.execute(
             """INSERT INTO contacts (email, name, since, how, message_id, subject, org_domain,
-                   org_name, sig_domains, source, network, handle)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                   org_name, sig_domains, source, network, handle, role)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(email) DO UPDATE SET name=excluded.name, since=excluded.since,
                    how=excluded.how, message_id=excluded.message_id, subject=excluded.subject,
                    org_domain=excluded.org_domain, org_name=excluded.org_name,
                    sig_domains=excluded.sig_domains, source=excluded.source,
-                   network=excluded.network, handle=excluded.handle""",
+                   network=excluded.network, handle=excluded.handle, role=excluded.role""",
             (c.email, c.name, _iso(c.since), c.how, c.message_id, c.subject, c.org_domain,
-             c.org_name, json.dumps(sorted(c.sig_domains)), c.source, c.network, c.handle),
+             c.org_name, json.dumps(sorted(c.sig_domains)), c.source, c.network, c.handle, c.role),
         )
 
     def forget_contact(self, email: str) -> bool:
@@ -455,5 +456,6 @@ def _contact(r: sqlite3.Row) -> Contact:
         subject=r["subject"], org_domain=r["org_domain"], org_name=r["org_name"],
         sig_domains=frozenset(json.loads(r["sig_domains"])), source=r["source"],
         network=r["network"], handle=r["handle"],
+        role=r["role"] if "role" in r.keys() else "",
     )
 

@@ -340,3 +340,16 @@ def test_a_failed_batch_rolls_back_what_it_learned_so_a_retry_saves_the_contact(
             pipe.process([raw])
         assert "jane@acme.io" in pipe.ledger
         assert {c.email for c in store.load_contacts()} == {"jane@acme.io", "bob@elsewhere.example"}
+
+
+def test_a_contact_keeps_a_profile(tmp_path):
+    from mailguard.store import Store
+
+    m = _model()
+    body = "Hi Sam,\n\ncoffee next week?\n\nDana Chen\nFounder, Hollowlayer\nhttps://hollowlayer.co\n"
+    with Store(tmp_path / "s.sqlite3") as store:
+        pipe = Pipeline(m, Policy(me=frozenset({ME}), promo_threshold=m.threshold), store)
+        pipe.process([personal("Dana Chen <dana.chen@gmail.com>", body=body)])
+        [c] = store.load_contacts()
+    assert (c.name, c.role, c.sig_domains, c.how) == (
+        "Dana Chen", "Founder, Hollowlayer", frozenset({"hollowlayer.co"}), PERSONAL)
