@@ -18,8 +18,9 @@ from typing import Annotated, Any, Optional
 
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from .config import Config, load_config
 from .errors import ConfigError, ReviewError
@@ -119,8 +120,8 @@ def _short(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _emit(rows: list[dict[str, Any]], fmt: OutFormat, table: Callable[[], Table] | None = None
-          ) -> None:
+def _emit(rows: list[dict[str, Any]], fmt: OutFormat,
+          table: Callable[[], RenderableType] | None = None) -> None:
     """rows as JSON (one list, straight to stdout), CSV (header = the first row's keys; cells
     cleaned, formulas quoted) or the given rich table."""
     if fmt == OutFormat.json:
@@ -155,30 +156,35 @@ def moved_words(total: int, on_server: int) -> str:
     return f"{on_server} moved, {would} would move"
 
 
-
-def _flagged_table(rows: Sequence[FlaggedSender]) -> Table:
-    t = Table(title="flagged senders: networking contact, then promotion", expand=True)
-    t.add_column("sender", overflow="fold", max_width=30,  # not broken unless very long
-                 min_width=min(max((len(f.sender) for f in rows), default=6), 30))
-    t.add_column("status", no_wrap=True)
-    t.add_column("messages", justify="right")
-    t.add_column("score", justify="right", no_wrap=True)
-    t.add_column("linked contact, how, since", ratio=3, overflow="fold")
-    t.add_column("last subject", ratio=2)
+def _flagged_table(rows: Sequence[FlaggedSender]) -> RenderableType:
+    """One block per sender, wrapped to the terminal (an address is never cut): the sender, its
+    status and messages; the contact it was tied to, how and since when; the last subject."""
+    blocks: list[RenderableType] = [
+        Text("flagged senders: networking contact, then promotion (newest first)", style="bold"), ""]
     for f in rows:
+        style = {"allowed": "green", "blocked": "red"}.get(f.status, "bold")
+        head = Text.assemble(plain(f.sender, "bold"), ": ", (f.status, style),
+                             f", {moved_words(f.messages, f.moved_on_server)}")
+        if f.max_score is not None:
+            head.append(f", promo score up to {f.max_score:.2f}")
+        t = Table.grid(padding=(0, 1), pad_edge=False)
+        t.add_column(width=1)
+        t.add_column(width=7, no_wrap=True)
+        t.add_column(ratio=1, overflow="fold")
         if f.linked_contact:
-            contact = f"{f.linked_contact}\n{f.link}"
+            who = f"{f.contact_name} <{f.linked_contact}>" if f.contact_name else f.linked_contact
+            contact = f"{who} ({f.link})"
             if f.contact_since:
                 contact += f", since {_day(f.contact_since)}"
-            made = f.contact_how + (f': "{_short(f.contact_subject, 50)}"' if f.contact_subject else "")
-            contact += f"\n{made}" if made else ""
+            made = f.contact_how + (f': "{f.contact_subject}"' if f.contact_subject else "")
+            contact += f": {made}" if made else ""
         else:
-            contact = f"(none: moved by the {f.status} rule {f.rule})" if f.rule else "(none)"
-        style = {"allowed": "green", "blocked": "red"}.get(f.status, "")
-        _add(t, f.sender, f.status, moved_words(f.messages, f.moved_on_server),
-                  "" if f.max_score is None else f"{f.max_score:.2f}", contact,
-                  _short(f.last_subject, 60), style=style)
-    return t
+            contact = f"none: moved by the {f.status} rule {f.rule}" if f.rule else "none"
+        t.add_row("", Text("contact", style="green"), plain(contact))
+        last = f'{_day(f.last_date)} "{f.last_subject}"' if f.last_date else f'"{f.last_subject}"'
+        t.add_row("", Text("last", style="dim"), plain(last))
+        blocks += [head, t, ""]
+    return Group(*blocks)
 
 
 def flagged_cmd(
@@ -525,15 +531,14 @@ def log_cmd(
         _write("no decisions logged" + (" since " + since if since else ""))
         return
 
-    def table() -> Table:
-        t = Table(title="decision log (newest first)", expand=True)
-        t.add_column("#", justify="right", no_wrap=True)
-        t.add_column("date", no_wrap=True)
-        t.add_column("action", no_wrap=True)
-        t.add_column("score", justify="right", no_wrap=True)
-        t.add_column("sender", ratio=2, overflow="fold")
-        t.add_column("subject", ratio=2, overflow="ellipsis")
-        t.add_column("why", ratio=4)
+    def table() -> RenderableType:
+        """One entry per decision, wrapped to the terminal: number, date, action and score, then
+        sender, subject and the first reasons (an address is never cut)."""
+        t = Table.grid(padding=(0, 1), pad_edge=False)
+        t.add_column(justify="right", no_wrap=True)
+        t.add_column(width=10, no_wrap=True)
+        t.add_column(no_wrap=True)
+        t.add_column(ratio=1, overflow="fold")
         for r in rows:
             action = str(r["action"])
             if action == "move":
@@ -541,12 +546,13 @@ def log_cmd(
             if r["status"] == "undone":
                 action += " (undone)"
             score = r["promo_score"]
-            _add(t, str(r["id"]), _day(str(r["date"] or "")), action,
-                      "" if score is None else f"{score:.2f}", str(r["sender"] or ""),
-                      _short(str(r["subject"] or ""), 50),
-                      "; ".join(_short(x, 70) for x in r["reasons"][:2]),  # type: ignore[index]
-                      style="bold red" if r["action"] == "move" and r["status"] != "undone" else "")
-        return t
+            style = "bold red" if r["action"] == "move" and r["status"] != "undone" else ""
+            text = Text.assemble(plain(str(r["sender"] or "(no sender)"), "bold"), " ",
+                                 plain(f'"{r["subject"] or ""}"'), " ",
+                                 plain("- " + "; ".join(r["reasons"][:2]), "dim"))  # type: ignore[index]
+            t.add_row(f"#{r['id']}", _day(str(r["date"] or "")),
+                      Text(action + ("" if score is None else f" {score:.2f}"), style=style), text)
+        return Group(Text("decision log (newest first)", style="bold"), t)
 
     _emit(rows, fmt, table)
 

@@ -146,7 +146,7 @@ def _contact_row(case: ContactCase) -> tuple[str, Text, Text] | None:
     c = case.details
     if c is None:
         return None
-    how = c.how + (f" on {c.network}" if c.network and c.network not in c.how else "")
+    how = c.how + (f" on {c.network}" if c.network and c.network.lower() not in c.how.lower() else "")
     words = plain(how)
     if c.subject:
         words.append(": ")
