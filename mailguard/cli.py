@@ -16,7 +16,7 @@ from rich.text import Text
 from . import __version__
 from .config import load_config
 from .errors import ConfigError, MailguardError
-from .output import LogFormatter, console, plain, write_json, write_jsonl, write_line
+from .output import LogFormatter, clean, console, plain, write_json, write_jsonl, write_line
 from .rules import MOVE, Decision
 from .scan import ScanStats, load_model, make_policy, open_store, scan, scan_pipeline
 from .scan_report import ContactCase, full_listing, offender_groups, offenders
@@ -99,7 +99,7 @@ def scan_cmd(
     threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Promo score from which a linked bulk message is moved (default: the model's).")] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Promo model file (its .card.json must sit beside it).")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json (one list) or jsonl (one object per line).")] = Format.table,
-    show_all: Annotated[bool, typer.Option("--all", help="Also the table of every message, in date order, with what would be done and why.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also list every message, in date order, with what would be done and why.")] = False,
     moves_only: Annotated[bool, typer.Option("--moves-only", help="Only the messages that would be moved (json, jsonl, --all).")] = False,
     save: Annotated[bool, typer.Option("--save", help="Keep the contacts learned and the decisions in the state database, for flagged, review and the daemon.")] = False,
     no_save: Annotated[bool, typer.Option("--no-save", hidden=True, help="The default: write nothing.")] = False,
@@ -108,8 +108,7 @@ def scan_cmd(
     """Decide every message of a mailbox export, in date order, and explain each decision.
 
     Shows the offenders first: for each networking contact, the message that made them one and
-    then the promotion that followed, which mailguard would move. --all adds the table of every
-    message.
+    then the promotion that followed, which mailguard would move. --all also lists every message.
 
     Nothing is moved, and nothing is saved unless you ask: with --save the contacts learned and the
     decisions go into the state database ($MAILGUARD_HOME), where `mailguard flagged`, `review`
@@ -170,7 +169,7 @@ def scan_cmd(
         out.print(offenders(cases))
     if show_all:
         out.print(full_listing(decisions, moves_only=moves_only))
-    out.print(Text(summary, style="bold"))
+    out.print(plain(summary, "bold"))
     if not policy.me:
         out.print(Text("warning: " + NO_ME_WARNING, style="yellow"))
 
@@ -218,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         app(args=argv, standalone_mode=False)
     except MailguardError as exc:
         _flush_logging()
-        sys.stderr.write(f"mailguard: error: {exc}\n")
+        sys.stderr.write(f"mailguard: error: {clean(exc)}\n")  # may quote a folder or a subject
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code

@@ -560,7 +560,7 @@ def log_cmd(
 def _actions_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="review actions (newest first)", expand=True)
     for col in ("#", "at", "action", "target", "changed", "reverted by"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # an address is wrapped, never cut
     for r in rows:
         d = r["detail"]
         bits = []

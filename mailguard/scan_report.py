@@ -118,7 +118,7 @@ def _timeline() -> Table:
 
 
 def _heading(case: ContactCase) -> Text:
-    """'Jane Doe <jane@acme.io>: 3 to move from news@acme.io (same organisation), the first 17
+    """'Jane Doe <jane@acme.io>: 3 to move from news@acme.io (same organisation), starting 17
     days after the contact'; the sender and the link when all moves share them."""
     c = case.details
     n = len(case.moves)
@@ -138,7 +138,7 @@ def _heading(case: ContactCase) -> Text:
     if c is not None and case.first_move is not None:
         days = (case.first_move - c.since).days
         if days >= 0:
-            head.append(f", the first {days} day{'s' if days != 1 else ''} after the contact")
+            head.append(f", starting {days} day{'s' if days != 1 else ''} after the contact")
     return head
 
 

@@ -68,7 +68,7 @@ def test_table_leads_with_the_offenders_grouped_by_contact(home, inbox, capsys, 
     # the group: who the contact is, then the timeline (contact made, then the promotion)
     heading = next(i for i, ln in enumerate(lines) if ln.startswith("Jane Doe <jane@acme.io>: "))
     assert f"{lines[heading]} {lines[heading + 1]}" == (
-        "Jane Doe <jane@acme.io>: 1 to move from jane@acme.io (same address), the first "
+        "Jane Doe <jane@acme.io>: 1 to move from jane@acme.io (same address), starting "
         "20 days after the contact")
     assert lines[heading + 2].split() == ["2026-03-02", "contact", "they", "wrote", "to", "you",
                                           "personally:", '"Great', 'meeting', 'you"']
