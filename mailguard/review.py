@@ -56,6 +56,9 @@ IMAP_NEEDED = ("undoing a move on the IMAP account needs an [imap] config (and m
 #: one message across scans: its Message-ID, or sender|date|subject when it has none
 _KEY_SQL = ("COALESCE(NULLIF(message_id, ''), "
             "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
+#: whether decision ``keyed`` (a decisions row) was carried out on an IMAP server
+_ON_SERVER_SQL = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = keyed.id "
+                  "AND mv.state IN ('done', 'undone'))")
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -82,6 +85,9 @@ class MovedMessage:
     ref: str
     source: str
     decided_at: datetime
+    #: moved on an IMAP server (a ``done`` or since ``undone`` row in the move log); False for a
+    #: decision only (a scan, a dry run): it "would move"
+    on_server: bool = False
 
 
 def _moved(r: Mapping[str, Any]) -> MovedMessage:
@@ -91,6 +97,7 @@ def _moved(r: Mapping[str, Any]) -> MovedMessage:
         linked_contact=r["linked_contact"], link_kind=r["link_kind"],
         reasons=tuple(json.loads(r["reasons"] or "[]")), ref=r["ref"] or "", source=r["source"] or "",
         decided_at=_dt(r["decided_at"]) or datetime.now(timezone.utc),
+        on_server=bool(r["on_server"]),
     )
 
 
@@ -100,7 +107,8 @@ def moved_messages(store: Store) -> list[MovedMessage]:
         f"""WITH keyed AS (SELECT *, {_KEY_SQL} AS mkey FROM decisions),
                  latest AS (SELECT mkey, MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
                             FROM keyed GROUP BY mkey)
-            SELECT keyed.* FROM keyed JOIN latest ON keyed.id = latest.last_id
+            SELECT keyed.*, {_ON_SERVER_SQL} AS on_server
+            FROM keyed JOIN latest ON keyed.id = latest.last_id
             WHERE keyed.action = 'move' AND latest.undone = 0
             ORDER BY keyed.id"""
     )
@@ -137,6 +145,8 @@ class FlaggedSender:
     reasons: tuple[str, ...]
     message_ids: tuple[str, ...]
     last_decision_id: int
+    #: how many of ``messages`` were moved on a server; the others are decisions only ("would move")
+    moved_on_server: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -149,6 +159,7 @@ class FlaggedSender:
             "contact_subject": self.contact_subject,
             "contact_source": self.contact_source,
             "messages": self.messages,
+            "moved_on_server": self.moved_on_server,
             "last_subject": self.last_subject,
             "last_date": self.last_date.isoformat() if self.last_date else None,
             "max_score": None if self.max_score is None else round(self.max_score, 4),
@@ -186,6 +197,7 @@ def flagged_senders(store: Store, messages: Sequence[MovedMessage] | None = None
             max_score=max(scores) if scores else None, status=status, rule=rule,
             reasons=last.reasons, message_ids=tuple(m.message_id for m in ms if m.message_id),
             last_decision_id=last.decision_id,
+            moved_on_server=sum(m.on_server for m in ms),
         ))
     out.sort(key=lambda f: (f.last_date or _EPOCH, f.last_decision_id), reverse=True)
     return out
@@ -356,6 +368,7 @@ def decision_log(store: Store, *, since: datetime | None = None, limit: int | No
             where.append("(sender LIKE ? OR sender LIKE ?)")
             params += [f"%@{entry}", f"%.{entry}"]
     rows = store.decisions(since=since, limit=limit, where=" AND ".join(where), params=params)
+    on_server = _on_server(store, [r["id"] for r in rows if r["action"] == "move"])
     return [{
         "id": r["id"],
         "run": r["run_id"],
@@ -366,12 +379,25 @@ def decision_log(store: Store, *, since: datetime | None = None, limit: int | No
         "subject": r["subject"],
         "action": r["action"],
         "status": r["status"],
+        "moved_on_server": r["id"] in on_server,
         "promo_score": None if r["promo_score"] is None else round(r["promo_score"], 4),
         "linked_contact": r["linked_contact"],
         "link": r["link_kind"],
         "reasons": json.loads(r["reasons"] or "[]"),
         "ref": r["ref"],
     } for r in rows]
+
+
+def _on_server(store: Store, decision_ids: Sequence[int]) -> set[int]:
+    """Which of these decisions were carried out on an IMAP server (see MovedMessage.on_server)."""
+    out: set[int] = set()
+    for start in range(0, len(decision_ids), 500):
+        chunk = list(decision_ids[start:start + 500])
+        marks = ",".join("?" * len(chunk))
+        out |= {r[0] for r in store.execute(
+            f"SELECT DISTINCT decision_id FROM moves WHERE decision_id IN ({marks}) "
+            "AND state IN ('done', 'undone')", chunk)}
+    return out
 
 
 def review_actions(store: Store, *, limit: int | None = None) -> list[dict[str, object]]:

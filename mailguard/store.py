@@ -415,6 +415,28 @@ class Store:
             )
 
 
+def read_snapshot(path: Path) -> tuple[list[Contact], dict[str, str]]:
+    """The contacts and allow/block rules of a state database, read without writing anything
+    (no migration, no mode change): what `mailguard scan` without --save decides against.
+    ([], {}) when there is no database; StoreError when it cannot be read."""
+    if not path.is_file():
+        return [], {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            db.row_factory = sqlite3.Row
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"contacts", "sender_rules"} <= tables:
+                return [], {}
+            contacts = [_contact(r) for r in db.execute("SELECT * FROM contacts ORDER BY since")]
+            rules = {r["entry"]: r["status"] for r in db.execute("SELECT entry, status FROM sender_rules")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise _store_error(f"cannot read state database {path}", exc) from None
+    return contacts, rules
+
+
 #: sqlite primary result codes that can go away by themselves, and what they mean to a user
 _TRANSIENT = {
     5: "it is locked by another process",  # SQLITE_BUSY
