@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from uikit import (
+from uikit import (  # noqa: F401 - browser is a fixture
     axe_violations,
+    browser,
     copy_state,
     http_request,
-    launch,
+    open_sender,
     recorded_page,
     scan_sample,
     serving,
@@ -30,16 +31,6 @@ from mailguard.ui.server import UiServer
 
 EMMA = "emma@emmavarga.dev"
 SUBSTACK = "gabrielsdispatch@substack.com"
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +67,6 @@ def store_of(home: Path) -> Store:
 def sender_entry(page: Any, sender: str) -> Any:
     return page.locator("details.sender").filter(has=page.locator(".who", has_text=re.compile(
         "^" + re.escape(sender) + "$")))
-
-
-def open_sender(page: Any, sender: str) -> Any:
-    entry = sender_entry(page, sender)
-    entry.locator("summary").click()
-    entry.locator(".timeline").wait_for(state="visible")
-    return entry
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -45,6 +46,26 @@ def launch(playwright: Any) -> Any:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); "
                     "the browser tests never skip", pytrace=False)
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium for the whole session (import this fixture into a test module)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+def open_sender(page: Any, sender: str) -> Any:
+    """Open a flagged sender's entry (a click on its summary); the entry, its timeline shown."""
+    entry = page.locator("details.sender").filter(has=page.locator(".who", has_text=re.compile(
+        "^" + re.escape(sender) + "$")))
+    entry.locator("summary").click()
+    entry.locator(".timeline").wait_for(state="visible")
+    return entry
 
 
 def config_for(home: Path) -> Config:
