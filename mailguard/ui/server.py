@@ -10,6 +10,7 @@ background object for tests and embedding, or in the foreground for ``mailguard 
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from contextlib import ExitStack
@@ -47,6 +48,10 @@ def bind(port: int) -> socket.socket:
     sock.listen(64)
     sock.set_inheritable(True)
     return sock
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    return None
 
 
 class _Server(uvicorn.Server):
@@ -111,11 +116,16 @@ class UiServer:
             raise MailguardError(f"the page's server failed to start: {self.error}")
 
     def serve_forever(self) -> None:
-        """Serve in the foreground until Ctrl-C or SIGTERM."""
+        """Serve in the foreground until Ctrl-C or SIGTERM, then return (exit status 0)."""
         self._server = _Server(self._config(), in_thread=False)
+        # uvicorn stops on SIGINT/SIGTERM, then raises the signal again for the handler that was
+        # there before: make that one a no-op, so that a stop is a clean return
+        previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._server.run(sockets=[self.sock])
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             self.sock.close()
 
     def stop(self, timeout: float = 10.0) -> None:
