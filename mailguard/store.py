@@ -391,12 +391,10 @@ class Store:
         sender|date|subject, as review.py matches them): id, date, action, promo_score, and
         ``undone`` = 1 when an undo took one of its decisions back."""
         return list(self.execute(
-            f"""WITH keyed AS (SELECT id, date, action, promo_score, status, {_MESSAGE_KEY} AS mkey
-                               FROM decisions),
-                     latest AS (SELECT mkey, MAX(id) AS last_id, MAX(status = 'undone') AS undone
-                                FROM keyed GROUP BY mkey)
-                SELECT keyed.id, keyed.date, keyed.action, keyed.promo_score, latest.undone
-                FROM keyed JOIN latest ON keyed.id = latest.last_id ORDER BY keyed.id"""))
+            f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = 'undone') AS undone
+                                FROM decisions GROUP BY {_MESSAGE_KEY})
+                SELECT d.id, d.date, d.action, d.promo_score, latest.undone
+                FROM decisions d JOIN latest ON d.id = latest.last_id ORDER BY d.id"""))
 
     def decisions_about(self, *, contacts: Iterable[str] = (), senders: Iterable[str] = (),
                         message_ids: Iterable[str] = ()) -> list[sqlite3.Row]:
