@@ -106,7 +106,7 @@ def test_a_timeline_opens_with_the_contact_then_every_linked_message(page, ui, h
     # the contact's first message is the first entry; the rest follow, each once
     assert items.count() == linked
     texts = items.all_inner_texts()
-    assert sum("to move (found by the scan of inbox.mbox" in t for t in texts) == 5
+    assert sum("flagged to move by the scan of inbox.mbox" in t for t in texts) == 5
     assert any("“Re: coffee sometime?”" in t and "kept in the inbox" in t for t in texts)
     moved = entry.locator("li.ev-would").first.inner_text()
     assert "promo score 1.00" in moved and "linked by same address" in moved

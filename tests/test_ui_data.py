@@ -69,7 +69,7 @@ def test_describe_moves_says_where_each_message_went():
     failed = _move(1, "sync: x: expunged from INBOX by another client before the move", "failed")
     assert describe_moves("move", False, "imap:sam", [failed])[0] == KEPT
     assert describe_moves("move", False, "/home/sam/inbox.mbox", []) == \
-        (WOULD, "to move (found by the scan of inbox.mbox; a scan moves nothing)")
+        (WOULD, "flagged to move by the scan of inbox.mbox")
     assert describe_moves("move", True, "/home/sam/inbox.mbox", [])[0] == BACK
     assert describe_moves("move", False, "imap:sam", [])[1] == "would be moved (dry run on sam: nothing moved)"
 

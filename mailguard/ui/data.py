@@ -152,7 +152,7 @@ def describe_moves(action: str, undone: bool, source: str, moves: Sequence[Mappi
     if source.startswith("imap:"):
         return WOULD, f"would be moved (dry run on {source[5:]}: nothing moved)"
     where = source.rsplit("/", 1)[-1] if source else "an export"
-    return WOULD, f"to move (found by the scan of {where}; a scan moves nothing)"
+    return WOULD, f"flagged to move by the scan of {where}"
 
 
 def _day(d: datetime | None) -> str:
