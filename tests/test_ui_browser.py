@@ -351,3 +351,32 @@ def test_sample_fixture_is_a_real_scan(sample_state):
             {str(Path(__file__).resolve().parent.parent / "sample_mbox" / "inbox.mbox")}
 
 
+
+
+def test_message_text_is_shown_as_text_never_as_markup(browser, tmp_path, monkeypatch):
+    """A subject and a display name written as HTML stay text; the page runs no script."""
+    from mailfactory import day, mbox, newsletter, personal
+    from reviewkit import scan
+
+    hostile = '<img src=x onerror="document.title=\'owned\'"><script>document.title="owned"</script>'
+    inbox = tmp_path / "inbox.mbox"
+    inbox.write_bytes(mbox([
+        personal("Jane Doe <jane@acme.io>", when=day(0), msgid="<hello@acme.io>"),
+        newsletter("Acme <news@acme.io>", when=day(20), subject=f"Sale {hostile}", msgid="<x@acme.io>"),
+    ]))
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAILGUARD_HOME", str(home))
+    scan(inbox)
+    with serving(home) as server:
+        context, pg, rec = recorded_page(browser)
+        try:
+            pg.goto(server.url)
+            entry = open_sender(pg, "news@acme.io")
+            assert hostile in entry.inner_text()
+            pg.goto(server.url.replace("/?", "/log?"))
+            assert hostile in pg.locator("table.log").inner_text()
+            assert pg.locator("main img, main script").count() == 0
+            assert pg.title() == "Decision log · mailguard"
+        finally:
+            context.close()
+    assert rec.foreign(server.url) == []
