@@ -125,3 +125,10 @@ def test_there_is_no_option_to_listen_elsewhere(capsys):
     out = capsys.readouterr().out
     assert "--port" in out and "--no-open" in out
     assert "--host" not in out and "--bind" not in out
+
+
+def test_the_command_line_and_the_daemon_do_not_load_the_web_stack():
+    code = ("import sys, mailguard.cli, mailguard.daemon, mailguard.digest; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'jinja2', 'uvicorn', 'playwright'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

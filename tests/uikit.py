@@ -48,9 +48,11 @@ def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium for the whole session (import this fixture into a test module)."""
+    """Debian's chromium for one test module (import this fixture into it). Not for the session:
+    Playwright's sync API keeps an event loop running in the main thread while it is open, and
+    only one may be open at a time."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
