@@ -14,7 +14,8 @@ it serves the page on 127.0.0.1 and prints, median of the runs:
    two charts), the second page of senders, a search, and the decision log, over HTTP;
 2. the flagged page in Debian's chromium through Playwright: navigation start to the load event;
 3. the peer: `mailguard flagged --format json` on the same database, as a user runs it (a new
-   process), and review.flagged_senders() in this process (the query both share).
+   process; `mailguard version` alone shows what starting it costs), and
+   review.flagged_senders() in this process (the query both share).
 """
 
 from __future__ import annotations
@@ -169,6 +170,9 @@ def main() -> None:
         assert len(json.loads(out)) == counts["flagged"]
 
     t_cli = median_time(run_cli, max(args.runs // 2, 3))
+    version = [sys.executable, "-m", "mailguard.cli", "version"]
+    t_start = median_time(lambda: subprocess.run(version, env=env, capture_output=True, check=True),
+                          max(args.runs // 2, 3))
 
     server = UiServer(home / DB_NAME, cfg)
     server.start()
@@ -211,6 +215,7 @@ def main() -> None:
         print(f"{name:32} {t:8.3f}")
     print(f"{'flagged page in chromium (load)':32} {t_browser:8.3f}   ({size / 1024:.0f} KiB of HTML)")
     print(f"{'peer: mailguard flagged --format json':32} {t_cli:8.3f}   (a new process, as a user runs it)")
+    print(f"{'  of which starting mailguard':32} {t_start:8.3f}   (`mailguard version`)")
     print(f"{'peer: review.flagged_senders()':32} {t_core:8.3f}   (the query both share, in process)")
 
 
