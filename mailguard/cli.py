@@ -236,6 +236,10 @@ from .cli_train import register as _register_train  # noqa: E402
 
 _register_train(app)
 
+from .ui.command import register as _register_ui  # noqa: E402
+
+_register_ui(app)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; callable from tests. Returns the exit code."""

@@ -425,6 +425,13 @@ SOCIAL_NETWORK = Table({
 
 SOCIAL = Table({"networks": Key(Tables(SOCIAL_NETWORK), "see docs/social.md")})
 
+DIGEST = Table({
+    "enabled": Key(Bool(), "append a digest of what was moved to the inbox (default false)"),
+    "days": Key(Int(minimum=1, maximum=365), "how often, and the period it covers (default 7)"),
+    "skip_empty": Key(Bool(), "no digest when nothing was moved (default true)"),
+    "folder": Key(Str("a folder name"), "where it is appended (default: the watched folder)"),
+})
+
 #: the whole config.toml: section -> its schema
 SCHEMA = Table({
     "imap": IMAP,
@@ -436,6 +443,7 @@ SCHEMA = Table({
     "links": LINKS,
     "sales_tools": Tables(SALES_TOOL),
     "social": SOCIAL,
+    "digest": DIGEST,
 })
 
 #: key -> the section it belongs to, for "it belongs in [mailbox]" (keys found in one section only)

@@ -41,6 +41,7 @@ from typing import Any
 
 from .classify import PromoModel
 from .config import Config
+from .digest import after_pass, digest_config
 from .errors import ImapError, MailguardError, StoreError
 from .imap import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
 from .imap_session import AccountConfig, make_account
@@ -133,6 +134,8 @@ class Worker:
                 report = sync.run_pass(d.stopping.is_set)
                 self.passes += 1
                 d.report(report)
+                if report.complete and not d.dry_run:
+                    after_pass(d.config, sync)  # the weekly digest, if [digest] is enabled
                 if report.complete:
                     self.ready.set()
                 delay, drops = d.min_backoff, 0
@@ -213,6 +216,7 @@ class Daemon:
         if not accounts:
             raise ImapError("no account to run")
         self.config = config
+        digest_config(config.raw)  # a bad [digest] table stops the start, not the first digest
         self.model = model if model is not None else load_model(config)
         self.dry_run = dry_run
         self.once = once

@@ -104,11 +104,11 @@ def _moved(r: Mapping[str, Any]) -> MovedMessage:
 def moved_messages(store: Store) -> list[MovedMessage]:
     """Every moved message once (the same mbox scanned twice counts once), oldest decision first."""
     rows = store.execute(
-        f"""WITH keyed AS (SELECT *, {_KEY_SQL} AS mkey FROM decisions),
-                 latest AS (SELECT mkey, MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
-                            FROM keyed GROUP BY mkey)
-            SELECT keyed.*, {_ON_SERVER_SQL} AS on_server
-            FROM keyed JOIN latest ON keyed.id = latest.last_id
+        # joined on decisions' primary key: a join on a keyed CTE is quadratic in sqlite
+        f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
+                            FROM decisions GROUP BY {_KEY_SQL})
+            SELECT keyed.*, {_KEY_SQL} AS mkey, {_ON_SERVER_SQL} AS on_server
+            FROM decisions keyed JOIN latest ON keyed.id = latest.last_id
             WHERE keyed.action = 'move' AND latest.undone = 0
             ORDER BY keyed.id"""
     )
@@ -293,11 +293,10 @@ def labelled_examples(store: Store) -> list[LabelledExample]:
     """
     rules = store.sender_rules()
     rows = store.execute(
-        f"""WITH keyed AS (SELECT *, {_KEY_SQL} AS mkey FROM decisions),
-                 latest AS (SELECT mkey, MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
-                            FROM keyed GROUP BY mkey)
-            SELECT keyed.*, latest.undone AS was_undone FROM keyed
-            JOIN latest ON keyed.id = latest.last_id ORDER BY keyed.id"""
+        f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
+                            FROM decisions GROUP BY {_KEY_SQL})
+            SELECT d.*, latest.undone AS was_undone FROM decisions d
+            JOIN latest ON d.id = latest.last_id ORDER BY d.id"""
     )
     out = []
     for r in rows:

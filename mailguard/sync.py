@@ -43,6 +43,7 @@ from typing import Any
 
 from .classify import PromoModel
 from .config import Config
+from .digest import is_own_digest
 from .errors import ImapError, MailguardError
 from .imap import FetchedMessage, FolderMissing, FolderState, ImapAccount
 from .imap_session import AccountConfig
@@ -598,6 +599,10 @@ class AccountSync:
                 report: PassReport) -> list[tuple[Item, Decision, int | None]]:
         """Run the pipeline over items in the given order; (item, decision, decision id). A message
         the pipeline fails on is logged and left where it is."""
+        # mailguard's own digest (digest.py) is never decided, learned from or moved
+        items = [it for it in items if not is_own_digest(self.store, it.msg.raw)]
+        if not items:
+            return []
         refs = [f"imap:{self.name}/{it.folder}/{it.msg.uid}" for it in items]
         last = self.store.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
         try:
