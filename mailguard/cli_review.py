@@ -645,13 +645,20 @@ def export_sieve_cmd(
         targets = sieve_targets(store)
     try:
         script = render_sieve(targets.addresses, targets.domains, folder=name,
-                              generated=datetime.now(timezone.utc), why=targets.why)
+                              generated=datetime.now(timezone.utc), why=targets.why,
+                              allowed=targets.allowed, bulk=targets.bulk,
+                              content_only=targets.content_only)
     except ValueError as exc:
         raise ConfigError(f"cannot write the Sieve script: {exc}") from None
     if targets.left_out:
         Console(stderr=True).print(
             f"left out {len(targets.left_out)} sender(s) with control characters in the address",
             markup=False, highlight=False)
+    if targets.content_only:
+        Console(stderr=True).print(
+            f"left out {len(targets.content_only)} flagged sender(s) moved for their content alone "
+            "(no bulk header a Sieve rule could test)", markup=False, highlight=False,
+            soft_wrap=True)
     if out is None:
         sys.stdout.write(script)
         return

@@ -207,6 +207,9 @@ _LABEL = re.compile(r"^[^\s@<>()\[\],;:\"./\\]+$")
 def normalise_entry(text: str) -> str:
     """'News@Acme.io' -> 'news@acme.io'; '@acme.io' or 'acme.io' -> 'acme.io'. ReviewError otherwise."""
     t = text.strip().strip("<>").strip().lower()
+    if not t.isprintable():  # a control character: nothing mail could be from, nor Sieve could hold
+        raise ReviewError(f"{text!r} is neither an email address nor a domain (e.g. news@acme.io "
+                          "or acme.io)")
     if t.startswith("@"):
         t = t[1:]
     local, at, domain = t.rpartition("@")
