@@ -109,17 +109,28 @@ class FolderMissing(ImapError):
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for "localhost" and for IP literals in 127.0.0.0/8 or ::1. No DNS lookup is made."""
-    name = host.strip().lower().rstrip(".")
-    if name == "localhost":
+    """True for "localhost" (any case) and for IP literals in 127.0.0.0/8 or ::1 ("[::1]" too),
+    written exactly: "localhost." or "localhost.localdomain" are names a resolver may look up in
+    the DNS, and "127.1" is not an address literal to every resolver. No DNS lookup is made."""
+    if host.lower() == "localhost":
         return True
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        address = ipaddress.ip_address(name.strip("[]"))
+        address = ipaddress.ip_address(literal)
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
+    return is_loopback_address(address)
+
+
+def is_loopback_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for an address in 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 (a socket's peer, say)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0] if isinstance(address, str) else address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 @dataclass(frozen=True)
@@ -464,6 +475,8 @@ class ImapAccount:
         except Exception as exc:
             raise self._connect_error(exc) from exc
         try:
+            if s.tls == "none":
+                self._check_loopback_peer(client)
             if s.tls == "starttls":
                 self._starttls(client, context)
             log.info("login as %s to %s:%d", s.username, s.host, s.port)
@@ -494,6 +507,20 @@ class ImapAccount:
         except Exception as exc:  # the connection is being dropped anyway
             log.debug("logout from %s failed (%s); closing the socket", self.settings.address, exc)
             _shutdown_quietly(client)
+
+    def _check_loopback_peer(self, client: IMAPClient) -> None:
+        """tls="none": the host was checked to be loopback by name; check the address the socket
+        really reached too ("localhost" comes from a hosts file or a resolver), before a word of
+        the login is sent."""
+        try:
+            peer = client.socket().getpeername()[0]
+        except (OSError, AttributeError, IndexError) as exc:
+            raise ImapConnectionLost(f"cannot connect to {self.settings.address}: "
+                                     f"{_network_reason(exc, self.settings.timeout)}") from None
+        if not is_loopback_address(str(peer)):
+            raise ImapError(
+                f"refusing to log in to {self.settings.address} without TLS: {self.settings.host} "
+                f"reached {peer}, which is not a loopback address (tls='none' is for this machine only)")
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self.settings.ssl_context is not None:
