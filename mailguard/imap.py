@@ -380,42 +380,31 @@ def parse_appenduid(response: bytes | str | None) -> tuple[int, int] | None:
 
 
 #: header fields a server adds or rewrites on delivery or a migration: not part of the content hash
-_TRANSPORT_FIELDS = frozenset({
-    b"received", b"return-path", b"delivered-to", b"x-original-to", b"envelope-to",
-    b"x-envelope-to", b"status", b"x-status", b"x-keywords", b"x-uid", b"x-imap", b"x-imapbase",
-    b"content-length", b"lines", b"x-mozilla-status", b"x-mozilla-status2",
-})
-_LINE_BREAK = re.compile(rb"\r\n|\n|\r")
+_TRANSPORT_FIELDS = (
+    "received", "return-path", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to",
+    "status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase", "content-length", "lines",
+    "x-mozilla-status", "x-mozilla-status2",
+)
+# one unfolded field a line (after _FOLD): a transport field's whole line
+_TRANSPORT = re.compile(rb"^(?:" + "|".join(_TRANSPORT_FIELDS).encode() + rb")[ \t]*:[^\n]*(?:\n|\Z)",
+                        re.IGNORECASE | re.MULTILINE)
+_FOLD = re.compile(rb"\n[ \t]+")
 
 
 def content_hash(header: bytes, body: bytes = b"", size: int | None = None) -> str:
     """A sha256 (hex) that tells one message's content from another's, wherever it is: in another
     folder, after a move back, after a UIDVALIDITY change. It covers every header field except
     those a server adds on delivery or migration (Received, Return-Path, Delivered-To, Status...),
-    unfolded with whitespace collapsed and names lower-cased; the body's size (size, i.e.
+    with line ends and folding made uniform; the body's size (size, i.e.
     RFC822.SIZE, minus the header; unknown when size is None); and its first HASH_BODY_BYTES bytes.
 
     Two messages with the same Message-ID and a different From, Subject, Date or start of the
-    body have different hashes. Linear in the header's length.
+    body have different hashes. Linear in the header's length (a few regular-expression passes).
     """
-    fields: list[list[bytes]] = []
-    for line in _LINE_BREAK.split(header):
-        if not line:
-            continue
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1].append(line)
-        else:
-            fields.append([line])
-    canonical: list[bytes] = []
-    for parts in fields:
-        name, colon, value = b" ".join(parts).partition(b":")
-        key = name.strip().lower()
-        if colon and key in _TRANSPORT_FIELDS:
-            continue
-        canonical.append(key + colon + b" ".join(value.split()))
+    text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    text = _TRANSPORT.sub(b"", _FOLD.sub(b" ", text)).strip(b"\n")
     body_size = size - len(header) if size is not None and size >= len(header) else -1
-    digest = hashlib.sha256()
-    digest.update(b"\n".join(canonical))
+    digest = hashlib.sha256(text)
     digest.update(b"\n\n%d\n" % body_size)
     digest.update(body[:HASH_BODY_BYTES])
     return digest.hexdigest()

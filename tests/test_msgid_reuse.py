@@ -36,6 +36,7 @@ from mailguard.sync import PassReport
 pytestmark = pytest.mark.dovecot
 
 
+
 class Crash(Exception):
     """Stands for the process dying at a checkpoint."""
 
@@ -250,3 +251,4 @@ def test_a_database_of_the_previous_schema_is_migrated_in_place(tmp_path):
         assert tuple(row) == ("<m@x>", None, "done")
         assert store.execute("SELECT COUNT(*) FROM imap_decided").fetchone()[0] == 0
         assert 4 in {r[0] for r in store.execute("SELECT version FROM schema_migrations")}
+
