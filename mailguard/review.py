@@ -582,9 +582,11 @@ def _plan_last(store: Store, *, allow: bool) -> UndoPlan:
         return plan_revert(store, entry["id"])
     if newest is None:
         raise ReviewError("nothing to undo: no moved message, and no undo in the log")
-    digests = {m["content_hash"] for m in _forward_moves(store)
+    forward = _forward_moves(store)
+    # the same message (content hash), not another that reuses its Message-ID
+    digests = {m["content_hash"] for m in forward
                if m["decision_id"] == newest.decision_id and m["content_hash"]}
-    moves = [m for m in _forward_moves(store)
+    moves = [m for m in forward
              if m["decision_id"] == newest.decision_id
              or (newest.message_id and m["message_id"] == newest.message_id
                  and (not digests or not m["content_hash"] or m["content_hash"] in digests))]
