@@ -698,12 +698,17 @@ def export_sieve_cmd(
         targets = sieve_targets(store)
     try:
         script = render_sieve(targets.addresses, targets.domains, folder=name,
-                              generated=datetime.now(timezone.utc), why=targets.why)
+                              generated=datetime.now(timezone.utc), why=targets.why,
+                              allowed=targets.allowed, bulk=targets.bulk,
+                              content_only=targets.content_only)
     except ValueError as exc:
         raise ConfigError(f"cannot write the Sieve script: {exc}") from None
     if targets.left_out:
         write_line(f"left out {len(targets.left_out)} sender(s) with control characters in the "
                    "address", stream=sys.stderr)
+    if targets.content_only:
+        write_line(f"left out {len(targets.content_only)} flagged sender(s) moved for their content "
+                   "alone (no bulk header a Sieve rule could test)", stream=sys.stderr)
     if out is None:
         sys.stdout.write(script)
         return

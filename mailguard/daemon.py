@@ -46,6 +46,7 @@ from .errors import ImapError, MailguardError, StoreError
 from .imap import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
 from .imap_session import AccountConfig, make_account
 from .scan import load_model
+from .secrets import forbid_core_dumps
 from .store import DB_NAME, Store, ensure_private_dir
 from .sync import AccountSync, Checkpoint, PassReport, make_pipeline
 
@@ -215,6 +216,7 @@ class Daemon:
                  max_backoff: float = MAX_BACKOFF, checkpoint: Checkpoint | None = None) -> None:
         if not accounts:
             raise ImapError("no account to run")
+        forbid_core_dumps()  # the workers will hold passwords: never a core dump of this process
         self.config = config
         digest_config(config.raw)  # a bad [digest] table stops the start, not the first digest
         self.model = model if model is not None else load_model(config)

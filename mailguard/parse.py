@@ -188,7 +188,7 @@ def _addresses_of(values: tuple[str, ...]) -> tuple[Address, ...]:
     found: list[Address] = []
     for name, addr in _getaddresses(values):
         addr = addr.strip().strip("<>").lower()
-        if not _ADDR_OK.match(addr):
+        if not _ADDR_OK.match(addr) or not addr.isprintable():  # a NUL decoded from =?..?= etc.
             continue
         found.append(Address(_WS.sub(" ", _decode_words(name)).strip().strip("'\""), addr))
     return tuple(found)

@@ -53,11 +53,14 @@ _UNDO_REASON = re.compile(r"^undo of move #(\d+)")
 IMAP_NEEDED = ("undoing a move on the IMAP account needs an [imap] config (and mailguard.imap_session); "
                "nothing was changed")
 
-#: one message across scans: its Message-ID, or sender|date|subject when it has none
-_KEY_SQL = ("COALESCE(NULLIF(message_id, ''), "
+#: one message across scans: its Message-ID, or sender|date|subject when it has none; a message
+#: decided over IMAP by its content hash (sync.py's imap_decided), since anyone can reuse a
+#: Message-ID
+_KEY_SQL = ("COALESCE((SELECT 'content:' || i.content_hash FROM imap_decided i "
+            "WHERE i.decision_id = decisions.id), NULLIF(message_id, ''), "
             "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
-#: whether decision ``keyed`` (a decisions row) was carried out on an IMAP server
-_ON_SERVER_SQL = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = keyed.id "
+#: whether a decisions row was carried out on an IMAP server
+_ON_SERVER_SQL = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = decisions.id "
                   "AND mv.state IN ('done', 'undone'))")
 
 
@@ -107,10 +110,10 @@ def moved_messages(store: Store) -> list[MovedMessage]:
         # joined on decisions' primary key: a join on a keyed CTE is quadratic in sqlite
         f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
                             FROM decisions GROUP BY {_KEY_SQL})
-            SELECT keyed.*, {_KEY_SQL} AS mkey, {_ON_SERVER_SQL} AS on_server
-            FROM decisions keyed JOIN latest ON keyed.id = latest.last_id
-            WHERE keyed.action = 'move' AND latest.undone = 0
-            ORDER BY keyed.id"""
+            SELECT decisions.*, {_KEY_SQL} AS mkey, {_ON_SERVER_SQL} AS on_server
+            FROM decisions JOIN latest ON decisions.id = latest.last_id
+            WHERE decisions.action = 'move' AND latest.undone = 0
+            ORDER BY decisions.id"""
     )
     return [_moved(r) for r in rows]
 
@@ -219,6 +222,9 @@ _LABEL = re.compile(r"^[^\s@<>()\[\],;:\"./\\]+$")
 def normalise_entry(text: str) -> str:
     """'News@Acme.io' -> 'news@acme.io'; '@acme.io' or 'acme.io' -> 'acme.io'. ReviewError otherwise."""
     t = text.strip().strip("<>").strip().lower()
+    if not t.isprintable():  # a control character: nothing mail could be from, nor Sieve could hold
+        raise ReviewError(f"{text!r} is neither an email address nor a domain (e.g. news@acme.io "
+                          "or acme.io)")
     if t.startswith("@"):
         t = t[1:]
     local, at, domain = t.rpartition("@")
@@ -425,6 +431,9 @@ class MoveBack:
     to_folder: str
     uid: int | None
     decision_id: int | None
+    #: the moved message's content hash (imap.content_hash), when the move log has it: a message
+    #: that reuses the Message-ID is never taken for it
+    content_hash: str | None = None
 
     def describe(self) -> str:
         return f"{self.message_id or '(no Message-ID)'}: {self.from_folder} -> {self.to_folder} " \
@@ -438,9 +447,16 @@ def plan_moves_back(moves: Iterable[Mapping[str, Any]]) -> list[MoveBack]:
     return [
         MoveBack(move_id=int(m["id"]), account=m["account"], message_id=m["message_id"] or "",
                  from_folder=m["dst_folder"], to_folder=m["src_folder"], uid=m["dst_uid"],
-                 decision_id=m["decision_id"])
+                 decision_id=m["decision_id"], content_hash=_field(m, "content_hash"))
         for m in moves if m["state"] == "done"
     ]
+
+
+def _field(row: Mapping[str, Any], name: str) -> Any:
+    try:
+        return row[name]
+    except (KeyError, IndexError):  # a row from before that column
+        return None
 
 
 @dataclass(frozen=True)
@@ -591,9 +607,14 @@ def _plan_last(store: Store, *, allow: bool) -> UndoPlan:
         return plan_revert(store, entry["id"])
     if newest is None:
         raise ReviewError("nothing to undo: no moved message, and no undo in the log")
-    moves = [m for m in _forward_moves(store)
+    forward = _forward_moves(store)
+    # the same message (content hash), not another that reuses its Message-ID
+    digests = {m["content_hash"] for m in forward
+               if m["decision_id"] == newest.decision_id and m["content_hash"]}
+    moves = [m for m in forward
              if m["decision_id"] == newest.decision_id
-             or (newest.message_id and m["message_id"] == newest.message_id)]
+             or (newest.message_id and m["message_id"] == newest.message_id
+                 and (not digests or not m["content_hash"] or m["content_hash"] in digests))]
     return _plan(store, newest.message_id or newest.key, [newest], moves,
                  newest.sender if allow and newest.sender else None)
 
@@ -656,7 +677,7 @@ class Mover(Protocol):
 
     def select(self, folder: str) -> object: ...
 
-    def find_by_message_id(self, folder: str, message_id: str) -> list[int]: ...
+    def find_by_message_id(self, folder: str, message_id: str, **kw: Any) -> list[int]: ...
 
     def move(self, uids: Sequence[int], dest: str) -> dict[int, int | None]: ...
 
@@ -687,9 +708,9 @@ def _insert_move(store: Store, step: MoveBack, uid: int | None, uidvalidity: int
                  state: str, reason: str) -> int:
     cur = store.execute(
         """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity, dst_folder,
-               state, decision_id, reason, at) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+               state, decision_id, reason, at, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
         (step.account, step.message_id or None, step.from_folder, uid, uidvalidity, step.to_folder,
-         state, step.decision_id, reason, now_iso()))
+         state, step.decision_id, reason, now_iso(), step.content_hash))
     return int(cur.lastrowid or 0)
 
 
@@ -703,7 +724,9 @@ def move_back(store: Store, mover: Mover, step: MoveBack) -> list[tuple[int, int
         _insert_move(store, step, step.uid, None, "failed", reason + ": no Message-ID to find it by")
         raise ReviewError(f"move #{step.move_id} has no Message-ID: cannot find the message")
     uidvalidity = _uidvalidity(mover.select(step.from_folder))
-    uids = mover.find_by_message_id(step.from_folder, step.message_id)
+    # only the message this move put there: not another that reuses its Message-ID
+    same = {"content_hash": step.content_hash} if step.content_hash else {}
+    uids = mover.find_by_message_id(step.from_folder, step.message_id, **same)
     if step.uid is not None and step.uid in uids:
         uids = [step.uid]
     if not uids:

@@ -126,6 +126,33 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        4,
+        # sync.py: what identifies an IMAP message. imap_decided: each message decided, by its
+        # place (folder, UIDVALIDITY, UID) and its content hash (imap.content_hash), so that "already
+        # decided" never rests on a Message-ID another message can reuse; real = 0 for a dry run.
+        # moves.content_hash: the moved message's content, for "moved once, never moved again",
+        # reconciling and undo. Rows written before this migration have none (NULL).
+        """
+        CREATE TABLE imap_decided (
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id TEXT,
+            content_hash TEXT NOT NULL,
+            decision_id INTEGER REFERENCES decisions(id),
+            action TEXT NOT NULL,
+            real INTEGER NOT NULL DEFAULT 1,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, folder, uidvalidity, uid)
+        );
+        CREATE INDEX imap_decided_hash ON imap_decided(account, content_hash);
+        CREATE INDEX imap_decided_decision ON imap_decided(decision_id);
+        ALTER TABLE moves ADD COLUMN content_hash TEXT;
+        CREATE INDEX moves_content_hash ON moves(account, content_hash);
+        """,
+    ),
+    (
         10,
         # precision: the first message that showed a relationship with an organisation (its note
         # names it), the user's own Message-IDs (a reply to one is conversation), and the category
@@ -275,7 +302,13 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN ... COMMIT (ROLLBACK on error); sqlite errors become StoreError."""
+        """BEGIN ... COMMIT (ROLLBACK on error); sqlite errors become StoreError. Inside another
+        transaction it is a SAVEPOINT: its changes are undone on error, and committed with the
+        outer transaction."""
+        if self.db.in_transaction:
+            with self._savepoint():
+                yield self.db
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -291,6 +324,29 @@ class Store:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise _store_error(f"state database {self.path}: cannot commit", exc) from None
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._savepoints = getattr(self, "_savepoints", 0) + 1
+        name = f"mailguard_{self._savepoints}"
+        try:
+            self.db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise _store_error(f"state database {self.path}", exc) from None
+        try:
+            yield
+        except BaseException:
+            try:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+            except sqlite3.Error as exc:  # the outer transaction rolls back anyway
+                log.warning("state database %s: rollback to a savepoint failed: %s", self.path, exc)
+            raise
+        else:
+            try:
+                self.db.execute(f"RELEASE {name}")
+            except sqlite3.Error as exc:
+                raise _store_error(f"state database {self.path}", exc) from None
 
     def _rollback(self) -> None:
         """ROLLBACK if a transaction is open; sqlite may already have rolled back by itself (a
