@@ -349,7 +349,7 @@ def known_link_rules() -> Collection[str] | None:
     return RULE_NAMES
 
 
-_SECONDS = dict(above=0.0, unit="seconds")
+_SECONDS = Float(above=0.0, unit="seconds")
 
 IMAP = Table({
     "name": Key(Str(), "what logs and --account call the account (default: the user name)"),
@@ -357,17 +357,17 @@ IMAP = Table({
     "port": Key(Int(minimum=1, maximum=65535), "default 993 for tls = \"ssl\", else 143"),
     "username": Key(Str(), "the IMAP user name"),
     "tls": Key(Str(choices=("ssl", "starttls", "none")), "\"none\" only for a loopback host"),
-    "timeout": Key(Float(**_SECONDS), "network time-out"),
+    "timeout": Key(_SECONDS, "network time-out"),
     "ca_file": Key(Str("a path"), "trust this CA instead of the system store"),
     "password_env": Key(Str("the name of an environment variable")),
     "password_command": Key(AnyOf(Str("a command"), Strs(single=False))),
     "keyring": Key(AnyOf(Bool(), Str("a keyring service name"))),
     "oauth2_token_command": Key(AnyOf(Str("a command"), Strs(single=False))),
     "oauth2_mech": Key(Str(choices=("XOAUTH2", "OAUTHBEARER"), fold=True)),
-    "secret_timeout": Key(Float(**_SECONDS), "how long a password command may take"),
+    "secret_timeout": Key(_SECONDS, "how long a password command may take"),
     "idle": Key(Bool(), "wait with IDLE when the server offers it"),
-    "poll_seconds": Key(Float(**_SECONDS)),
-    "idle_slice_seconds": Key(Float(**_SECONDS)),
+    "poll_seconds": Key(_SECONDS),
+    "idle_slice_seconds": Key(_SECONDS),
     "batch_size": Key(Int(minimum=1), "messages per FETCH / decision batch"),
     "max_body_bytes": Key(Int(minimum=1024), "bytes of each body fetched"),
 })

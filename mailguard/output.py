@@ -123,8 +123,6 @@ class LogFormatter(logging.Formatter):
     any traceback cleaned (a Subject in a log line cannot forge another line or drive the
     terminal). ``names``: also the logger's name (for -vv)."""
 
-    converter = time.localtime
-
     def __init__(self, *, names: bool = False) -> None:
         fmt = "%(asctime)s %(levelname)s " + ("%(name)s: " if names else "") + "%(message)s"
         super().__init__(fmt, datefmt="%Y-%m-%d %H:%M:%S")

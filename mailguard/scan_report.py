@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .contacts import Contact
-from .output import clean, plain
+from .output import plain
 from .rules import MOVE, Decision
 
 #: width of the date and tag columns of a timeline (so that every group lines up)

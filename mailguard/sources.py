@@ -156,7 +156,10 @@ class FolderSource(Source):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.files = sorted(_candidate_files(path))
+        files = list(_visible_files(path))
+        self.files = sorted(f for f in files if not _never_mail(f))
+        #: visible files that are never mail (.md, .py...): not read, but counted by check_folder
+        self.other_files = len(files) - len(self.files)
 
     def items(self) -> list[Item]:
         out = []
@@ -173,17 +176,19 @@ class FolderSource(Source):
         return Path(item.key).read_bytes()
 
 
-def _candidate_files(root: Path) -> Iterator[Path]:
-    """Files under root that could be messages: not hidden (nor in a hidden folder such as .git),
-    not a known non-mail kind (.md, .json, a Thunderbird .msf index...)."""
+def _visible_files(root: Path) -> Iterator[Path]:
+    """Files under root, but hidden ones and those in hidden folders (.git, .venv)."""
     for top, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             p = Path(top) / name
-            if name.startswith(".") or name == "cmds" or p.suffix.lower() in _NOT_MAIL_SUFFIXES:
-                continue
-            if p.is_file():
+            if not name.startswith(".") and p.is_file():
                 yield p
+
+
+def _never_mail(p: Path) -> bool:
+    """A known non-mail kind of file (.md, .json, .py, a Thunderbird .msf index...)."""
+    return p.name == "cmds" or p.suffix.lower() in _NOT_MAIL_SUFFIXES
 
 
 def _looks_like_message(head: bytes) -> bool:
@@ -239,7 +244,7 @@ def check_folder(src: FolderSource) -> None:
     kinds: dict[str, list[Path]] = {"message": [], "mbox": [], "other": []}
     for f in src.files:
         kinds[_sniff(f)].append(f)
-    total, messages, mboxes = len(src.files), len(kinds["message"]), kinds["mbox"]
+    total, messages, mboxes = len(src.files) + src.other_files, len(kinds["message"]), kinds["mbox"]
     if mboxes and len(mboxes) >= messages:
         first = mboxes[0]
         raise SourceError(f"{p} is a folder of {len(mboxes)} mbox file(s) ({_example(mboxes, p)}), "

@@ -274,6 +274,8 @@ def test_undo_last_after_a_review_undo_says_what_it_will_do_and_asks(dovecot, im
     assert cli(capsys, "run", "--once")[0] == 0
     append_all(dovecot, imap_user, new_mail())
     assert cli(capsys, "run", "--once")[0] == 0
+    code, out, _ = cli(capsys, "flagged")  # moved on the server: "moved", not "would move"
+    assert out.count(": flagged, 1 moved, promo score") == 2 and "would move" not in out
     monkeypatch.setattr("sys.stdin", io.StringIO("u\nq\n"))  # undo the first flagged sender
     code, out, _ = cli(capsys, "review")
     assert code == 0 and "moved back" in out

@@ -120,10 +120,22 @@ def test_hidden_folders_and_non_mail_files_are_not_looked_at(tmp_path):
         ".git/objects/ab/cdef": b"x\x9c\x01\x02binary",
         ".venv/lib/site.py": b"import os\n",
         "notes.md": b"From: not really\n",
-        "mail/1.eml": _msgs(1)[0],
+        **{f"mail/{i}.eml": raw for i, raw in enumerate(_msgs(2))},
     })
     with open_source(d) as src:
-        assert [p.name for p in src.files] == ["1.eml"]
+        assert [p.name for p in src.files] == ["0.eml", "1.eml"]
+
+
+def test_a_source_tree_is_not_a_mailbox_even_with_test_messages_in_it(tmp_path):
+    """Files that are never mail (.py, .md) are not read, but they count: scanning a repository
+    with a few .eml fixtures is an error, not a scan of the fixtures."""
+    d = _tree(tmp_path / "repo", {
+        **{f"pkg/m{i}.py": b"import os\n" for i in range(6)},
+        "README.md": b"# hi\n",
+        **{f"tests/data/{i}.eml": raw for i, raw in enumerate(_msgs(3))},
+    })
+    with pytest.raises(SourceError, match=r"is not a mailbox: 7 of its 10 files are not mail messages"):
+        open_source(d)
 
 
 def test_a_folder_mostly_of_messages_keeps_the_odd_file_as_not_understood(tmp_path):
