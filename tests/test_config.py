@@ -39,7 +39,7 @@ def error(tmp_path, text: str) -> str:
     ('me = ["sam@rivera.dev"]\n',
      "me is not a section: it is a key of [mailbox] (write it below a [mailbox] line)"),
     ("[nothing_like_it]\nx = 1\n", "unknown section [nothing_like_it] (the sections are [accounts], "
-     "[imap], [links], [mailbox], [model], [rules], [sales_tools], [sieve], [social])"),
+     "[digest], [imap], [links], [mailbox], [model], [rules], [sales_tools], [sieve], [social])"),
     # tables users extend: each entry against its own schema
     ('[[accounts]]\nname = "work"\nusername = "a@b.example"\npasword_env = "X"\n',
      "unknown key pasword_env in [[accounts]] #1 ('work'); did you mean password_env?"),
@@ -55,7 +55,8 @@ def error(tmp_path, text: str) -> str:
      "unknown key header in [[sales_tools]] #1 ('Reply.io'); did you mean headers?"),
     ('[[sales_tools]]\nheaders = ["X-Reply"]\n', "[[sales_tools]] #1 needs name (a string)"),
     ("[links]\nSame_Org = true\n",
-     '[links] "Same_Org" is not a link rule (lower-case letters, digits and \'-\')'),
+     "unknown link rule Same_Org in [links] (valid: company-name, display-name, earlier-link, "
+     "organisation, platform-identity, platform-name, reply-to, same-address, signature)"),
 ])
 def test_unknown_names_say_where_and_the_nearest_valid_one(tmp_path, text, expected):
     assert error(tmp_path, text) == expected
@@ -79,7 +80,7 @@ def test_unknown_names_say_where_and_the_nearest_valid_one(tmp_path, text, expec
     ("[mailbox]\norganisations = [1]\n", "[mailbox] organisations must be a list of domains, not [1]"),
     ("[model]\npath = 1979-05-27\n", "[model] path must be a path, not 1979-05-27 (a date/time)"),
     ("rules = 5\n", "[rules] must be a table, not 5"),
-    ('[links]\nsame-org = "yes"\n', '[links] same-org must be true or false, not "yes"'),
+    ('[links]\norganisation = "yes"\n', '[links] organisation must be true or false, not "yes"'),
     ('[[sales_tools]]\nname = "Reply.io"\nheaders = "X-Reply"\n',
      "[[sales_tools]] #1 ('Reply.io') headers must be a list of strings, not \"X-Reply\""),
     ("[[social.networks]]\nname = \"Forum\"\nmax_profiles = 0\n",
@@ -111,7 +112,7 @@ path = "~/m/promo.joblib"
 [sieve]
 folder = "Promo"
 [links]
-same-org = false
+organisation = false
 signature = true
 [[sales_tools]]
 name = "Reply.io"
@@ -136,7 +137,7 @@ subject = "^(?P<name>.+) followed you$"
     assert cfg.rules.window_days == 90 and cfg.rules.promo_threshold == 0.7
     assert cfg.model is not None and cfg.model.name == "promo.joblib" and "~" not in str(cfg.model)
     assert cfg.sieve_folder == "Promo"
-    assert cfg.links == {"same-org": False, "signature": True}
+    assert cfg.links == {"organisation": False, "signature": True}
     assert cfg.sales_tools == (SalesTool("Reply.io", ("X-Reply-Io-Id",), ("reply.io",)),)
     assert cfg.raw["accounts"][0]["name"] == "work"
 

@@ -124,7 +124,7 @@ def test_interrupted_moves_of_hostile_ids_are_reconciled(learned, imap_user, hom
 def test_undo_last_moves_back_a_hostile_id_and_run_leaves_it(learned, imap_user, home, model, capsys):
     append_all(learned, imap_user, [hostile_promo("literal")])
     assert [m.decision.subject for m in one_pass(home, model).moved] == ["promo literal"]
-    code = main(["undo", "--last", "--no-allow"])
+    code = main(["undo", "--last", "--no-allow", "--yes"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "promo literal" in subjects(learned, imap_user)

@@ -159,7 +159,7 @@ def test_undo_last_moves_back_the_last_message_not_every_one_with_its_message_id
         settled, imap_user, home, model, capsys):
     append_all(settled, imap_user, [promo("<blast1@acme.io>", "Second wave", 16)])
     assert subjects_moved(one_pass(home, model)) == ["Second wave"]
-    assert main(["undo", "--last", "--no-allow"]) == 0, capsys.readouterr().err
+    assert main(["undo", "--last", "--no-allow", "--yes"]) == 0, capsys.readouterr().err
     assert ("<blast1@acme.io>", "Second wave") in messages(settled, imap_user)
     assert ("<blast1@acme.io>", "Last chance: 30% off") in messages(settled, imap_user, QUARANTINE)
 
