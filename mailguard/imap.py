@@ -420,7 +420,7 @@ def search_term(message_id: str) -> str:
     the answer is a superset that is filtered by the exact Message-ID. NUL, CR, LF and 8-bit bytes
     are never sent; "" when nothing searchable is left."""
     text = message_id
-    if "=?" in text:
+    if "=?" in text and len(text) <= 998:  # at most a header line's worth is decoded
         try:
             text = "".join(part.decode(charset or "utf-8", "replace") if isinstance(part, bytes)
                            else part for part, charset in decode_header(text))

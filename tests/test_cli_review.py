@@ -289,7 +289,9 @@ def test_export_sieve(scanned, tmp_path, capsys):
     assert 'require ["fileinto"];' in out
     assert 'address :all :is "from" ["news@dataflow.io"]' in out
     assert 'address :domain :is "from" ["shop.example"]' in out
-    assert "news@acme.io" not in out  # allowed
+    # allowed: tested first and never filed
+    assert ('if address :all :is "from" ["news@acme.io"] {\n    # allowed: left where it is\n'
+            '} elsif') in out
     assert 'fileinto "Contact-Promo";' in out
     target = tmp_path / "mailguard.sieve"
     cfg = tmp_path / "config.toml"
