@@ -466,7 +466,7 @@ def server_folder_name(name: str, prefix: str = "", delimiter: str | None = "/")
     return cleaned
 
 
-_DOVECOT_TIMING = re.compile(r"\s*\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
+_DOVECOT_TIMING = re.compile(r"(?<!\s)\s*+\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
 _BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
 _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 # imaplib's wording for an abort: "command: FETCH => socket error: EOF", "command: NOOP => <BYE text>"
