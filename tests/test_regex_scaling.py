@@ -29,6 +29,8 @@ KNOWN_DYNAMIC = {
     "social:_compile re.compile(pattern.replace('{name}', 'x').replace('{handle}', 'x'))",
     "social:_cached re.compile(pattern)",  # _template: a field pattern with re.escape()d values
     "social:<module> re.compile(p)",  # DIGEST_SUBJECTS, a module-level tuple of patterns
+    # MapOf's name pattern: a schema constant ([a-z0-9][a-z0-9-]*, linear) on a config key name
+    "config:check re.fullmatch(self.pattern)",
 }
 
 
