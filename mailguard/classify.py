@@ -1,4 +1,4 @@
-"""The promo model: train, save with a card, load (hash-checked), score.
+"""The promo model: train, save with a card, load (checked), score.
 
 A logistic regression over hashed words (tf-idf) plus the structural features of
 :mod:`mailguard.features`, with probabilities calibrated on out-of-fold scores (Platt scaling).
@@ -9,13 +9,17 @@ the model scores thousands of messages a second. The fitted model is plain numpy
 cross-validated scores that :mod:`mailguard.training` picks the threshold from and reports metrics
 on. Scores of messages a model was trained on are optimistic and are never used for either.
 
-joblib loads pickles, and a pickle runs code: a model is loaded only when the sha256 of its file
-matches the one written in the card beside it.
+A model file is data (:mod:`mailguard.modelfile`: numpy arrays and JSON in an ``.npz``, read
+without pickle), so loading one runs nothing from it. Models of the old joblib (pickle) format are
+refused and never unpickled. The card beside a model records how it was made and its sha256: the
+hash catches a corrupted or truncated file, not a planted one (whoever can write the model can
+write its card); that is what the ownership and permission checks before loading are for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import logging
 import platform
@@ -26,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 import sklearn
@@ -35,18 +38,24 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 
-from . import __version__
+from . import __version__, modelfile
 from .errors import ModelError
 from .features import NUMERIC_NAMES, Features
+from .permissions import check_file
 
 log = logging.getLogger(__name__)
 
 #: Bump when features.extract or the word tokens change: older models are then refused.
 FEATURE_VERSION = 2
-#: The model shipped with mailguard (trained on the SpamAssassin public corpus).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "promo.joblib"
+#: The model shipped inside the package (trained on the SpamAssassin public corpus), found with
+#: importlib.resources: a file on disk in a checkout and in every pip/pipx install (not zipped).
+DEFAULT_MODEL_PATH = Path(str(importlib.resources.files(__package__) / "models" / "promo.npz"))
 #: File name of a model trained with `mailguard train` in the data directory.
-USER_MODEL_NAME = "promo.joblib"
+USER_MODEL_NAME = "promo.npz"
+#: ... and of one trained before models were data: refused, never unpickled.
+OLD_USER_MODEL_NAME = "promo.joblib"
+#: ``kind`` of the promo model in its file's header.
+MODEL_KIND = "promo"
 
 #: Hash buckets for words (2**18: few collisions at mailbox vocabulary sizes, 1 MB of weights).
 HASH_BITS = 18
@@ -253,16 +262,82 @@ def train(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, **kw: A
     return fit(feats, labels, **kw).model
 
 
-def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
-    """Write the model and its card (JSON beside it, with the model file's sha256)."""
+def _arrays_and_params(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays = {"idf": model.idf, "word_coef": model.word_coef, "num_mean": model.num_mean,
+              "num_scale": model.num_scale, "num_coef": model.num_coef}
+    params = {
+        "feature_version": int(model.feature_version),
+        "hash_bits": HASH_BITS,
+        "numeric_names": list(model.numeric_names),
+        "intercept": float(model.intercept),
+        "calibration": [float(x) for x in model.calibration],
+        "threshold": float(model.threshold),
+    }
+    return arrays, params
+
+
+#: The arrays of a promo model: dtype and shape ("words": 2**HASH_BITS, "numeric": the structural
+#: features).
+_ARRAYS: dict[str, tuple[str, str]] = {
+    "idf": ("<f4", "words"), "word_coef": ("<f4", "words"),
+    "num_mean": ("<f8", "numeric"), "num_scale": ("<f8", "numeric"), "num_coef": ("<f8", "numeric"),
+}
+
+
+def _from_data(data: modelfile.ModelData, path: Path) -> PromoModel:
+    """A PromoModel from a model file's contents, every value checked; ModelError otherwise."""
+    p = data.params
+    retrain = "retrain it with `mailguard train`"
+    version = p.get("feature_version")
+    if version != FEATURE_VERSION or p.get("numeric_names") != list(NUMERIC_NAMES) \
+            or p.get("hash_bits") != HASH_BITS:
+        raise ModelError(f"model {path} was built for feature version {version}; this mailguard uses "
+                         f"{FEATURE_VERSION}: {retrain}")
+    sizes = {"words": 2**HASH_BITS, "numeric": len(NUMERIC_NAMES)}
+    if set(data.arrays) != set(_ARRAYS):
+        raise ModelError(f"model {path} does not hold the arrays of a promo model "
+                         f"({', '.join(sorted(data.arrays))}): {retrain}")
+    for name, (dtype, size) in _ARRAYS.items():
+        a = data.arrays[name]
+        if a.dtype.str != dtype or a.shape != (sizes[size],):
+            raise ModelError(f"model {path}: {name} is {a.dtype.str} {a.shape}, not {dtype} "
+                             f"({sizes[size]},): {retrain}")
+    if not (data.arrays["num_scale"] > 0).all():
+        raise ModelError(f"model {path}: num_scale must be positive")
+    intercept, calibration, threshold = p.get("intercept"), p.get("calibration"), p.get("threshold")
+    numbers = [intercept, threshold, *(calibration if isinstance(calibration, list) else [None])]
+    if not (isinstance(calibration, list) and len(calibration) == 2
+            and all(isinstance(x, float | int) and not isinstance(x, bool) and np.isfinite(x) for x in numbers)
+            and 0.0 <= threshold <= 1.0):
+        raise ModelError(f"model {path}: intercept, calibration (two numbers) and a threshold in [0, 1] "
+                         "must be finite numbers")
+    a = data.arrays
+    return PromoModel(
+        idf=a["idf"], word_coef=a["word_coef"], num_mean=a["num_mean"], num_scale=a["num_scale"],
+        num_coef=a["num_coef"], intercept=float(intercept), calibration=(float(calibration[0]), float(calibration[1])),
+        threshold=float(threshold), feature_version=FEATURE_VERSION, numeric_names=NUMERIC_NAMES,
+    )
+
+
+def check_name(path: Path) -> Path:
+    """A model file's name ends in .npz (an old ``.joblib`` name in config or --out included)."""
     path = Path(path)
+    if path.suffix != ".npz":
+        raise ModelError(f"model files are .npz files now: give a name such as {path.with_suffix('.npz')} "
+                         f"instead of {path.name}")
+    return path
+
+
+def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write the model (:mod:`mailguard.modelfile`, an ``.npz``) and its card (JSON beside it,
+    with the model file's sha256)."""
+    path = check_name(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    model.meta = {}
-    joblib.dump(model, tmp, compress=3)
-    tmp.replace(path)
+    arrays, params = _arrays_and_params(model)
+    modelfile.write(path, MODEL_KIND, arrays, params)
     full = {
         "model": path.name,
+        "format": f"{modelfile.FORMAT} {modelfile.FORMAT_VERSION} (npz: header.json + .npy arrays, no pickle)",
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "mailguard_version": __version__,
         "feature_version": model.feature_version,
@@ -271,7 +346,6 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
-            "joblib": joblib.__version__,
         },
         **card,
         "sha256": sha256_file(path),
@@ -285,28 +359,54 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
 
 def default_model_path() -> Path:
     """The model trained on the user's own mail (``mailguard train``, in the data directory) if
-    there is one, else the shipped model."""
+    there is one, else the shipped model. A model trained before models were data
+    (``promo.joblib``) is returned too, so that :func:`load` refuses it and says why."""
     from .store import data_dir
 
-    user = data_dir() / USER_MODEL_NAME
-    return user if user.is_file() else DEFAULT_MODEL_PATH
+    home = data_dir()
+    for name in (USER_MODEL_NAME, OLD_USER_MODEL_NAME):
+        if (home / name).is_file():
+            return home / name
+    return DEFAULT_MODEL_PATH
+
+
+def _refuse_old_format(path: Path, *, by_content: bool) -> None:
+    if path.suffix == ".joblib" or (by_content and modelfile.looks_like_pickle(path)):
+        raise ModelError(
+            f"model {path} is in the old joblib format, which mailguard no longer loads (a pickle can "
+            "run code): retrain it with `mailguard train`, or delete it to use the shipped model"
+        )
+
+
+def _is_shipped(path: Path) -> bool:
+    try:
+        return path.resolve() == DEFAULT_MODEL_PATH.resolve()
+    except OSError:
+        return False
 
 
 def load(path: Path | None = None) -> PromoModel:
-    """Load a model whose sha256 matches its card; ModelError otherwise. Without a path: see
-    :func:`default_model_path`."""
+    """Load a model; ModelError (one line) if it is missing, not data of this version, or does not
+    match its card. Without a path: see :func:`default_model_path`. Nothing in the file is ever
+    executed: see :mod:`mailguard.modelfile`."""
     path = Path(path) if path else default_model_path()
     if not path.is_file():
         raise ModelError(f"no model at {path}; train one with `mailguard train` or pass --model")
+    _refuse_old_format(path, by_content=False)
     cpath = card_path(path)
+    if not _is_shipped(path):  # before anything is read (the shipped one: see mailguard.permissions)
+        check_file(path, "model", ModelError)
+        check_file(cpath, "model card", ModelError)
+    _refuse_old_format(path, by_content=True)
     if not cpath.is_file():
-        raise ModelError(f"model {path} has no card {cpath.name}; refusing to load an unverified pickle")
+        raise ModelError(f"model {path} has no card {cpath.name}; refusing to load it")
     try:
         card = json.loads(cpath.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"model card {cpath} is unreadable: {exc}") from None
     if not isinstance(card, dict):
         raise ModelError(f"model card {cpath} is not a JSON object")
+    # the hash catches a corrupted or truncated file; a planted model comes with a matching card
     expected = str(card.get("sha256", ""))
     actual = sha256_file(path)
     if expected != actual:
@@ -314,17 +414,6 @@ def load(path: Path | None = None) -> PromoModel:
             f"model {path} does not match its card (sha256 {actual[:12]}... != {expected[:12]}...); "
             "refusing to load it"
         )
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling can fail in many ways
-        raise ModelError(f"model {path} cannot be loaded: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, PromoModel):
-        raise ModelError(f"{path} is not a mailguard promo model of this version; retrain it with "
-                         "`mailguard train`")
-    if model.feature_version != FEATURE_VERSION or tuple(model.numeric_names) != NUMERIC_NAMES:
-        raise ModelError(
-            f"model {path} was built for feature version {model.feature_version}; this mailguard uses "
-            f"{FEATURE_VERSION}: retrain it with `mailguard train`"
-        )
+    model = _from_data(modelfile.read(path, MODEL_KIND), path)
     model.meta = card
     return model

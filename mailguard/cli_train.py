@@ -150,7 +150,7 @@ def train_cmd(
     """
     cfg = load_config(config)
     err = console(stderr=True)
-    target = out or default_model_out(cfg)
+    target = classify.check_name(out or default_model_out(cfg))  # before the slow part
     t0 = time.perf_counter()
     with _progress(err, err.is_terminal) as progress:
         promo_ex, bad_promo = _read("promo", 1, promo, cfg, workers, progress)

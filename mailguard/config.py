@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .permissions import check_dir, check_file
 from .store import data_dir
 
 log = logging.getLogger(__name__)
@@ -470,7 +471,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     explicit = path is not None
     cfg_path = Path(path) if path else Path(env.get("MAILGUARD_CONFIG", home / CONFIG_NAME))
     data: dict[str, Any] = {}
+    check_dir(home, "state directory", ConfigError)  # before anything is read from it
     if cfg_path.is_file():
+        check_file(cfg_path, "config", ConfigError)
         _check_permissions(cfg_path)
         try:
             data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
