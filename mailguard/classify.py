@@ -19,6 +19,7 @@ write its card); that is what the ownership and permission checks before loading
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import logging
 import platform
@@ -46,8 +47,9 @@ log = logging.getLogger(__name__)
 
 #: Bump when features.extract or the word tokens change: older models are then refused.
 FEATURE_VERSION = 2
-#: The model shipped with mailguard (trained on the SpamAssassin public corpus).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "promo.npz"
+#: The model shipped inside the package (trained on the SpamAssassin public corpus), found with
+#: importlib.resources: a file on disk in a checkout and in every pip/pipx install (not zipped).
+DEFAULT_MODEL_PATH = Path(str(importlib.resources.files(__package__) / "models" / "promo.npz"))
 #: File name of a model trained with `mailguard train` in the data directory.
 USER_MODEL_NAME = "promo.npz"
 #: ... and of one trained before models were data: refused, never unpickled.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the default promo model shipped in models/ on the SpamAssassin public corpus.
+"""Train the default promo model shipped in mailguard/models/ on the SpamAssassin public corpus.
 
 Labels: promotional/bulk = spam, spam_2 and hard_ham (hard_ham is commercial newsletters people
 signed up for: exactly the promotion mailguard scores); personal = easy_ham, easy_ham_2 (personal
@@ -14,7 +14,7 @@ Every number this script reports is measured on mail the model being measured di
 - by date: trained on the older half of all mail by Date, tested on the newer half;
 - random: a stratified random quarter held out.
 
-    python scripts/train_default_model.py --corpus ../shared/corpus/spamassassin --out models/promo.npz
+    python scripts/train_default_model.py --corpus ../shared/corpus/spamassassin --out mailguard/models/promo.npz
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path,
                     default=Path(__file__).resolve().parents[2] / "shared/corpus/spamassassin")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "models/promo.npz")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "mailguard/models/promo.npz")
     ap.add_argument("--max-fpr", type=float, default=DEFAULT_MAX_FPR,
                     help="share of personal mail allowed above the threshold, on out-of-fold scores")
     ap.add_argument("--seed", type=int, default=0)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "train_seconds": round(t_train, 2),
         "command": "python scripts/train_default_model.py --corpus ../shared/corpus/spamassassin "
-                   "--out models/promo.npz",
+                   "--out mailguard/models/promo.npz",
     }
     full = classify.save(result.model, args.out, card)
     size = args.out.stat().st_size

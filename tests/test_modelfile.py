@@ -89,6 +89,20 @@ def test_shipped_model_is_an_npz_with_a_header_and_no_pickle():
         assert all(npz[n].dtype != object for n in header["arrays"])
 
 
+def test_shipped_model_is_package_data():
+    """Inside the package, declared for the wheel and sdist (.ci/run builds both and installs)."""
+    import importlib.resources
+    import tomllib
+
+    import mailguard
+
+    inside = Path(str(importlib.resources.files(mailguard) / "models" / "promo.npz"))
+    assert classify.DEFAULT_MODEL_PATH == inside and inside.is_file()
+    assert Path(mailguard.__file__).parent in inside.parents
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert {"models/promo.npz", "models/promo.card.json"} <= set(declared["mailguard"])
+
+
 # -- the generic format ---------------------------------------------------------------------------
 
 
