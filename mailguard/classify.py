@@ -32,7 +32,7 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import normalize
 
 from . import __version__
@@ -41,8 +41,9 @@ from .features import NUMERIC_NAMES, Features
 
 log = logging.getLogger(__name__)
 
-#: Bump when features.extract or the word tokens change: older models are then refused.
-FEATURE_VERSION = 2
+#: Bump when features.extract, the word tokens or the model's outputs change: older models are then
+#: refused. 3: three categories (personal, promotional, transactional), header tokens.
+FEATURE_VERSION = 3
 #: The model shipped with mailguard (trained on the SpamAssassin public corpus).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "promo.joblib"
 #: File name of a model trained with `mailguard train` in the data directory.
@@ -50,10 +51,13 @@ USER_MODEL_NAME = "promo.joblib"
 
 #: Hash buckets for words (2**18: few collisions at mailbox vocabulary sizes, 1 MB of weights).
 HASH_BITS = 18
-#: Inverse regularisation strength of the logistic regression.
-C_DEFAULT = 4.0
+#: Inverse regularisation strength of the logistic regressions (chosen on cross-validated AUC and F1
+#: of the default model's training part, among 1, 4 and 10).
+C_DEFAULT = 10.0
 #: Weight of the standardised structural block against the L2-normalised word block.
 NUMERIC_WEIGHT = 0.3
+#: Weight of the L2-normalised header-token block (models of one mailbox only).
+HEADER_WEIGHT = 1.0
 #: Folds of the cross-validation that calibrates and yields the out-of-fold scores.
 FOLDS = 5
 #: Fewest examples of each class :func:`fit` accepts.
@@ -116,140 +120,321 @@ def _idf(counts: sp.csr_matrix) -> np.ndarray:
     return (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
 
 
+#: The categories, in the order of the model's outputs; a label is an index into this tuple.
+CLASSES: tuple[str, ...] = ("personal", "promotional", "transactional")
+PERSONAL, PROMOTIONAL, TRANSACTIONAL = 0, 1, 2
+N_CLASSES = len(CLASSES)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _header_counts(feats: Sequence[Features]) -> sp.csr_matrix:
+    # whole strings ("rcvd:mail.example.org"), hashed into a block of their own
+    return sp.csr_matrix(_HASHER.transform(zip(f.header_tokens, repeat(1)) for f in feats))
+
+
+def unknown(feat: Features) -> bool:
+    """Content the model cannot judge: not understood (undecodable, random bytes, nearly no text)
+    and without bulk structure. Such a message gets no confident score: the class prior."""
+    return not feat.understood and not feat.is_bulk
+
+
 @dataclass
 class PromoModel:
-    """Everything needed to score: word idf and weights, the structural block's scaling and weights,
-    the intercept, the calibration and the threshold."""
+    """Everything needed to score: per class (columns, in the order of ``classes``) the word weights,
+    the structural block's scaling and weights, the header-token weights (models trained on one
+    mailbox only), the intercepts, the calibration, and the thresholds. Plain numpy arrays and
+    JSON-able scalars."""
 
-    idf: np.ndarray
-    word_coef: np.ndarray
-    num_mean: np.ndarray
-    num_scale: np.ndarray
-    num_coef: np.ndarray
-    intercept: float
-    #: Platt scaling (a, b): probability = 1 / (1 + exp(-(a * margin + b)))
-    calibration: tuple[float, float] = (1.0, 0.0)
+    idf: np.ndarray                 # (2**HASH_BITS,) float32
+    word_coef: np.ndarray           # (2**HASH_BITS, k) float32
+    num_mean: np.ndarray            # (n_numeric,)
+    num_scale: np.ndarray           # (n_numeric,)
+    num_coef: np.ndarray            # (n_numeric, k)
+    intercept: np.ndarray           # (k,)
+    #: the categories the columns stand for (indices into CLASSES); a class without training mail
+    #: has no column and probability 0
+    classes: np.ndarray = field(default_factory=lambda: np.arange(N_CLASSES))
+    #: calibration (matrix scaling, fitted on out-of-fold margins):
+    #: probabilities = softmax(margins @ cal_coef.T + cal_intercept)
+    cal_coef: np.ndarray = field(default_factory=lambda: np.eye(N_CLASSES))
+    cal_intercept: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES))
+    #: the share of each category in the training mail: the probabilities of mail it cannot judge
+    prior: np.ndarray = field(default_factory=lambda: np.full(N_CLASSES, 1.0 / N_CLASSES))
+    #: header tokens (empty arrays when the model does not use them)
+    header_idf: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    header_coef: np.ndarray = field(default_factory=lambda: np.zeros((0, N_CLASSES), dtype=np.float32))
+    #: promotional probability from which a message is promotional
     threshold: float = 0.5
+    #: share of transactional in P(transactional) + P(personal) from which a message that is not
+    #: promotional is transactional
+    transactional_threshold: float = 0.5
     feature_version: int = FEATURE_VERSION
     numeric_names: tuple[str, ...] = NUMERIC_NAMES
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def margin(self, feats: Sequence[Features]) -> np.ndarray:
-        """The uncalibrated decision value of each message."""
+    @property
+    def uses_header_tokens(self) -> bool:
+        return self.header_idf.size > 0
+
+    def margins(self, feats: Sequence[Features]) -> np.ndarray:
+        """The uncalibrated decision values, one column per fitted class."""
         words = _tfidf(_counts(feats), self.idf)
         nums = (_numeric(feats) - self.num_mean) / self.num_scale
-        return words @ self.word_coef + nums @ self.num_coef + self.intercept
+        m = np.asarray(words @ self.word_coef) + nums @ self.num_coef + self.intercept
+        if self.uses_header_tokens:
+            m += np.asarray(_tfidf(_header_counts(feats), self.header_idf) @ self.header_coef)
+        return m
+
+    def predict(self, feats: Sequence[Features]) -> np.ndarray:
+        """Calibrated probabilities, shape (n, 3): personal, promotional, transactional (CLASSES).
+        Mail the model cannot judge (:func:`unknown`) gets the prior."""
+        out = np.zeros((len(feats), N_CLASSES))
+        if not len(feats):
+            return out
+        z = self.margins(feats) @ self.cal_coef.T + self.cal_intercept
+        out[:, self.classes] = _softmax(z)
+        lost = [i for i, f in enumerate(feats) if unknown(f)]
+        if lost:
+            out[lost] = self.prior
+        return out
 
     def score_many(self, feats: Sequence[Features]) -> np.ndarray:
-        """Calibrated probability that each message is promotional/bulk."""
-        if not len(feats):
-            return np.zeros(0)
-        a, b = self.calibration
-        return _sigmoid(a * self.margin(feats) + b)
+        """Calibrated probability that each message is promotional."""
+        return self.predict(feats)[:, PROMOTIONAL]
 
     def score(self, feat: Features) -> float:
         return float(self.score_many([feat])[0])
 
+    def category(self, probs: np.ndarray | Sequence[float]) -> str:
+        """The category of one message's probabilities: promotional from ``threshold``; otherwise
+        transactional when P(transactional) is at least P(promotional) and its share of
+        P(transactional) + P(personal) reaches ``transactional_threshold``; else personal."""
+        p = np.asarray(probs, dtype=np.float64)
+        if p[PROMOTIONAL] >= self.threshold:
+            return CLASSES[PROMOTIONAL]
+        rest = p[TRANSACTIONAL] + p[PERSONAL]
+        if (rest > 0 and p[TRANSACTIONAL] >= p[PROMOTIONAL]
+                and p[TRANSACTIONAL] / rest >= self.transactional_threshold):
+            return CLASSES[TRANSACTIONAL]
+        return CLASSES[PERSONAL]
+
     def strongest_signals(self, feat: Features, n: int = 3) -> list[tuple[str, float]]:
-        """The structural features that pushed this message's score most (name, contribution)."""
+        """The structural features that pushed this message's promotional margin most (name,
+        contribution)."""
+        col = int(np.flatnonzero(self.classes == PROMOTIONAL)[0])
         z = (np.asarray(feat.numeric, dtype=np.float64) - self.num_mean) / self.num_scale
-        contrib = z * self.num_coef
+        contrib = z * self.num_coef[:, col]
         order = np.argsort(-np.abs(contrib))[:n]
         return [(self.numeric_names[i], float(contrib[i])) for i in order]
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """A model and the calibrated out-of-fold probability of each of its training examples."""
+    """A model and the calibrated out-of-fold probabilities of its training examples, shape (n, 3)."""
 
     model: PromoModel
-    oof_scores: np.ndarray
+    oof: np.ndarray
+
+    @property
+    def oof_scores(self) -> np.ndarray:
+        """Out-of-fold promotional probability of each training example."""
+        return self.oof[:, PROMOTIONAL]
+
+
+#: Structural signals whose meaning the default model's training mail confounds with its era: bulk
+#: platforms, Feedback-ID, tracking pixels and One-Click unsubscribe are on much of its modern
+#: transactional mail and on almost none of its 2002-2003 promotion, so a model learns "platform, hence
+#: transactional, not promotional" and misses today's newsletters. ``fit(..., neutral=ERA_CONFOUNDED)``
+#: lets only the personal-against-the-rest part of the model use them (and the ``__esp__`` word token):
+#: they say "machine-sent, not a person", never which kind of machine mail. A model of one mailbox,
+#: where they mean what they say, uses them everywhere. The rules use them as bulk signals either way.
+ERA_CONFOUNDED: tuple[str, ...] = ("esp", "feedback_id", "tracking_pixel", "one_click_unsubscribe")
+_ESP_TOKEN_BUCKET = int(_HASHER.transform([[(b"__esp__", 1)]]).indices[0])
 
 
 class _Block:
     """The design matrix of one set of messages, built once and sliced for each fold."""
 
-    def __init__(self, feats: Sequence[Features]) -> None:
+    def __init__(self, feats: Sequence[Features], header_tokens: bool) -> None:
         self.counts = _counts(feats)
         self.nums = _numeric(feats)
+        self.headers = _header_counts(feats) if header_tokens else None
 
-    def fit_transforms(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fit_transforms(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         idf = _idf(self.counts[rows])
         mean = self.nums[rows].mean(axis=0)
         scale = self.nums[rows].std(axis=0)
         scale[scale == 0.0] = 1.0
-        return idf, mean, scale
+        hidf = _idf(self.headers[rows]) if self.headers is not None else np.zeros(0, dtype=np.float32)
+        return idf, mean, scale, hidf
 
-    def matrix(self, rows: np.ndarray, idf: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> sp.csr_matrix:
+    def matrix(self, rows: np.ndarray, idf: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+               hidf: np.ndarray) -> sp.csr_matrix:
         words = _tfidf(self.counts[rows], idf)
         nums = (self.nums[rows] - mean) / scale * NUMERIC_WEIGHT
-        return sp.hstack([words, sp.csr_matrix(nums)], format="csr")
+        blocks = [words, sp.csr_matrix(nums)]
+        if self.headers is not None:
+            blocks.append(_tfidf(self.headers[rows], hidf) * HEADER_WEIGHT)
+        return sp.hstack(blocks, format="csr")
 
 
 def _fit_linear(x: sp.csr_matrix, y: np.ndarray, C: float) -> LogisticRegression:
-    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000, solver="liblinear")
+    # the dual problem: far fewer messages than hashed features, so it solves several times faster
+    # (same solution)
+    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000, solver="liblinear", dual=True)
     return clf.fit(x, y)
 
 
-def check_counts(labels: Sequence[int] | np.ndarray) -> tuple[int, int]:
-    """(n_promo, n_personal); ModelError with one clear line when a class has too few examples."""
+def _neutral_columns(neutral: Sequence[str]) -> np.ndarray:
+    """Columns of the design matrix (words, then structure) that only the personal part may use."""
+    bad = set(neutral) - set(NUMERIC_NAMES)
+    if bad:
+        raise ModelError(f"no such structural features: {sorted(bad)}")
+    cols = [2**HASH_BITS + NUMERIC_NAMES.index(n) for n in neutral]
+    if "esp" in neutral:
+        cols.append(_ESP_TOKEN_BUCKET)
+    return np.array(sorted(cols), dtype=np.int64)
+
+
+class _OneVsRest:
+    """One balanced binary logistic regression per class (liblinear), as one weight matrix.
+    ``neutral`` columns are zeroed for every class but personal (see ERA_CONFOUNDED)."""
+
+    def __init__(self, x: sp.csr_matrix, y: np.ndarray, classes: np.ndarray, C: float,
+                 neutral: np.ndarray | None = None) -> None:
+        masked = x
+        if neutral is not None and len(neutral):
+            keep = np.ones(x.shape[1])
+            keep[neutral] = 0.0
+            masked = (x @ sp.diags(keep)).tocsr()
+            masked.eliminate_zeros()
+        fits = [_fit_linear(x if c == PERSONAL else masked, (y == c).astype(np.int8), C) for c in classes]
+        self.coef = np.stack([f.coef_[0] for f in fits], axis=1)          # (d, k)
+        self.intercept = np.array([f.intercept_[0] for f in fits])        # (k,)
+
+    def decision(self, x: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(x @ self.coef) + self.intercept
+
+
+def _calibrate(margins: np.ndarray, y_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix scaling: a multinomial logistic regression from the k out-of-fold margins to the k
+    classes (Platt scaling for k classes). Returns (coef (k, k), intercept (k,))."""
+    k = margins.shape[1]
+    cal = LogisticRegression(C=1e4, max_iter=5000).fit(margins, y_idx)
+    if k == 2:  # sklearn gives one row for two classes: logits (0, w.m + b)
+        coef = np.vstack([np.zeros(k), cal.coef_[0]])
+        intercept = np.array([0.0, float(cal.intercept_[0])])
+        return coef, intercept
+    return cal.coef_.copy(), cal.intercept_.copy()
+
+
+def check_counts(labels: Sequence[int] | np.ndarray) -> dict[str, int]:
+    """How many examples of each category; ModelError with one clear line when personal or
+    promotional has too few, or transactional has some but too few. (Transactional may be absent:
+    the model then knows two categories.)"""
     y = np.asarray(labels)
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    if min(n_pos, n_neg) < MIN_PER_CLASS:
+    counts = {name: int((y == i).sum()) for i, name in enumerate(CLASSES)}
+    bad = set(np.unique(y).tolist()) - set(range(N_CLASSES))
+    if bad:
+        raise ModelError(f"labels must be 0 (personal), 1 (promotional) or 2 (transactional), not {sorted(bad)}")
+    short = [n for n in ("promotional", "personal") if counts[n] < MIN_PER_CLASS]
+    if 0 < counts["transactional"] < MIN_PER_CLASS:
+        short.append("transactional")
+    if short:
+        have = ", ".join(f"{counts[n]} {n}" for n in CLASSES)
         raise ModelError(
-            f"too few examples to train: {n_pos} promo and {n_neg} personal; need at least "
-            f"{MIN_PER_CLASS} of each"
+            f"too few examples to train: {have}; need at least {MIN_PER_CLASS} promotional and "
+            f"{MIN_PER_CLASS} personal (and transactional: none, or at least {MIN_PER_CLASS})"
         )
-    return n_pos, n_neg
+    return counts
 
 
 def fit(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *, C: float | None = None,
-        folds: int = FOLDS, seed: int = 0,
+        folds: int = FOLDS, seed: int = 0, header_tokens: bool = False,
+        groups: Sequence[Any] | None = None, neutral: Sequence[str] = (),
         progress: Callable[[int, int], None] | None = None) -> Fitted:
-    """Train on all examples; calibrate on, and return, ``folds``-fold out-of-fold scores.
+    """Train on all examples; calibrate on, and return, ``folds``-fold out-of-fold probabilities.
 
-    Labels are 1 for promo/bulk, 0 for personal. Raises ModelError on too little data.
-    ``progress(done, total)`` is called after each of the ``folds + 1`` fits.
+    Labels are indices into :data:`CLASSES`: 0 personal, 1 promotional, 2 transactional (which may
+    be absent). ``header_tokens``: also learn the header tokens of the features (extracted with
+    ``with_header_tokens=True``): for a model of one mailbox. ``groups``: the calibration still comes
+    from stratified folds, but the out-of-fold probabilities returned (which thresholds are chosen
+    from) come from a second cross-validation in which a group (e.g. one sender organisation) stays
+    in one fold: the scores of senders a model has not seen.
+    ``neutral``: structural features (names of ``NUMERIC_NAMES``, e.g. :data:`ERA_CONFOUNDED`) that
+    only the personal-against-the-rest part may use; their promotional and transactional weights are 0.
+    Raises ModelError on too little data. ``progress(done, total)`` is called after each fit
+    (``folds + 1``, or ``2 * folds + 1`` with ``groups``).
     """
     C = C_DEFAULT if C is None else C
     y = np.asarray(labels, dtype=np.int8)
     if len(y) != len(feats):
         raise ModelError(f"{len(feats)} messages but {len(y)} labels")
-    n_pos, n_neg = check_counts(y)
-    folds = max(2, min(folds, n_pos, n_neg))
-    block = _Block(feats)
-    margins = np.zeros(len(y))
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for i, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        transforms = block.fit_transforms(tr)
-        clf = _fit_linear(block.matrix(tr, *transforms), y[tr], C)
-        margins[te] = clf.decision_function(block.matrix(te, *transforms))
-        if progress:
-            progress(i + 1, folds + 1)
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins[:, None], y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    counts = check_counts(y)
+    classes = np.array([i for i in range(N_CLASSES) if counts[CLASSES[i]] > 0])
+    folds = max(2, min(folds, *(counts[CLASSES[i]] for i in classes)))
+    y_idx = np.searchsorted(classes, y)
+    block = _Block(feats, header_tokens)
+    neutral_cols = _neutral_columns(neutral) if neutral else None
+    total = (2 if groups is not None else 1) * folds + 1
+    done = [0]
+
+    def out_of_fold(splits: Any) -> np.ndarray:
+        margins = np.zeros((len(y), len(classes)))
+        for tr, te in splits:
+            transforms = block.fit_transforms(tr)
+            clf = _OneVsRest(block.matrix(tr, *transforms), y[tr], classes, C, neutral_cols)
+            margins[te] = clf.decision(block.matrix(te, *transforms))
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+        return margins
+
+    margins = out_of_fold(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    cal_coef, cal_intercept = _calibrate(margins, y_idx)
+    if groups is not None:
+        # scores of unseen senders, on the same calibration: what thresholds are chosen from
+        margins = out_of_fold(StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+                              .split(np.zeros(len(y)), y, groups))
     everything = np.arange(len(y))
-    idf, mean, scale = block.fit_transforms(everything)
-    clf = _fit_linear(block.matrix(everything, idf, mean, scale), y, C)
+    idf, mean, scale, hidf = block.fit_transforms(everything)
+    clf = _OneVsRest(block.matrix(everything, idf, mean, scale, hidf), y, classes, C, neutral_cols)
     if progress:
-        progress(folds + 1, folds + 1)
-    n_words = 2**HASH_BITS
-    coef = clf.coef_[0]
+        progress(total, total)
+    n_words, n_num = 2**HASH_BITS, len(NUMERIC_NAMES)
+    coef = clf.coef
+    prior = np.array([counts[c] for c in CLASSES], dtype=np.float64) / len(y)
     model = PromoModel(
         idf=idf,
         word_coef=coef[:n_words].astype(np.float32),
         num_mean=mean,
         num_scale=scale,
-        num_coef=coef[n_words:] * NUMERIC_WEIGHT,
-        intercept=float(clf.intercept_[0]),
-        calibration=(a, b),
+        num_coef=coef[n_words:n_words + n_num] * NUMERIC_WEIGHT,
+        intercept=clf.intercept,
+        classes=classes,
+        cal_coef=cal_coef,
+        cal_intercept=cal_intercept,
+        prior=prior,
+        header_idf=hidf,
+        header_coef=(coef[n_words + n_num:] * HEADER_WEIGHT).astype(np.float32) if header_tokens
+        else np.zeros((0, len(classes)), dtype=np.float32),
     )
-    return Fitted(model, _sigmoid(a * margins + b))
+    oof = np.zeros((len(y), N_CLASSES))
+    oof[:, classes] = _softmax(margins @ cal_coef.T + cal_intercept)
+    lost = [i for i, f in enumerate(feats) if unknown(f)]
+    if lost:
+        oof[lost] = prior
+    return Fitted(model, oof)
 
 
 def train(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, **kw: Any) -> PromoModel:
-    """Fit a model (see :func:`fit`); its threshold stays 0.5 until the caller sets one.
-    :func:`mailguard.training.train_model` sets it from the out-of-fold scores."""
+    """Fit a model (see :func:`fit`); its thresholds stay 0.5 until the caller sets them.
+    :func:`mailguard.training.train_model` sets them from the out-of-fold probabilities."""
     return fit(feats, labels, **kw).model
 
 
@@ -266,7 +451,10 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "mailguard_version": __version__,
         "feature_version": model.feature_version,
+        "classes": [CLASSES[int(c)] for c in model.classes],
         "threshold": model.threshold,
+        "transactional_threshold": model.transactional_threshold,
+        "header_tokens": model.uses_header_tokens,
         "versions": {
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
