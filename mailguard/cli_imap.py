@@ -13,11 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from .config import CONFIG_NAME, load_config
+from . import __version__
+from .config import CONFIG_NAME, Config, load_config
 from .daemon import Daemon
 from .errors import ConfigError, ImapError, MailguardError, SecretError
 from .imap import ImapConnectionLost
 from .imap_session import AccountConfig, find_account, make_account, select_accounts
+from .output import stamp, write_line
 from .scan import load_model
 from .store import Store, data_dir, ensure_private_dir
 from .sync import AccountSync, PassReport, make_pipeline
@@ -64,7 +66,8 @@ window_days = 180                          # how long a contact counts as recent
 
 
 def _echo(line: str) -> None:
-    typer.echo(line)
+    """One line on stdout, cleaned (folder names and subjects come from the server and the mail)."""
+    write_line(line)
 
 
 def _config_target(config: Path | None) -> Path:
@@ -76,9 +79,13 @@ def _config_target(config: Path | None) -> Path:
     return data_dir() / CONFIG_NAME
 
 
+PLACEHOLDER_HOST = "imap.example.org"
+PLACEHOLDER_USER = "you@example.org"
+
+
 def init_cmd(
-    host: Annotated[str, typer.Option("--host", help="IMAP server name.")] = "imap.example.org",
-    username: Annotated[str, typer.Option("--username", help="IMAP user name (usually your address).")] = "you@example.org",
+    host: Annotated[Optional[str], typer.Option("--host", help="IMAP server name.", show_default=False)] = None,
+    username: Annotated[Optional[str], typer.Option("--username", help="IMAP user name (usually your address).", show_default=False)] = None,
     me: Annotated[Optional[list[str]], typer.Option("--me", help="Your own address (repeatable; default: the user name).")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -87,7 +94,10 @@ def init_cmd(
     Example: mailguard init --host imap.fastmail.com --username sam@rivera.dev
     """
     target = _config_target(config)
-    addresses = me or ([username] if "@" in username else [])
+    todo = [what for what, given in (("host", host), ("username", username)) if given is None]
+    host = host if host is not None else PLACEHOLDER_HOST
+    username = username if username is not None else PLACEHOLDER_USER
+    addresses = me or ([username] if "@" in username and "username" not in todo else [])
     for value, what in ((host, "--host"), (username, "--username"), *((a, "--me") for a in addresses)):
         if not value or any(c in value for c in '"\\\n\r'):
             raise ConfigError(f"{what} {value!r} cannot go into the config as it is")
@@ -104,8 +114,12 @@ def init_cmd(
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.chmod(target, 0o600)
-    _echo(f"wrote {target} (mode 0600): set host, username and the password source, then run "
-          "`mailguard check`")
+    todo.append("where the password comes from (password_env, password_command, keyring or "
+                "oauth2_token_command)")
+    if not addresses:
+        todo.append("me (your own addresses)")
+    _echo(f"wrote {target} (mode 0600); set {', '.join(todo[:-1]) + ' and ' if len(todo) > 1 else ''}"
+          f"{todo[-1]} in it, then run `mailguard check`")
 
 
 # -- check -------------------------------------------------------------------------------------
@@ -197,14 +211,37 @@ def check_cmd(account: AccountsOpt = None, config: ConfigOpt = None) -> None:
 # -- run ---------------------------------------------------------------------------------------
 
 
-def print_report(report: PassReport, *, always: bool = False) -> None:
+def print_report(report: PassReport, *, always: bool = False, stamped: bool = False) -> None:
+    """Each move (or would-be move) and the pass's summary, one cleaned line each; ``stamped``:
+    with the time and level in front, as the daemon's log lines have them."""
+    prefix = stamp() if stamped else ""
     verb = "would move" if report.dry_run else "moved"
     for m in report.moved:
         d = m.decision
         why = f"{d.link_kind} -> {d.linked_contact}" if d.linked_contact else (d.reasons[0] if d.reasons else "")
-        _echo(f"{report.account}: {verb} {d.sender or '?'} \"{d.subject}\" from {m.folder} to {m.dest} ({why})")
+        _echo(f"{prefix}{report.account}: {verb} {d.sender or '?'} \"{d.subject}\" from {m.folder} to {m.dest} ({why})")
     if always or report.busy:
-        _echo(report.summary())
+        _echo(prefix + report.summary())
+
+
+def start_lines(cfg: Config, accounts: list[AccountConfig], daemon: Daemon, *, once: bool,
+                dry_run: bool) -> list[str]:
+    """What `mailguard run` says once, at start: what it watches, where it moves, with what."""
+    model = f"model {cfg.model}" if cfg.model else "the default model"
+    how = "one pass" if once else "watching"
+    lines = [f"mailguard {__version__}: {how}, {len(accounts)} account(s); {model} (threshold "
+             f"{daemon.model.threshold:.2f}); state in {daemon.db_path}"
+             + ("; dry run: nothing is moved" if dry_run else "")]
+    for a in accounts:
+        s = a.settings
+        sent = f"{a.sent}" if a.sent else "the \\Sent folder"
+        wait = "" if once else ("; waits with IDLE if offered, else polls every "
+                                f"{a.poll_seconds:g}s" if a.idle else f"; polls every {a.poll_seconds:g}s")
+        user = f", as {s.username}" if s.username != a.name else ""
+        lines.append(f"{a.name}: watches {a.watch} on {s.host}:{s.port} (tls {s.tls}{user}) and moves "
+                     f"contact-then-promotion mail to {a.quarantine}; learns contacts from "
+                     f"{a.watch} and {sent}{wait}")
+    return lines
 
 
 def run_cmd(
@@ -224,7 +261,9 @@ def run_cmd(
     cfg = load_config(config)
     accounts = select_accounts(cfg, account)
     daemon = Daemon(cfg, accounts, dry_run=dry_run, once=once,
-                    on_report=lambda r: print_report(r, always=once))
+                    on_report=lambda r: print_report(r, always=once, stamped=True))
+    for line in start_lines(cfg, accounts, daemon, once=once, dry_run=dry_run):
+        _echo(stamp() + line)
     try:
         daemon.run()
     except MailguardError as exc:

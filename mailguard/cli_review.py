@@ -7,10 +7,7 @@ print; every failure is a MailguardError that main() turns into one line and an 
 
 from __future__ import annotations
 
-import csv
 import importlib.util
-import json
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -21,13 +18,14 @@ from typing import Annotated, Any, Optional
 
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from .config import Config, load_config
 from .errors import ConfigError, ReviewError
 from .importers import import_contacts, read_contacts_file
+from .output import console, plain, write_csv, write_json, write_line, write_lines
 from .review import (
     ALLOWED,
     BLOCKED,
@@ -93,26 +91,20 @@ def _store() -> Iterator[Store]:
 
 
 def _out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-#: C0/C1 controls but tab and newline: message text must not drive the terminal (ESC sequences)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _clean(text: str) -> str:
-    return _CONTROL.sub("\N{REPLACEMENT CHARACTER}", text)
+    return console()
 
 
 def _write(text: str) -> None:
-    """A plain line on stdout (never rich markup), with control characters replaced."""
-    text = _clean(text)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    """A plain line on stdout (never rich markup), cleaned (output.clean); a line break in it
+    starts a new, also cleaned, line."""
+    write_lines(text.rstrip("\n").split("\n"))
 
 
 def _add(t: Table, *cells: str, style: str = "") -> None:
-    """A table row whose cells are plain text: a subject like "[/bold]" is not rich markup."""
-    t.add_row(*(Text(_clean(c)) for c in cells), style=style)
+    """A table row whose cells are plain, cleaned text: a subject like "[/bold]" is not rich
+    markup, an ESC in it never reaches the terminal. A newline inside a cell is kept (the
+    tables put several facts in one cell, one a line)."""
+    t.add_row(*(plain(c, multiline=True) for c in cells), style=style)
 
 
 def _day(d: datetime | str | None) -> str:
@@ -128,19 +120,14 @@ def _short(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _emit(rows: list[dict[str, Any]], fmt: OutFormat, table: Callable[[], Table] | None = None
-          ) -> None:
-    """rows as JSON (one list), CSV (header = the first row's keys) or the given rich table."""
+def _emit(rows: list[dict[str, Any]], fmt: OutFormat,
+          table: Callable[[], RenderableType] | None = None) -> None:
+    """rows as JSON (one list, straight to stdout), CSV (header = the first row's keys; cells
+    cleaned, formulas quoted) or the given rich table."""
     if fmt == OutFormat.json:
-        _write(json.dumps(rows, ensure_ascii=False, indent=1, default=str))
+        write_json(rows)
     elif fmt == OutFormat.csv:
-        keys = list(rows[0]) if rows else []
-        w = csv.DictWriter(sys.stdout, fieldnames=keys, lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: " | ".join(map(str, v)) if isinstance(v, list) else
-                        json.dumps(v) if isinstance(v, dict) else
-                        ("" if v is None else v) for k, v in r.items()})
+        write_csv(rows)
     elif table is not None:
         _out().print(table())
 
@@ -159,41 +146,59 @@ def _parse_since(text: str | None) -> datetime | None:
 # -- flagged ------------------------------------------------------------------------------------
 
 
-def _flagged_table(rows: Sequence[FlaggedSender]) -> Table:
-    t = Table(title="flagged senders: networking contact, then promotion", expand=True)
-    t.add_column("sender", overflow="fold", max_width=30,  # not broken unless very long
-                 min_width=min(max((len(f.sender) for f in rows), default=6), 30))
-    t.add_column("status", no_wrap=True)
-    t.add_column("moved", justify="right", no_wrap=True)
-    t.add_column("score", justify="right", no_wrap=True)
-    t.add_column("linked contact, how, since", ratio=3, overflow="fold")
-    t.add_column("last subject", ratio=2)
+def moved_words(total: int, on_server: int) -> str:
+    """'3 moved' (on a server), '3 would move' (decisions only: a scan or a dry run), or both."""
+    would = total - on_server
+    if not would:
+        return f"{total} moved"
+    if not on_server:
+        return f"{would} would move"
+    return f"{on_server} moved, {would} would move"
+
+
+def _flagged_table(rows: Sequence[FlaggedSender]) -> RenderableType:
+    """One block per sender, wrapped to the terminal (an address is never cut): the sender, its
+    status and messages; the contact it was tied to, how and since when; the last subject."""
+    blocks: list[RenderableType] = [
+        Text("flagged senders: networking contact, then promotion (newest first)", style="bold"), ""]
     for f in rows:
+        style = {"allowed": "green", "blocked": "red"}.get(f.status, "bold")
+        head = Text.assemble(plain(f.sender, "bold"), ": ", (f.status, style),
+                             f", {moved_words(f.messages, f.moved_on_server)}")
+        if f.max_score is not None:
+            head.append(f", promo score up to {f.max_score:.2f}")
+        t = Table.grid(padding=(0, 1), pad_edge=False)
+        t.add_column(width=1)
+        t.add_column(width=7, no_wrap=True)
+        t.add_column(ratio=1, overflow="fold")
         if f.linked_contact:
-            contact = f"{f.linked_contact}\n{f.link}"
+            who = f"{f.contact_name} <{f.linked_contact}>" if f.contact_name else f.linked_contact
+            contact = f"{who} ({f.link})"
             if f.contact_since:
                 contact += f", since {_day(f.contact_since)}"
-            made = f.contact_how + (f': "{_short(f.contact_subject, 50)}"' if f.contact_subject else "")
-            contact += f"\n{made}" if made else ""
+            made = f.contact_how + (f': "{f.contact_subject}"' if f.contact_subject else "")
+            contact += f": {made}" if made else ""
         else:
-            contact = f"(none: moved by the {f.status} rule {f.rule})" if f.rule else "(none)"
-        style = {"allowed": "green", "blocked": "red"}.get(f.status, "")
-        _add(t, f.sender, f.status, str(f.messages),
-                  "" if f.max_score is None else f"{f.max_score:.2f}", contact,
-                  _short(f.last_subject, 60), style=style)
-    return t
+            contact = f"none: moved by the {f.status} rule {f.rule}" if f.rule else "none"
+        t.add_row("", Text("contact", style="green"), plain(contact))
+        last = f'{_day(f.last_date)} "{f.last_subject}"' if f.last_date else f'"{f.last_subject}"'
+        t.add_row("", Text("last", style="dim"), plain(last))
+        blocks += [head, t, ""]
+    return Group(*blocks)
 
 
 def flagged_cmd(
     fmt: FormatOpt = OutFormat.table,
     status: Annotated[Optional[Status], typer.Option("--status", help="Only senders in this status.")] = None,
 ) -> None:
-    """List the flagged senders: one row per sender whose mail was moved, newest first.
+    """List the flagged senders: one row per sender whose mail was moved (or a saved scan would
+    move), newest first.
 
     Each row says which networking contact the sender was tied to and how (same address, same
     organisation, name, reply-to...), when and by which message that contact was made, how many
     messages were moved, the last subject, the highest promo score, and the status: flagged,
-    allowed or blocked. A message scanned twice counts once.
+    allowed or blocked. A message scanned twice counts once. Messages mailguard moved on a server
+    say "moved"; decisions only (a scan saved with --save, a dry run) say "would move".
 
     Example: mailguard flagged --format json
     """
@@ -203,7 +208,8 @@ def flagged_cmd(
         rows = [f for f in rows if f.status == status.value]
     if fmt == OutFormat.table and not rows:
         _write("no flagged senders" + (f" with status {status.value}" if status else "")
-               + ": run `mailguard scan` first, or nothing was moved")
+               + ": nothing was moved by `mailguard run`, and no scan was saved "
+               "(`mailguard scan PATH --save`)")
         return
     _emit([f.as_dict() for f in rows], fmt, lambda: _flagged_table(rows))
 
@@ -314,21 +320,57 @@ def _apply_and_report(store: Store, plan: UndoPlan, cfg: Config) -> list[str]:
     return failures
 
 
+def _last_intro(plan: UndoPlan) -> list[str]:
+    """What `undo --last` picked and what it will do, in words, before the plan's details."""
+    if plan.reverts:
+        lines = [f"undo --last: the newest thing to undo is log entry {plan.target}; "
+                 "undoing it puts back what that changed:"]
+    else:
+        what = plan.messages[0] if plan.messages else plan.target
+        lines = [f"undo --last: the newest thing to undo is mailguard's move of {what}:"]
+    into: dict[str, int] = {}
+    for step in plan.moves:
+        into[step.to_folder] = into.get(step.to_folder, 0) + 1
+    for folder, n in into.items():
+        lines.append(f"  {n} message(s) will be moved into {folder}")
+    return lines
+
+
+def _confirmed(prompt: str) -> bool:
+    """y/N on the terminal; without one, a line of input (end of input: no)."""
+    typer.echo(prompt, nl=False)
+    if sys.stdin is not None and sys.stdin.isatty():
+        try:
+            answer = typer.getchar()
+        except EOFError:
+            answer = "n"
+        typer.echo(answer if answer.isprintable() else "")
+    else:
+        try:
+            answer = sys.stdin.readline() if sys.stdin is not None else ""
+        except OSError:
+            answer = ""
+        typer.echo(answer.strip()[:1] or "(no answer)")
+    return answer.strip().lower().startswith("y")
+
+
 def undo_cmd(
-    sender: Annotated[Optional[str], typer.Argument(metavar="[SENDER|DOMAIN]", help="Undo every move of this sender or domain.")] = None,
+    sender: Annotated[Optional[str], typer.Argument(metavar="[SENDER|DOMAIN]", help="Undo every move of this sender or domain.", show_default=False)] = None,
     message_id: Annotated[Optional[str], typer.Option("--message-id", help="Undo the move of this one message.")] = None,
-    last: Annotated[bool, typer.Option("--last", help="Undo the latest move, or revert the latest undo if that came after.")] = False,
+    last: Annotated[bool, typer.Option("--last", help="Undo the newest thing: the latest move, or the latest undo if that came after (says which, and asks).")] = False,
     revert: Annotated[Optional[int], typer.Option("--revert", metavar="N", help="Revert entry N of `mailguard log --actions` (an undo, allow or block).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     no_allow: Annotated[bool, typer.Option("--no-allow", help="Do not allow the sender (a later scan may flag it again).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="With --last: do it without asking.")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Put back what mailguard moved: a sender's (or domain's) messages, one message, or the last.
 
     With IMAP moves in the move log, the messages are moved back on the account to the folder they
-    came from (needs an [imap] config); each step is logged. Decisions from a scan (nothing moved on
-    a server) are marked kept. Either way the sender is allowed so it is not flagged again
-    (--no-allow: not). An undo is itself logged and can be undone: `mailguard undo --last`.
+    came from (needs an [imap] config); each step is logged. Decisions from a saved scan (nothing
+    moved on a server) are marked kept. Either way the sender is allowed so it is not flagged again
+    (--no-allow: not). An undo is itself logged and can be undone: `mailguard undo --last`, which
+    first says what it picked and what that will do, and asks (--yes: does not ask).
 
     Example: mailguard undo news@acme.io --dry-run
     """
@@ -341,11 +383,19 @@ def undo_cmd(
         else:
             plan = plan_undo(store, sender=sender, message_id=message_id, last=last,
                              allow=not no_allow)
+        if last:
+            for line in _last_intro(plan):
+                _write(line)
         if dry_run:
             for line in plan.lines():
                 _write(line)
             _write("dry run: nothing was changed")
             return
+        if last and not yes:
+            for line in plan.lines():
+                _write(line)
+            if not _confirmed("Go ahead? [y/N] "):
+                raise ReviewError("not confirmed: nothing was changed (answer y, or add --yes)")
         failures = _apply_and_report(store, plan, cfg)
     if failures:
         raise ReviewError(f"{len(failures)} message(s) could not be moved back (see above); "
@@ -391,7 +441,7 @@ def evidence_table(f: FlaggedSender, width: int = 38) -> Table:
         contact.append(f'"{_short(f.contact_subject, width)}"')
     if f.contact_source == "import":
         contact.append("(imported contact)")
-    promo = [f.sender, f"{f.messages} message(s) moved, last {_day(f.last_date)}",
+    promo = [f.sender, f"{moved_words(f.messages, f.moved_on_server)}, last {_day(f.last_date)}",
              f'"{_short(f.last_subject, width)}"']
     if f.max_score is not None:
         promo.append(f"promo score up to {f.max_score:.2f}")
@@ -424,7 +474,8 @@ def review_cmd(
             return
         done: dict[str, int] = {v: 0 for v in KEYS.values()}
         for i, f in enumerate(todo, 1):
-            _write(f"\n[{i}/{len(todo)}] {f.sender}: {f.status}, {f.messages} moved")
+            _write(f"\n[{i}/{len(todo)}] {f.sender}: {f.status}, "
+                   f"{moved_words(f.messages, f.moved_on_server)}")
             out.print(evidence_table(f))
             while True:
                 key = read_key("[a]llow [b]lock [s]kip [u]ndo [q]uit? ")
@@ -480,26 +531,28 @@ def log_cmd(
         _write("no decisions logged" + (" since " + since if since else ""))
         return
 
-    def table() -> Table:
-        t = Table(title="decision log (newest first)", expand=True)
-        t.add_column("#", justify="right", no_wrap=True)
-        t.add_column("date", no_wrap=True)
-        t.add_column("action", no_wrap=True)
-        t.add_column("score", justify="right", no_wrap=True)
-        t.add_column("sender", ratio=2, overflow="fold")
-        t.add_column("subject", ratio=2, overflow="ellipsis")
-        t.add_column("why", ratio=4)
+    def table() -> RenderableType:
+        """One entry per decision, wrapped to the terminal: number, date, action and score, then
+        sender, subject and the first reasons (an address is never cut)."""
+        t = Table.grid(padding=(0, 1), pad_edge=False)
+        t.add_column(justify="right", no_wrap=True)
+        t.add_column(width=10, no_wrap=True)
+        t.add_column(no_wrap=True)
+        t.add_column(ratio=1, overflow="fold")
         for r in rows:
-            action = str(r["action"]).upper() if r["action"] == "move" else str(r["action"])
+            action = str(r["action"])
+            if action == "move":
+                action = "MOVE" if r["moved_on_server"] else "would move"
             if r["status"] == "undone":
                 action += " (undone)"
             score = r["promo_score"]
-            _add(t, str(r["id"]), _day(str(r["date"] or "")), action,
-                      "" if score is None else f"{score:.2f}", str(r["sender"] or ""),
-                      _short(str(r["subject"] or ""), 50),
-                      "; ".join(_short(x, 70) for x in r["reasons"][:2]),  # type: ignore[index]
-                      style="bold red" if r["action"] == "move" and r["status"] != "undone" else "")
-        return t
+            style = "bold red" if r["action"] == "move" and r["status"] != "undone" else ""
+            text = Text.assemble(plain(str(r["sender"] or "(no sender)"), "bold"), " ",
+                                 plain(f'"{r["subject"] or ""}"'), " ",
+                                 plain("- " + "; ".join(r["reasons"][:2]), "dim"))  # type: ignore[index]
+            t.add_row(f"#{r['id']}", _day(str(r["date"] or "")),
+                      Text(action + ("" if score is None else f" {score:.2f}"), style=style), text)
+        return Group(Text("decision log (newest first)", style="bold"), t)
 
     _emit(rows, fmt, table)
 
@@ -507,7 +560,7 @@ def log_cmd(
 def _actions_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="review actions (newest first)", expand=True)
     for col in ("#", "at", "action", "target", "changed", "reverted by"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # an address is wrapped, never cut
     for r in rows:
         d = r["detail"]
         bits = []
@@ -540,7 +593,7 @@ def contacts_import_cmd(
 
     Imported contacts carry their "connected on" date and organisation and link to mail like the
     contacts learned from it. A LinkedIn row without an email address is kept too, keyed
-    linkedin:<profile>: it links by name and by company name. Run it before `mailguard scan`.
+    linkedin:PROFILE; it links by name and by company name. Run it before `mailguard scan`.
 
     Example: mailguard contacts import ~/Downloads/Connections.csv
     """
@@ -584,7 +637,8 @@ def contacts_list_cmd(
         "source": c.source, "network": c.network, "handle": c.handle,
     } for c in contacts]
     if fmt == OutFormat.table and not rows:
-        _write("no contacts yet: run `mailguard scan` or `mailguard contacts import FILE`")
+        _write("no contacts yet: `mailguard run` learns them, or `mailguard scan PATH --save`, or "
+               "`mailguard contacts import FILE`")
         return
 
     def table() -> Table:
@@ -639,19 +693,22 @@ def export_sieve_cmd(
     Example: mailguard export sieve --out mailguard.sieve
     """
     cfg = load_config(config)
-    sieve_cfg = cfg.raw.get("sieve", {})
-    name = folder or (sieve_cfg.get("folder") if isinstance(sieve_cfg, dict) else None) or DEFAULT_FOLDER
+    name = folder or cfg.sieve_folder or DEFAULT_FOLDER
     with _store() as store:
         targets = sieve_targets(store)
     try:
         script = render_sieve(targets.addresses, targets.domains, folder=name,
-                              generated=datetime.now(timezone.utc), why=targets.why)
+                              generated=datetime.now(timezone.utc), why=targets.why,
+                              allowed=targets.allowed, bulk=targets.bulk,
+                              content_only=targets.content_only)
     except ValueError as exc:
         raise ConfigError(f"cannot write the Sieve script: {exc}") from None
     if targets.left_out:
-        Console(stderr=True).print(
-            f"left out {len(targets.left_out)} sender(s) with control characters in the address",
-            markup=False, highlight=False)
+        write_line(f"left out {len(targets.left_out)} sender(s) with control characters in the "
+                   "address", stream=sys.stderr)
+    if targets.content_only:
+        write_line(f"left out {len(targets.content_only)} flagged sender(s) moved for their content "
+                   "alone (no bulk header a Sieve rule could test)", stream=sys.stderr)
     if out is None:
         sys.stdout.write(script)
         return

@@ -7,7 +7,6 @@ one line on stderr and an exit code.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import math
@@ -25,6 +24,7 @@ from rich.table import Table
 from . import classify
 from .config import Config, load_config
 from .errors import StoreError
+from .output import console, write_json
 from .training import (
     Example,
     evaluate,
@@ -121,7 +121,7 @@ def _metrics_table(title: str, m: dict[str, Any]) -> Table:
 
 
 def _pr_table(rows: list[dict[str, float]], chosen: float) -> Table:
-    t = Table(title="precision / recall by threshold (pick one with --threshold or \\[rules] promo_threshold)")
+    t = Table(title="precision / recall by threshold (pick one with --threshold or [rules] promo_threshold)")
     for col in ("threshold", "precision", "recall", "F1", "false-positive rate"):
         t.add_column(col, justify="right")
     for r in rows:
@@ -149,7 +149,7 @@ def train_cmd(
     Example: mailguard train --promo ~/Mail/Newsletters --promo imap:Promotions --personal ~/Mail/INBOX
     """
     cfg = load_config(config)
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     target = out or default_model_out(cfg)
     t0 = time.perf_counter()
     with _progress(err, err.is_terminal) as progress:
@@ -186,7 +186,7 @@ def train_cmd(
                                                   *(f"--personal {p}" for p in personal)]),
     }
     full = classify.save(result.model, target, card)
-    outc = Console(highlight=False)
+    outc = console()
     outc.print(_metrics_table("cross-validated (5-fold) on your mail", result.cv_metrics))
     outc.print(f"wrote {target} (threshold {result.model.threshold:.3f}, sha256 {full['sha256'][:12]}...) "
                f"from {card['data']['n_promo']} promo and {card['data']['n_personal']} personal messages "
@@ -212,7 +212,7 @@ def evaluate_cmd(
     """
     cfg = load_config(config)
     promo_model = classify.load(model or cfg.model)
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     with _progress(err, err.is_terminal and fmt == EvalFormat.table) as progress:
         promo_ex, bad_promo = _read("promo", 1, promo, cfg, workers, progress)
         personal_ex, bad_personal = _read("personal", 0, personal, cfg, workers, progress)
@@ -226,9 +226,9 @@ def evaluate_cmd(
     m["model"] = str(model or cfg.model or "default")
     if fmt == EvalFormat.json:
         safe = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in m.items()}
-        typer.echo(json.dumps({**safe, "table": table}, indent=1))
+        write_json({**safe, "table": table})
         return
-    outc = Console(highlight=False)
+    outc = console()
     outc.print(_metrics_table("evaluation", m))
     outc.print(_pr_table(table, m["threshold"]))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -38,6 +39,8 @@ class Contact:
     #: for social contacts: network and handle; for imports: the file
     network: str = ""
     handle: str = ""
+    #: what they do, as their signature or profile says ("Founder, Hollowlayer")
+    role: str = ""
 
     @property
     def person(self) -> str:
@@ -49,6 +52,18 @@ class Contact:
         if self.org_domain:
             out.add(self.org_domain)
         return frozenset(out)
+
+    def slugs(self) -> frozenset[str]:
+        """How this person's name is spelled in an address: the local part of their own address,
+        and janedoe, jane.doe, jdoe for Jane Doe (at least four characters)."""
+        out = set()
+        local = self.email.partition("@")[0] if "@" in self.email else ""
+        if local:
+            out.add(local)
+        words = self.person.split() if self.person else []
+        if len(words) >= 2:
+            out |= {"".join(words), ".".join(words), words[0][0] + words[-1]}
+        return frozenset(s for s in out if len(s) >= 4)
 
     def org_names(self) -> frozenset[str]:
         """The keys of every organisation name this contact is tied to (see org_name_keys)."""
@@ -62,7 +77,7 @@ class Contact:
 
 def make_contact(email: str, name: str, since: datetime, how: str, *, message_id: str = "",
                  subject: str = "", sig_domains: Iterable[str] = (), org_name: str = "",
-                 source: str = "mail", network: str = "", handle: str = "") -> Contact:
+                 source: str = "mail", network: str = "", handle: str = "", role: str = "") -> Contact:
     email = email.lower()
     parts = split_display_name(name)
     return Contact(
@@ -78,6 +93,7 @@ def make_contact(email: str, name: str, since: datetime, how: str, *, message_id
         source=source,
         network=network,
         handle=handle,
+        role=role[:200],
     )
 
 
@@ -90,6 +106,8 @@ class Ledger:
         self.by_org: dict[str, set[str]] = defaultdict(set)
         self.by_person: dict[str, set[str]] = defaultdict(set)
         self.by_org_name: dict[str, set[str]] = defaultdict(set)
+        #: address local parts and name spellings (janedoe, jane.doe, jdoe) -> contacts
+        self.by_slug: dict[str, set[str]] = defaultdict(set)
         for c in contacts:
             self.add(c)
 
@@ -114,6 +132,7 @@ class Ledger:
                 name=old.name or c.name,
                 sig_domains=old.sig_domains | c.sig_domains,
                 org_name=old.org_name or c.org_name,
+                role=old.role or c.role,
             )
             if c.since < old.since:
                 merged = replace(merged, since=c.since, how=c.how, message_id=c.message_id,
@@ -129,7 +148,7 @@ class Ledger:
         c = self._by_email.pop(email.lower(), None)
         if c is None:
             return False
-        for index in (self.by_org, self.by_person, self.by_org_name):
+        for index in (self.by_org, self.by_person, self.by_org_name, self.by_slug):
             for key in list(index):
                 index[key].discard(c.email)
         return True
@@ -141,6 +160,8 @@ class Ledger:
             self.by_person[c.person].add(c.email)
         for n in c.org_names():
             self.by_org_name[n].add(c.email)
+        for slug in c.slugs():
+            self.by_slug[slug].add(c.email)
 
 
 # -- who becomes a networking contact ------------------------------------------------------
@@ -170,6 +191,7 @@ ROLE_WORDS = frozenset(
 _LOCAL_SPLIT = re.compile(r"[._+=-]")
 
 
+@lru_cache(maxsize=65536)
 def role_address(email: str) -> str | None:
     """Why an address is a role or robot address (support@, no-reply@, statements@), or None."""
     local = email.lower().partition("@")[0]

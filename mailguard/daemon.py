@@ -41,10 +41,12 @@ from typing import Any
 
 from .classify import PromoModel
 from .config import Config
+from .digest import after_pass, digest_config
 from .errors import ImapError, MailguardError, StoreError
 from .imap import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
 from .imap_session import AccountConfig, make_account
 from .scan import load_model
+from .secrets import forbid_core_dumps
 from .store import DB_NAME, Store, ensure_private_dir
 from .sync import AccountSync, Checkpoint, PassReport, make_pipeline
 
@@ -133,6 +135,8 @@ class Worker:
                 report = sync.run_pass(d.stopping.is_set)
                 self.passes += 1
                 d.report(report)
+                if report.complete and not d.dry_run:
+                    after_pass(d.config, sync)  # the weekly digest, if [digest] is enabled
                 if report.complete:
                     self.ready.set()
                 delay, drops = d.min_backoff, 0
@@ -212,7 +216,9 @@ class Daemon:
                  max_backoff: float = MAX_BACKOFF, checkpoint: Checkpoint | None = None) -> None:
         if not accounts:
             raise ImapError("no account to run")
+        forbid_core_dumps()  # the workers will hold passwords: never a core dump of this process
         self.config = config
+        digest_config(config.raw)  # a bad [digest] table stops the start, not the first digest
         self.model = model if model is not None else load_model(config)
         self.dry_run = dry_run
         self.once = once

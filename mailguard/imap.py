@@ -20,11 +20,21 @@ and port only. imapclient's own protocol log (logger ``imapclient.imaplib``, DEB
 responses (PLAIN, XOAUTH2) are sent as literals that imaplib logs by size only.
 
 Pure helpers (``uid_set``, ``parse_copyuid``, ``server_folder_name``, ``message_id_of``,
-``is_loopback_host``...) do the parsing and are tested on literals.
+``content_hash``, ``search_term``, ``is_loopback_host``...) do the parsing and are tested on
+literals.
+
+What the server says is data, never trusted to be well formed: a response mailguard cannot read
+(a count that is not a number, a UID range of four billion, a NIL where a number belongs) is an
+:class:`ImapProtocolError` or is ignored, never an exception from deep inside the parser, and only
+the UIDs that were asked for are ever used from an answer. What mailguard sends is never taken
+from a message unquoted: a Message-ID goes into a SEARCH as a quoted string of printable ASCII
+(see :func:`search_term`).
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import imaplib
 import ipaddress
 import logging
@@ -36,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.header import decode_header
 from email.parser import BytesHeaderParser
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -52,13 +63,18 @@ __all__ = [
     "FolderState",
     "ImapAccount",
     "ImapConnectionLost",
+    "ImapProtocolError",
     "ImapSettings",
     "TlsMode",
+    "content_hash",
+    "is_loopback_address",
     "is_loopback_host",
     "message_id_of",
     "parse_appenduid",
     "parse_copyuid",
+    "parse_uid_ranges",
     "parse_uid_set",
+    "search_term",
     "server_folder_name",
     "uid_set",
 ]
@@ -75,6 +91,14 @@ TRANSFER_BATCH = 500
 NOOP_POLL_SECONDS = 30.0
 
 _DELETED = b"\\Deleted"
+#: the largest UID, UIDVALIDITY or UIDNEXT (RFC 3501: a 32-bit number)
+UID_MAX = 2**32 - 1
+#: body bytes (after the header) that go into a message's content hash
+HASH_BODY_BYTES = 1024
+#: a SEARCH for a Message-ID sends at most this much of it (a substring: the result is filtered)
+MAX_SEARCH_TERM = 200
+#: a search term shorter than this would match half the folder: every Message-ID is read instead
+MIN_SEARCH_TERM = 3
 
 
 class ImapConnectionLost(ImapError):
@@ -97,6 +121,13 @@ class FolderReadOnly(ImapError):
         self.folder = folder
 
 
+class ImapProtocolError(ImapError):
+    """The server's answer cannot be read: malformed (a count that is not a number, a number out
+    of range) or not what the command can be answered with. The connection is closed, since what
+    follows in it cannot be trusted either; connect() again. Not retried by itself: a server
+    that answers like this once usually does again."""
+
+
 class FolderMissing(ImapError):
     """A folder does not exist (any more) on the server."""
 
@@ -109,17 +140,28 @@ class FolderMissing(ImapError):
 
 
 def is_loopback_host(host: str) -> bool:
-    """True for "localhost" and for IP literals in 127.0.0.0/8 or ::1. No DNS lookup is made."""
-    name = host.strip().lower().rstrip(".")
-    if name == "localhost":
+    """True for "localhost" (any case) and for IP literals in 127.0.0.0/8 or ::1 ("[::1]" too),
+    written exactly: "localhost." or "localhost.localdomain" are names a resolver may look up in
+    the DNS, and "127.1" is not an address literal to every resolver. No DNS lookup is made."""
+    if host.lower() == "localhost":
         return True
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        address = ipaddress.ip_address(name.strip("[]"))
+        address = ipaddress.ip_address(literal)
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
+    return is_loopback_address(address)
+
+
+def is_loopback_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for an address in 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 (a socket's peer, say)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0] if isinstance(address, str) else address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
 
 
 @dataclass(frozen=True)
@@ -213,8 +255,9 @@ class FetchedMessage:
     """One message as fetched without setting \\Seen.
 
     raw: the full header followed by at most max_body_bytes of the body; ``truncated`` tells
-    whether the body was cut. size: RFC822.SIZE, the size of the whole message on the server.
-    internaldate: the server's arrival time, timezone-aware.
+    whether the body was cut. size: RFC822.SIZE, the size of the whole message on the server
+    (len(raw) when the server did not say). internaldate: the server's arrival time,
+    timezone-aware. content_hash: see :func:`content_hash` ("" when not computed).
     """
 
     uid: int
@@ -223,6 +266,7 @@ class FetchedMessage:
     raw: bytes
     size: int
     message_id: str | None
+    content_hash: str = ""
 
     @property
     def truncated(self) -> bool:
@@ -250,34 +294,77 @@ def uid_set(uids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
-def parse_uid_set(text: str) -> list[int]:
-    """Expand an explicit sequence set, keeping its order: "4,1:3" -> [4, 1, 2, 3].
+def _number(text: str, what: str = "UID") -> int:
+    """A UID-like number, 1..UID_MAX, from ASCII digits only; ValueError otherwise."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        raise ValueError(f"{what} {text[:20]!r} is not a number")
+    n = int(text)
+    if not 1 <= n <= UID_MAX:
+        raise ValueError(f"{what} {n} is out of range")
+    return n
 
-    Ranges are expanded in ascending order whichever way they are written ("3:1" == "1:3"), as
-    RFC 3501 defines them. "*" is not accepted: a response set never contains it.
-    """
-    out: list[int] = []
+
+def parse_uid_ranges(text: str) -> list[tuple[int, int]]:
+    """An explicit sequence set as ranges, in order: "4,1:3" -> [(4, 4), (1, 3)]. A range is
+    ascending whichever way it is written ("3:1" is (1, 3)), as RFC 3501 defines it. ValueError
+    for anything but numbers from 1 to 4294967295 ("*" never occurs in a response set)."""
+    out: list[tuple[int, int]] = []
     for part in text.strip().split(","):
         low, sep, high = part.partition(":")
-        if not sep:
-            out.append(int(low))
-            continue
-        a, b = int(low), int(high)
-        out.extend(range(min(a, b), max(a, b) + 1))
+        a = _number(low)
+        b = _number(high) if sep else a
+        out.append((min(a, b), max(a, b)))
     return out
 
 
-def parse_copyuid(data: bytes | str) -> tuple[int, dict[int, int]]:
+def _ranges_length(ranges: Sequence[tuple[int, int]]) -> int:
+    return sum(high - low + 1 for low, high in ranges)
+
+
+def parse_uid_set(text: str, limit: int = 100_000) -> list[int]:
+    """Expand an explicit sequence set, keeping its order: "4,1:3" -> [4, 1, 2, 3] (ranges
+    ascending, see parse_uid_ranges). ValueError for a set of more than limit UIDs."""
+    ranges = parse_uid_ranges(text)
+    if _ranges_length(ranges) > limit:
+        raise ValueError(f"UID set of more than {limit} UIDs")
+    return [uid for low, high in ranges for uid in range(low, high + 1)]
+
+
+def parse_copyuid(data: bytes | str, wanted: Iterable[int] | None = None) -> tuple[int, dict[int, int]]:
     """Parse the data of a COPYUID response code (RFC 4315): b"38505 304,319:320 3956:3958"
-    -> (38505, {304: 3956, 319: 3957, 320: 3958}): destination UIDVALIDITY and old -> new UIDs."""
+    -> (38505, {304: 3956, 319: 3957, 320: 3958}): destination UIDVALIDITY and old -> new UIDs.
+
+    wanted: the UIDs that were copied; only they are mapped, without expanding the sets, so a
+    server's "1:4000000000" costs nothing. None maps every UID (of a set of at most 100,000).
+    ValueError for malformed data or sets of different lengths.
+    """
     text = data.decode("ascii") if isinstance(data, bytes) else data
     fields = text.split()
     if len(fields) != 3:
-        raise ValueError(f"malformed COPYUID data: {text!r}")
-    source, dest = parse_uid_set(fields[1]), parse_uid_set(fields[2])
-    if len(source) != len(dest):
-        raise ValueError(f"COPYUID sets differ in length: {text!r}")
-    return int(fields[0]), dict(zip(source, dest, strict=True))
+        raise ValueError(f"malformed COPYUID data: {text[:80]!r}")
+    validity = _number(fields[0], "UIDVALIDITY")
+    source, dest = parse_uid_ranges(fields[1]), parse_uid_ranges(fields[2])
+    if _ranges_length(source) != _ranges_length(dest):
+        raise ValueError(f"COPYUID sets differ in length: {text[:80]!r}")
+    if wanted is None:
+        return validity, dict(zip(parse_uid_set(fields[1]), parse_uid_set(fields[2]), strict=True))
+    asked = sorted(set(wanted))
+    positions: dict[int, int] = {}  # UID -> its place in the source sequence (first occurrence)
+    offset = 0
+    for low, high in source:
+        for i in range(bisect.bisect_left(asked, low), bisect.bisect_right(asked, high)):
+            positions.setdefault(asked[i], offset + asked[i] - low)
+        offset += high - low + 1
+    starts: list[int] = []  # the place in the destination sequence where each range begins
+    total = 0
+    for low, high in dest:
+        starts.append(total)
+        total += high - low + 1
+    mapping: dict[int, int] = {}
+    for uid, place in positions.items():
+        k = bisect.bisect_right(starts, place) - 1
+        mapping[uid] = dest[k][0] + place - starts[k]
+    return validity, mapping
 
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
@@ -290,6 +377,65 @@ def parse_appenduid(response: bytes | str | None) -> tuple[int, int] | None:
     raw = response.encode("utf-8", "replace") if isinstance(response, str) else response
     match = _APPENDUID.search(raw)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+#: header fields a server adds or rewrites on delivery or a migration: not part of the content hash
+_TRANSPORT_FIELDS = (
+    "received", "return-path", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to",
+    "status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase", "content-length", "lines",
+    "x-mozilla-status", "x-mozilla-status2",
+)
+# one unfolded field a line (after _FOLD): a transport field's whole line
+_TRANSPORT = re.compile(rb"^(?:" + "|".join(_TRANSPORT_FIELDS).encode() + rb")[ \t]*:[^\n]*(?:\n|\Z)",
+                        re.IGNORECASE | re.MULTILINE)
+_FOLD = re.compile(rb"\n[ \t]+")
+
+
+def content_hash(header: bytes, body: bytes = b"", size: int | None = None) -> str:
+    """A sha256 (hex) that tells one message's content from another's, wherever it is: in another
+    folder, after a move back, after a UIDVALIDITY change. It covers every header field except
+    those a server adds on delivery or migration (Received, Return-Path, Delivered-To, Status...),
+    with line ends and folding made uniform; the body's size (size, i.e.
+    RFC822.SIZE, minus the header; unknown when size is None); and its first HASH_BODY_BYTES bytes.
+
+    Two messages with the same Message-ID and a different From, Subject, Date or start of the
+    body have different hashes. Linear in the header's length (a few regular-expression passes).
+    """
+    text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    text = _TRANSPORT.sub(b"", _FOLD.sub(b" ", text)).strip(b"\n")
+    body_size = size - len(header) if size is not None and size >= len(header) else -1
+    digest = hashlib.sha256(text)
+    digest.update(b"\n\n%d\n" % body_size)
+    digest.update(body[:HASH_BODY_BYTES])
+    return digest.hexdigest()
+
+
+_SEARCHABLE = re.compile(r"[\x21-\x7e]+")
+
+
+def search_term(message_id: str) -> str:
+    """What to SEARCH for to find a Message-ID: the longest run of printable ASCII without spaces
+    in it (of its decoded text when it holds RFC 2047 encoded-words, which servers decode before
+    they search), at most MAX_SEARCH_TERM characters. IMAP's HEADER search matches substrings, so
+    the answer is a superset that is filtered by the exact Message-ID. NUL, CR, LF and 8-bit bytes
+    are never sent; "" when nothing searchable is left."""
+    text = message_id
+    if "=?" in text and len(text) <= 998:  # at most a header line's worth is decoded
+        try:
+            text = "".join(part.decode(charset or "utf-8", "replace") if isinstance(part, bytes)
+                           else part for part, charset in decode_header(text))
+        except (LookupError, ValueError, TypeError, AssertionError):
+            text = message_id
+    best = max(_SEARCHABLE.findall(text), key=len, default="")
+    return best[:MAX_SEARCH_TERM]
+
+
+def imap_quoted(text: str) -> bytes:
+    """An IMAP quoted string (RFC 3501) of printable ASCII: backslash and double quote escaped.
+    ValueError for anything else (CR, LF, NUL and 8-bit cannot be quoted)."""
+    if not all(" " <= ch <= "~" for ch in text):
+        raise ValueError(f"{text[:40]!r} cannot be sent as an IMAP quoted string")
+    return b'"' + text.encode("ascii").replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def message_id_of(header: bytes) -> str | None:
@@ -320,11 +466,12 @@ def server_folder_name(name: str, prefix: str = "", delimiter: str | None = "/")
     return cleaned
 
 
-_DOVECOT_TIMING = re.compile(r"\s*\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
+_DOVECOT_TIMING = re.compile(r"(?<!\s)\s*+\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
 _BYTES_REPR = re.compile(r"""^b(['"])(.*)\1$""", re.DOTALL)
 _ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 # imaplib's wording for an abort: "command: FETCH => socket error: EOF", "command: NOOP => <BYE text>"
 _ABORT_PREFIX = re.compile(r"^command: \S+ => ")
+_UNEXPECTED = re.compile(r"^(?:command: \S+ => )?unexpected (?:tagged )?response")
 _NONEXISTENT = re.compile(
     r"\[(NONEXISTENT|TRYCREATE)\]|doesn'?t exist|does not exist|no such (mailbox|folder)|unknown mailbox",
     re.IGNORECASE,
@@ -395,19 +542,28 @@ def _body_part(data: dict[bytes, Any], prefix: bytes) -> bytes | None:
 
 def _fetched(uid: int, data: dict[bytes, Any]) -> FetchedMessage | None:
     """A FetchedMessage from one FETCH response; None when the header is missing or NIL (Dovecot
-    answers NIL for a message another session expunged)."""
+    answers NIL for a message another session expunged). A size or flags the server got wrong
+    (NIL, not a number) are taken as unknown: the message is still readable."""
     header = _body_part(data, b"BODY[HEADER]")
     if header is None:
         return None
-    raw = header + (_body_part(data, b"BODY[TEXT]") or b"")
+    body = _body_part(data, b"BODY[TEXT]") or b""
+    raw = header + body
     internaldate = data.get(b"INTERNALDATE")
+    size = data.get(b"RFC822.SIZE")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        if size is not None or b"RFC822.SIZE" in data:
+            log.debug("message %d: the server gave no usable RFC822.SIZE (%r)", uid, size)
+        size = None
+    flags = data.get(b"FLAGS", ())
     return FetchedMessage(
         uid=uid,
-        flags=tuple(data.get(b"FLAGS", ())),
+        flags=tuple(f for f in flags if isinstance(f, bytes)) if isinstance(flags, tuple) else (),
         internaldate=internaldate if isinstance(internaldate, datetime) else None,
         raw=raw,
-        size=int(data.get(b"RFC822.SIZE", len(raw))),
+        size=len(raw) if size is None else size,
         message_id=message_id_of(header),
+        content_hash=content_hash(header, body, size),
     )
 
 
@@ -464,6 +620,8 @@ class ImapAccount:
         except Exception as exc:
             raise self._connect_error(exc) from exc
         try:
+            if s.tls == "none":
+                self._check_loopback_peer(client)
             if s.tls == "starttls":
                 self._starttls(client, context)
             log.info("login as %s to %s:%d", s.username, s.host, s.port)
@@ -494,6 +652,20 @@ class ImapAccount:
         except Exception as exc:  # the connection is being dropped anyway
             log.debug("logout from %s failed (%s); closing the socket", self.settings.address, exc)
             _shutdown_quietly(client)
+
+    def _check_loopback_peer(self, client: IMAPClient) -> None:
+        """tls="none": the host was checked to be loopback by name; check the address the socket
+        really reached too ("localhost" comes from a hosts file or a resolver), before a word of
+        the login is sent."""
+        try:
+            peer = client.socket().getpeername()[0]
+        except (OSError, AttributeError, IndexError) as exc:
+            raise ImapConnectionLost(f"cannot connect to {self.settings.address}: "
+                                     f"{_network_reason(exc, self.settings.timeout)}") from None
+        if not is_loopback_address(str(peer)):
+            raise ImapError(
+                f"refusing to log in to {self.settings.address} without TLS: {self.settings.host} "
+                f"reached {peer}, which is not a loopback address (tls='none' is for this machine only)")
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self.settings.ssl_context is not None:
@@ -631,10 +803,21 @@ class ImapAccount:
             raise FolderReadOnly(selected or folder or "the selected folder", where) from exc
         except (imaplib.IMAP4.abort, OSError, EOFError) as exc:
             self._drop()
+            if isinstance(exc, imaplib.IMAP4.abort) and _UNEXPECTED.search(_server_text(exc)):
+                # imaplib's words for a line it cannot parse: the connection is fine, the server not
+                raise ImapProtocolError(
+                    f"{action} failed on {where}: the server's answer is malformed "
+                    f"({_server_text(exc)[:120]})") from exc
             raise ImapConnectionLost(
                 f"connection to {where} lost during {action}: "
                 f"{_network_reason(exc, self.settings.timeout)}"
             ) from exc
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # imapclient's parsers: a number that is not one, a list that is too short...
+            detail = _malformed_detail(client) or _one_line(str(exc))[:120] or type(exc).__name__
+            self._drop()
+            raise ImapProtocolError(
+                f"{action} failed on {where}: the server's answer is malformed ({detail})") from exc
         except imaplib.IMAP4.error as exc:
             text = _server_text(exc)
             if "* BYE" in text:  # e.g. "Unexpected IDLE response: b'* BYE Server shutting down.'"
@@ -760,14 +943,24 @@ class ImapAccount:
             response = client.select_folder(folder, readonly=readonly)
         if b"UIDVALIDITY" not in response:
             raise ImapError(f"{self.settings.address} sent no UIDVALIDITY for {folder}")
+        uidnext = response.get(b"UIDNEXT")
+        state = FolderState(
+            uidvalidity=self._count(response[b"UIDVALIDITY"], "UIDVALIDITY", folder, low=1),
+            uidnext=self._count(uidnext, "UIDNEXT", folder, low=1) if uidnext is not None else None,
+            exists=self._count(response.get(b"EXISTS", 0), "EXISTS", folder, low=0),
+        )
         self._selected = folder
         self._selected_readonly = readonly
-        uidnext = response.get(b"UIDNEXT")
-        return FolderState(
-            uidvalidity=int(response[b"UIDVALIDITY"]),
-            uidnext=int(uidnext) if uidnext is not None else None,
-            exists=int(response.get(b"EXISTS", 0)),
-        )
+        return state
+
+    def _count(self, value: object, what: str, folder: str, *, low: int) -> int:
+        """A number of a SELECT answer, checked: 32 bits (RFC 3501). ImapProtocolError otherwise;
+        the connection is closed."""
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= UID_MAX:
+            return value
+        self._drop()
+        raise ImapProtocolError(f"select {folder} failed on {self.settings.address}: the server's "
+                                f"answer is malformed ({what} {str(value)[:40]})")
 
     def uids_after(self, last_uid: int) -> list[int]:
         """UIDs greater than last_uid in the selected folder, ascending.
@@ -783,7 +976,7 @@ class ImapAccount:
         self.noop()
         with self._command("UID SEARCH") as client:
             found = client.search(["UID", f"{last_uid + 1}:*"])
-        return sorted(uid for uid in found if uid > last_uid)
+        return sorted(uid for uid in _uids(found) if uid > last_uid)
 
     def uids_since(self, day: date) -> list[int]:
         """UIDs of messages that arrived (INTERNALDATE) on or after day, ascending (after a NOOP,
@@ -793,7 +986,7 @@ class ImapAccount:
         when = day.date() if isinstance(day, datetime) else day
         with self._command("UID SEARCH") as client:
             found = client.search(["SINCE", when])
-        return sorted(found)
+        return sorted(_uids(found))
 
     def fetch(
         self, uids: Iterable[int], max_body_bytes: int = 65536, batch: int = 200
@@ -900,7 +1093,7 @@ class ImapAccount:
                     if "EXPUNGEISSUED" not in _untagged(client) and \
                             "EXPUNGEISSUED" not in _server_text(exc).upper():
                         raise
-                    present = set(client.search(["UID", uid_set(chunk)]))
+                    present = set(client.search(["UID", uid_set(chunk)])) & set(chunk)
                     missing = set(chunk) - present
                     if not missing:
                         raise
@@ -912,41 +1105,48 @@ class ImapAccount:
                         _untagged(client).pop("COPYUID", None)
                         _send_transfer(client, verb, sorted(present), dest)
                 for data in _untagged(client).pop("COPYUID", []):
-                    try:
-                        mapping.update(parse_copyuid(data)[1])
-                    except ValueError as exc:
+                    try:  # only the UIDs of this command are taken from the answer
+                        mapping.update(parse_copyuid(data, wanted=chunk)[1])
+                    except (ValueError, TypeError) as exc:
                         log.warning("ignoring COPYUID from %s: %s", self.settings.address, exc)
         return mapping, gone
 
-    def find_by_message_id(self, folder: str, message_id: str) -> list[int]:
-        """UIDs of the messages in folder whose Message-ID is exactly message_id (ascending).
+    def find_by_message_id(self, folder: str, message_id: str,
+                           content_hash: str | None = None) -> list[int]:
+        """UIDs of the messages in folder whose Message-ID is exactly message_id (ascending) and,
+        when content_hash is given, whose content has that hash (see :func:`content_hash`): a
+        different message that reuses the Message-ID is not the one looked for.
 
-        For reconciling a move that was interrupted: is the message already in the destination?
-        The folder is examined read-only; the previously selected folder is selected again after.
+        For reconciling a move that was interrupted (is the message already in the destination?)
+        and for undo. Any Message-ID can be looked for: the SEARCH sends a quoted, printable part
+        of it (:func:`search_term`) and the candidates' headers are compared exactly. The folder
+        is examined read-only; the previously selected folder is selected again after.
         """
         wanted = " ".join(message_id.split())
         if not wanted:
             raise ValueError("empty Message-ID")
+        term = search_term(wanted)
+        criteria = (b"HEADER Message-ID " + imap_quoted(term)
+                    if len(term) >= MIN_SEARCH_TERM else b"ALL")
         previous, previous_readonly = self._selected, self._selected_readonly
         try:
             if previous != folder:
                 self.select(folder, readonly=True)
             with self._command(f"search {folder}", folder=folder) as client:
-                charset = None if wanted.isascii() else "UTF-8"
-                candidates = client.search(["HEADER", "Message-ID", wanted], charset=charset)
-                headers = (
-                    client.fetch(candidates, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
-                    if candidates
-                    else {}
-                )
+                candidates = sorted(_uids(client.search(criteria)))
+            found: list[int] = []
+            for chunk in _chunks(candidates, TRANSFER_BATCH):
+                with self._command(f"fetch from {folder}", folder=folder) as client:
+                    headers = client.fetch(list(chunk), ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+                found += [uid for uid in chunk if uid in headers and
+                          message_id_of(_body_part(headers[uid], b"BODY[HEADER.FIELDS") or b"") == wanted]
+            if content_hash is not None and found:
+                found = [m.uid for m in self._fetch_batches(found, HASH_BODY_BYTES, TRANSFER_BATCH)
+                         if m.content_hash == content_hash]
         finally:
             if previous is not None and previous != folder and self._client is not None:
                 self.select(previous, readonly=previous_readonly)
-        return sorted(
-            uid
-            for uid, data in headers.items()
-            if message_id_of(_body_part(data, b"BODY[HEADER.FIELDS") or b"") == wanted
-        )
+        return sorted(found)
 
     def append(
         self,
@@ -1024,6 +1224,28 @@ def _send_transfer(client: IMAPClient, verb: str, uids: Sequence[int], dest: str
         client.move(uid_set(uids), dest)
     else:
         client.copy(uid_set(uids), dest)
+
+
+def _uids(found: Iterable[Any]) -> set[int]:
+    """The UIDs of a SEARCH answer that can be UIDs at all (1 to 2**32 - 1)."""
+    return {u for u in found if isinstance(u, int) and not isinstance(u, bool) and 0 < u <= UID_MAX}
+
+
+_COUNTS = ("EXISTS", "RECENT", "UIDNEXT", "UIDVALIDITY", "HIGHESTMODSEQ")
+
+
+def _malformed_detail(client: IMAPClient) -> str | None:
+    """Which count of the last answer is not a number (for the error line), if one is."""
+    try:
+        responses = _untagged(client)
+    except AttributeError:
+        return None
+    for key in _COUNTS:
+        for value in responses.get(key) or ():
+            text = value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
+            if not (text.isascii() and text.isdigit()):
+                return f"{key} {text[:40]}"
+    return None
 
 
 def _untagged(client: IMAPClient) -> dict[str, list[Any]]:

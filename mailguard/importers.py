@@ -14,6 +14,7 @@ domain (brightloop.ai) for imported contacts.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import quopri
@@ -91,9 +92,13 @@ def _find_linkedin_header(text: str) -> int:
     """Offset of the 'First Name,Last Name,...' line, after LinkedIn's "Notes:" preamble."""
     offset = 0
     for line in text.splitlines(keepends=True):
-        cells = next(csv.reader([line.strip("\r\n")]), [])
-        if len(cells) >= 2 and [c.strip().lower() for c in cells[:2]] == ["first name", "last name"]:
-            return offset
+        if line[:11].lower() == "first name," or line[:12].lower() == '"first name"':
+            try:
+                cells = next(csv.reader([line.strip("\r\n")]), [])
+            except csv.Error:  # a line over the csv module's field limit: not the header
+                cells = []
+            if len(cells) >= 2 and [c.strip().lower() for c in cells[:2]] == ["first name", "last name"]:
+                return offset
         offset += len(line)
     return -1
 
@@ -119,7 +124,16 @@ def parse_linkedin_csv(text: str, *, default_since: datetime,
     contacts: list[Contact] = []
     skipped: list[str] = []
     undated = 0
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # "field larger than field limit (131072)": this row only
+            why = (f"a field longer than {csv.field_size_limit()} characters"
+                   if "field limit" in str(exc) else f"unreadable ({exc})")
+            skipped.append(f"line {header_line + reader.reader.line_num - 1}: {why}"[:200])
+            continue
         line = header_line + reader.line_num - 1
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
@@ -154,15 +168,23 @@ def parse_linkedin_csv(text: str, *, default_since: datetime,
 
 def _unfold(text: str) -> list[str]:
     """Physical lines -> logical lines: CRLF + space/tab continues (RFC 6350 3.2), and a vCard 2.1
-    quoted-printable value ending in '=' continues on the next line."""
+    quoted-printable value ending in '=' continues on the next line. Linear: the lines of one
+    logical line are gathered and joined once."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = re.sub(r"\n[ \t]", "", text)
     out: list[str] = []
+    parts: list[str] = []  # the physical lines of the logical line being read
+    qp = False  # it is a quoted-printable value (decided once, from its first line)
     for line in text.split("\n"):
-        if out and out[-1].endswith("=") and "QUOTED-PRINTABLE" in out[-1].split(":", 1)[0].upper():
-            out[-1] = out[-1] + "\n" + line
-        else:
-            out.append(line)
+        if parts and qp and parts[-1].endswith("="):
+            parts.append(line)
+            continue
+        if parts:
+            out.append("\n".join(parts))
+        parts = [line]
+        qp = "QUOTED-PRINTABLE" in line.split(":", 1)[0].upper()
+    if parts:
+        out.append("\n".join(parts))
     return out
 
 
@@ -222,13 +244,25 @@ def _prop(line: str) -> _Prop | None:
         else:  # vCard 2.1 bare parameter: "EMAIL;INTERNET;WORK:"
             pmap.setdefault("TYPE", k.strip())
     if pmap.get("ENCODING", "").upper() in ("QUOTED-PRINTABLE", "QP"):
-        charset = pmap.get("CHARSET", "utf-8")
         raw = quopri.decodestring(value.replace("=\n", "").encode("latin-1", "replace"))
-        try:
-            value = raw.decode(charset, "replace")
-        except LookupError:
-            value = raw.decode("utf-8", "replace")
+        value = _decode_text(raw, pmap.get("CHARSET", "utf-8"))
     return _Prop(name, pmap, value)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _decode_text(raw: bytes, charset: str) -> str:
+    """bytes in a vCard's CHARSET, as text that can be stored and printed: a charset Python does
+    not know, one that is no text encoding (hex, zlib...) or one that cannot replace errors (idna)
+    gives way to UTF-8; lone surrogates (UTF-7 can make them) become U+FFFD."""
+    try:
+        if not codecs.lookup(charset)._is_text_encoding:  # type: ignore[attr-defined]
+            raise LookupError(charset)
+        text = raw.decode(charset, "replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        text = raw.decode("utf-8", "replace")
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def parse_vcard_date(s: str) -> datetime | None:

@@ -18,6 +18,8 @@ signature           medium    one of those domains is one the contact's signatur
                               profile) named
 company-name        medium    an imported or social contact known by company name only, and a
                               domain whose name is that company (cobaltai.ai for "Cobalt AI")
+earlier-link        medium    the same sender address was tied to the contact before, on medium
+                              or strong evidence (the next issue of a newsletter)
 display-name        weak      the display name is the contact's full name, or names the contact's
                               organisation; two such (name and organisation) corroborate to medium
 ==================  ========  ===================================================================
@@ -99,10 +101,13 @@ class LinkContext:
     own_orgs: frozenset[str] = frozenset()
     org_evidence: Callable[[str], OrgEvidence] | None = None
     disabled: frozenset[str] = frozenset()
+    #: sender address -> (contact, when) it was linked to earlier on medium or strong evidence
+    earlier_link: Callable[[str], tuple[str, str] | None] | None = None
     _verdicts: dict[str, OrgVerdict] = field(default_factory=dict)
+    _named: tuple[frozenset[str], frozenset[str]] | None = None
 
     def verdict(self, domain: str) -> OrgVerdict:
-        v = self._verdicts.get(domain)
+        v = self._verdicts.get(domain)  # within one message: the evidence does not change
         if v is None:
             ev = self.org_evidence(domain) if self.org_evidence else None
             v = classify_domain(domain, own=self.own_orgs, evidence=ev)
@@ -169,25 +174,13 @@ def _platform_identity(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding
                        f"From {msg.sender.email} is {enc} sent through a bulk-mail platform")  # type: ignore[union-attr]
 
 
-def _name_slugs(c: Contact) -> set[str]:
-    out = set()
-    local = c.email.partition("@")[0] if "@" in c.email else ""
-    if local and len(local) >= 4:
-        out.add(local)
-    if c.person and " " in c.person:
-        words = c.person.split()
-        out.add("".join(words))
-        out.add(".".join(words))
-        out.add(words[0][0] + words[-1])
-    return {s for s in out if len(s) >= 4}
-
-
 def _platform_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     if msg.sender is None or not esp_of_domain(msg.sender.domain):
         return
     local = msg.sender.email.partition("@")[0]
-    for c in ctx.ledger:
-        if c.source == "mail" and local in _name_slugs(c):
+    for email in sorted(ctx.ledger.by_slug.get(local, ())):
+        c = ctx.ledger.get(email)
+        if c is not None and c.source == "mail":
             yield Evidence("platform-name", PLATFORM, MEDIUM, c.email,
                            f"From {msg.sender.email} is {c.name or c.email}'s name on a bulk-mail platform")
 
@@ -272,6 +265,11 @@ def _display_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
                     else f'display name "{name}" is the contact\'s name')
             yield Evidence("display-name", NAME, WEAK, email, text)
         for email in sorted(orgs):
+            c = ledger.get(email)
+            v = ctx.verdict(c.org_domain) if c is not None and c.org_domain else None
+            if v is not None and not v.links:
+                yield Veto("display-name", email, f"not linked by the organisation's name: {v.why}")
+                continue
             yield Evidence("display-name", NAME, WEAK, email + "\0org",
                            f'display name "{name}" names {email}\'s organisation')
 
@@ -314,7 +312,9 @@ def _named_orgs(msg: ParsedMessage) -> tuple[frozenset[str], frozenset[str]]:
 def _names_contacts_org(msg: ParsedMessage, ctx: LinkContext, c: Contact) -> str | None:
     """Does the message (its links, its signature) name the contact's organisation, one that can
     link? That corroborates a name."""
-    domains, names = _named_orgs(msg)
+    if ctx._named is None:
+        ctx._named = _named_orgs(msg)
+    domains, names = ctx._named
     for d in sorted(domains & c.orgs()):
         if ctx.verdict(d).links:
             return f"the message links or signs with {d}, {c.name or c.email}'s organisation"
@@ -323,6 +323,15 @@ def _names_contacts_org(msg: ParsedMessage, ctx: LinkContext, c: Contact) -> str
         if hit:
             return f"the message's signature names {c.name or c.email}'s organisation"
     return None
+
+
+def _earlier_link(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
+    if msg.sender is None or ctx.earlier_link is None:
+        return
+    got = ctx.earlier_link(msg.sender.email)
+    if got and got[0] in ctx.ledger and got[0] != msg.sender.email:
+        yield Evidence("earlier-link", got[2] if len(got) > 2 else SAME_ORG, MEDIUM, got[0],
+                       f"From {msg.sender.email} was tied to {got[0]} before ({got[1]})")
 
 
 LINK_RULES: tuple[LinkRule, ...] = (
@@ -341,6 +350,9 @@ LINK_RULES: tuple[LinkRule, ...] = (
              "a domain the contact's signature block or social profile named", _signature),
     LinkRule("company-name", MEDIUM,
              "the domain of an imported or social contact's company, by its name", _company_name),
+    LinkRule("earlier-link", MEDIUM,
+             "the same sender address was tied to the contact before on medium or strong evidence",
+             _earlier_link),
     LinkRule("display-name", WEAK,
              "the display name is the contact's full name or names their organisation "
              "(never moves alone)", _display_name),

@@ -164,10 +164,23 @@ def classify_domain(domain: str, *, own: frozenset[str] = frozenset(),
                     evidence: OrgEvidence | None = None) -> OrgVerdict:
     """The kind of an organisation (registrable) domain, and why it cannot link when it cannot."""
     d = domain.lower()
-    if d in freemail_domains():
-        return OrgVerdict(d, KIND_FREEMAIL, f"{d} is a free mail provider")
     if d in own:
         return OrgVerdict(d, KIND_OWN, f"{d} is your own organisation")
+    v = static_verdict(d)
+    if not v.links:
+        return v
+    if evidence is not None:
+        why = evidence.large()
+        if why:
+            return OrgVerdict(d, KIND_ORG, f"{d} is a large organisation: {why}")
+    return v
+
+
+@lru_cache(maxsize=65536)
+def static_verdict(d: str) -> OrgVerdict:
+    """What maintained data alone says of a domain (freemail, academic, government, platform)."""
+    if d in freemail_domains():
+        return OrgVerdict(d, KIND_FREEMAIL, f"{d} is a free mail provider")
     kind = suffix_kind(d)
     if kind == KIND_ACADEMIC:
         return OrgVerdict(d, kind, f"{d} is a university or school (public suffix)")
@@ -176,8 +189,4 @@ def classify_domain(domain: str, *, own: frozenset[str] = frozenset(),
     if d in platform_operators():
         return OrgVerdict(d, KIND_PLATFORM,
                           f"{d} is a large organisation that runs shared platforms (Public Suffix List)")
-    if evidence is not None:
-        why = evidence.large()
-        if why:
-            return OrgVerdict(d, KIND_ORG, f"{d} is a large organisation: {why}")
     return OrgVerdict(d, KIND_ORG)

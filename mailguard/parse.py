@@ -151,7 +151,10 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_ADDR = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 #: ``addr`` or ``<addr>`` alone; ``"Name" <addr>`` or ``Name <addr>`` with a plain name
 _ONE_BARE = re.compile(rf"\s*({_PLAIN_ADDR})\s*\Z|\s*<({_PLAIN_ADDR})>\s*\Z")
-_ONE_NAMED = re.compile(rf'\s*(?:"([^"\\\x00-\x1f]*)"|([^()<>@,:;"\[\]\\\x00-\x1f]*?))\s*<({_PLAIN_ADDR})>\s*\Z')
+# possessive runs: a plain name's trailing blanks are dropped by the caller, not by backtracking
+# (lazy name + blanks on both sides was cubic in a run of blanks)
+_ONE_NAMED = re.compile(rf'\s*+(?:"([^"\\\x00-\x1f]*+)"|([^()<>@,:;"\[\]\\\x00-\x1f]*+))\s*+'
+                        rf'<({_PLAIN_ADDR})>\s*+\Z')
 
 
 def _getaddresses(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -188,7 +191,7 @@ def _addresses_of(values: tuple[str, ...]) -> tuple[Address, ...]:
     found: list[Address] = []
     for name, addr in _getaddresses(values):
         addr = addr.strip().strip("<>").lower()
-        if not _ADDR_OK.match(addr):
+        if not _ADDR_OK.match(addr) or not addr.isprintable():  # a NUL decoded from =?..?= etc.
             continue
         found.append(Address(_WS.sub(" ", _decode_words(name)).strip().strip("'\""), addr))
     return tuple(found)
@@ -204,7 +207,7 @@ def parse_date(value: str) -> datetime | None:
         dt = None
     if dt is None:
         try:
-            cleaned = re.sub(r"\([^)]*\)", " ", value)
+            cleaned = re.sub(r"\([^()]*+\)", " ", value)  # "(" never closed: linear, not quadratic
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # unknown zone names: taken as UTC below
                 dt = dateparser.parse(cleaned, fuzzy=True)
@@ -363,7 +366,7 @@ def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: l
 #: every part: lines x nesting and parts are what it costs (a 512 KB message nested 300 deep took 12 s).
 #: It is given a prefix that keeps both small; parts past MAX_PARTS are never looked at anyway.
 _STDLIB_WORK = 500_000
-_BOUNDARY_PARAM = re.compile(rb"boundary\s*\*?\s*=", re.I)
+_BOUNDARY_PARAM = re.compile(rb"boundary\s*+(?:\*\s*+)?=", re.I)
 _DELIMITER_LINE = re.compile(rb"(?:\r\n|\r|\n)--")
 _LINE_END_B = re.compile(rb"\r\n|\r|\n")
 

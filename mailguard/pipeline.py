@@ -18,8 +18,8 @@ from .classify import PROMOTIONAL, PromoModel
 from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
                        role_address)
 from .features import Features, extract
-from .identity import org_domain, registrable_domain, signature_domains
-from .linker import LinkContext, LinkResult, link_message
+from .identity import org_domain, registrable_domain, signature_domains, signature_role
+from .linker import MEDIUM, LinkContext, LinkResult, link_message
 from .orgs import OrgEvidence, freemail_domains
 from .parse import ParsedMessage, parse_message
 from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
@@ -143,11 +143,13 @@ class Pipeline:
         #: organisation domain -> addresses seen sending from it
         self._org_addresses: dict[str, set[str]] = {}
         self._my_ids: set[str] = set()
-        #: Message-ID -> sender of received messages (for follow-up bumps)
-        self._senders_of: dict[str, str] = {}
+        #: Message-ID -> (sender, category) of received messages (for follow-up bumps)
+        self._senders_of: dict[str, tuple[str, str | None]] = {}
         #: Message-ID -> (sender, signature domains) of received messages: a reply makes its
         #: recipient a contact with the signature of the message it answers
         self._signatures: dict[str, tuple[str, frozenset[str]]] = {}
+        #: sender -> (contact, "how, when", kind) of its first medium or strong link
+        self._sender_links: dict[str, tuple[str, str, str]] = {}
         self.run_id = store.start_run(run_kind, source) if store else None
         self.last_date: datetime | None = None
         self.counts = {"messages": 0, "moves": 0, "new_contacts": 0, "unreadable": 0}
@@ -196,7 +198,13 @@ class Pipeline:
 
     def _link_context(self) -> LinkContext:
         return LinkContext(self.ledger, own_orgs=self.policy.own_orgs, org_evidence=self._org_evidence,
-                           disabled=self.policy.disabled_links)
+                           disabled=self.policy.disabled_links, earlier_link=self._earlier_link)
+
+    def _earlier_link(self, sender: str) -> tuple[str, str, str] | None:
+        got = self._sender_links.get(sender)
+        if got is None and self.store is not None:
+            got = self.store.earlier_link(sender)
+        return got
 
     def _org_firsts(self, org: str) -> list[tuple[datetime, str, str]]:
         """(first seen, note, address) of every address at ``org`` the mailbox has heard from or
@@ -246,17 +254,18 @@ class Pipeline:
                 return "a reply in a thread you took part in", None
         me = msg.sender.email if msg.sender else ""
         for mid in refs:
-            who = self._senders_of.get(mid)
-            if who is None and self.store is not None:
-                who = self.store.sender_of_message(mid)
-            if who and who == me:
-                return None, "a reply to the sender's own earlier message, which you never answered"
+            got = self._senders_of.get(mid)
+            if got is None and self.store is not None:
+                got = self.store.sender_of_message(mid)
+            if got and got[0] == me and got[1] == "promotional":
+                return None, ("a follow-up to the sender's own promotional message, which you never "
+                              "answered")
         return None, None
 
-    def _remember(self, msg: ParsedMessage, at: datetime) -> None:
+    def _remember(self, msg: ParsedMessage, at: datetime, category: str | None) -> None:
         """Note what this received message shows: the sender, list and organisation first seen."""
         if msg.message_id and msg.sender is not None and len(self._senders_of) < 200_000:
-            self._senders_of[msg.message_id] = msg.sender.email
+            self._senders_of[msg.message_id] = (msg.sender.email, category)
             sig = signature_domains(msg)
             if sig:
                 self._signatures[msg.message_id] = (msg.sender.email, sig)
@@ -326,6 +335,11 @@ class Pipeline:
             conversation, bump = self._conversation(msg)
         d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
                    bump=bump, ref=ref, scores=a.scores)
+        best = result.best
+        if (best is not None and msg.sender is not None and best.strength >= MEDIUM
+                and msg.sender.email not in self._sender_links and len(self._sender_links) < 100_000):
+            self._sender_links[msg.sender.email] = (
+                best.contact.email, f"by {best.kind} on {at:%Y-%m-%d}", best.kind)
 
         if feats is not None and msg.sender is not None and score is not None:
             if is_from_me(msg, self.policy):
@@ -340,9 +354,10 @@ class Pipeline:
                       and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
-                                     sig_domains=signature_domains(msg)), learned)
+                                     sig_domains=signature_domains(msg), role=signature_role(msg)),
+                                learned)
                 if net is None:
-                    self._remember(msg, at)
+                    self._remember(msg, at, d.category)
 
         if learn_only and d.action != KEEP:
             d = replace(d, action=KEEP,
@@ -360,10 +375,28 @@ class Pipeline:
         """Analyse a batch and decide it in the given order, in one transaction."""
         analysed = analyse(raws, self.model)
         refs = refs or [""] * len(raws)
-        if self.store is None:
-            return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
-        with self.store.transaction():
-            return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+        # what the batch learns is kept in memory only if the store keeps it too: a failed batch
+        # rolls both back, so a retry message by message learns (and saves) it again
+        snapshot = self._snapshot()
+        try:
+            if self.store is None:
+                return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+            with self.store.transaction():
+                return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+        except BaseException:
+            self._restore(snapshot)
+            raise
+
+    def _snapshot(self) -> tuple:
+        return (Ledger(self.ledger), dict(self._first_seen),
+                {k: set(v) for k, v in self._org_addresses.items()}, set(self._my_ids),
+                dict(self._senders_of), dict(self._signatures), dict(self._sender_links),
+                dict(self.counts), dict(self.unreadable_reasons), self.last_date)
+
+    def _restore(self, snap: tuple) -> None:
+        (self.ledger, self._first_seen, self._org_addresses, self._my_ids, self._senders_of,
+         self._signatures, self._sender_links, self.counts, self.unreadable_reasons,
+         self.last_date) = snap
 
     def finish(self) -> dict[str, int]:
         counts = dict(self.counts)

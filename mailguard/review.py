@@ -53,9 +53,15 @@ _UNDO_REASON = re.compile(r"^undo of move #(\d+)")
 IMAP_NEEDED = ("undoing a move on the IMAP account needs an [imap] config (and mailguard.imap_session); "
                "nothing was changed")
 
-#: one message across scans: its Message-ID, or sender|date|subject when it has none
-_KEY_SQL = ("COALESCE(NULLIF(message_id, ''), "
+#: one message across scans: its Message-ID, or sender|date|subject when it has none; a message
+#: decided over IMAP by its content hash (sync.py's imap_decided), since anyone can reuse a
+#: Message-ID
+_KEY_SQL = ("COALESCE((SELECT 'content:' || i.content_hash FROM imap_decided i "
+            "WHERE i.decision_id = decisions.id), NULLIF(message_id, ''), "
             "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
+#: whether a decisions row was carried out on an IMAP server
+_ON_SERVER_SQL = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = decisions.id "
+                  "AND mv.state IN ('done', 'undone'))")
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -82,6 +88,9 @@ class MovedMessage:
     ref: str
     source: str
     decided_at: datetime
+    #: moved on an IMAP server (a ``done`` or since ``undone`` row in the move log); False for a
+    #: decision only (a scan, a dry run): it "would move"
+    on_server: bool = False
 
 
 def _moved(r: Mapping[str, Any]) -> MovedMessage:
@@ -91,18 +100,20 @@ def _moved(r: Mapping[str, Any]) -> MovedMessage:
         linked_contact=r["linked_contact"], link_kind=r["link_kind"],
         reasons=tuple(json.loads(r["reasons"] or "[]")), ref=r["ref"] or "", source=r["source"] or "",
         decided_at=_dt(r["decided_at"]) or datetime.now(timezone.utc),
+        on_server=bool(r["on_server"]),
     )
 
 
 def moved_messages(store: Store) -> list[MovedMessage]:
     """Every moved message once (the same mbox scanned twice counts once), oldest decision first."""
     rows = store.execute(
-        f"""WITH keyed AS (SELECT *, {_KEY_SQL} AS mkey FROM decisions),
-                 latest AS (SELECT mkey, MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
-                            FROM keyed GROUP BY mkey)
-            SELECT keyed.* FROM keyed JOIN latest ON keyed.id = latest.last_id
-            WHERE keyed.action = 'move' AND latest.undone = 0
-            ORDER BY keyed.id"""
+        # joined on decisions' primary key: a join on a keyed CTE is quadratic in sqlite
+        f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
+                            FROM decisions GROUP BY {_KEY_SQL})
+            SELECT decisions.*, {_KEY_SQL} AS mkey, {_ON_SERVER_SQL} AS on_server
+            FROM decisions JOIN latest ON decisions.id = latest.last_id
+            WHERE decisions.action = 'move' AND latest.undone = 0
+            ORDER BY decisions.id"""
     )
     return [_moved(r) for r in rows]
 
@@ -137,6 +148,8 @@ class FlaggedSender:
     reasons: tuple[str, ...]
     message_ids: tuple[str, ...]
     last_decision_id: int
+    #: how many of ``messages`` were moved on a server; the others are decisions only ("would move")
+    moved_on_server: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -149,6 +162,7 @@ class FlaggedSender:
             "contact_subject": self.contact_subject,
             "contact_source": self.contact_source,
             "messages": self.messages,
+            "moved_on_server": self.moved_on_server,
             "last_subject": self.last_subject,
             "last_date": self.last_date.isoformat() if self.last_date else None,
             "max_score": None if self.max_score is None else round(self.max_score, 4),
@@ -186,6 +200,7 @@ def flagged_senders(store: Store, messages: Sequence[MovedMessage] | None = None
             max_score=max(scores) if scores else None, status=status, rule=rule,
             reasons=last.reasons, message_ids=tuple(m.message_id for m in ms if m.message_id),
             last_decision_id=last.decision_id,
+            moved_on_server=sum(m.on_server for m in ms),
         ))
     out.sort(key=lambda f: (f.last_date or _EPOCH, f.last_decision_id), reverse=True)
     return out
@@ -207,6 +222,9 @@ _LABEL = re.compile(r"^[^\s@<>()\[\],;:\"./\\]+$")
 def normalise_entry(text: str) -> str:
     """'News@Acme.io' -> 'news@acme.io'; '@acme.io' or 'acme.io' -> 'acme.io'. ReviewError otherwise."""
     t = text.strip().strip("<>").strip().lower()
+    if not t.isprintable():  # a control character: nothing mail could be from, nor Sieve could hold
+        raise ReviewError(f"{text!r} is neither an email address nor a domain (e.g. news@acme.io "
+                          "or acme.io)")
     if t.startswith("@"):
         t = t[1:]
     local, at, domain = t.rpartition("@")
@@ -281,11 +299,10 @@ def labelled_examples(store: Store) -> list[LabelledExample]:
     """
     rules = store.sender_rules()
     rows = store.execute(
-        f"""WITH keyed AS (SELECT *, {_KEY_SQL} AS mkey FROM decisions),
-                 latest AS (SELECT mkey, MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
-                            FROM keyed GROUP BY mkey)
-            SELECT keyed.*, latest.undone AS was_undone FROM keyed
-            JOIN latest ON keyed.id = latest.last_id ORDER BY keyed.id"""
+        f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
+                            FROM decisions GROUP BY {_KEY_SQL})
+            SELECT d.*, latest.undone AS was_undone FROM decisions d
+            JOIN latest ON d.id = latest.last_id ORDER BY d.id"""
     )
     out = []
     for r in rows:
@@ -356,6 +373,7 @@ def decision_log(store: Store, *, since: datetime | None = None, limit: int | No
             where.append("(sender LIKE ? OR sender LIKE ?)")
             params += [f"%@{entry}", f"%.{entry}"]
     rows = store.decisions(since=since, limit=limit, where=" AND ".join(where), params=params)
+    on_server = _on_server(store, [r["id"] for r in rows if r["action"] == "move"])
     return [{
         "id": r["id"],
         "run": r["run_id"],
@@ -366,12 +384,25 @@ def decision_log(store: Store, *, since: datetime | None = None, limit: int | No
         "subject": r["subject"],
         "action": r["action"],
         "status": r["status"],
+        "moved_on_server": r["id"] in on_server,
         "promo_score": None if r["promo_score"] is None else round(r["promo_score"], 4),
         "linked_contact": r["linked_contact"],
         "link": r["link_kind"],
         "reasons": json.loads(r["reasons"] or "[]"),
         "ref": r["ref"],
     } for r in rows]
+
+
+def _on_server(store: Store, decision_ids: Sequence[int]) -> set[int]:
+    """Which of these decisions were carried out on an IMAP server (see MovedMessage.on_server)."""
+    out: set[int] = set()
+    for start in range(0, len(decision_ids), 500):
+        chunk = list(decision_ids[start:start + 500])
+        marks = ",".join("?" * len(chunk))
+        out |= {r[0] for r in store.execute(
+            f"SELECT DISTINCT decision_id FROM moves WHERE decision_id IN ({marks}) "
+            "AND state IN ('done', 'undone')", chunk)}
+    return out
 
 
 def review_actions(store: Store, *, limit: int | None = None) -> list[dict[str, object]]:
@@ -400,6 +431,9 @@ class MoveBack:
     to_folder: str
     uid: int | None
     decision_id: int | None
+    #: the moved message's content hash (imap.content_hash), when the move log has it: a message
+    #: that reuses the Message-ID is never taken for it
+    content_hash: str | None = None
 
     def describe(self) -> str:
         return f"{self.message_id or '(no Message-ID)'}: {self.from_folder} -> {self.to_folder} " \
@@ -413,9 +447,16 @@ def plan_moves_back(moves: Iterable[Mapping[str, Any]]) -> list[MoveBack]:
     return [
         MoveBack(move_id=int(m["id"]), account=m["account"], message_id=m["message_id"] or "",
                  from_folder=m["dst_folder"], to_folder=m["src_folder"], uid=m["dst_uid"],
-                 decision_id=m["decision_id"])
+                 decision_id=m["decision_id"], content_hash=_field(m, "content_hash"))
         for m in moves if m["state"] == "done"
     ]
+
+
+def _field(row: Mapping[str, Any], name: str) -> Any:
+    try:
+        return row[name]
+    except (KeyError, IndexError):  # a row from before that column
+        return None
 
 
 @dataclass(frozen=True)
@@ -566,9 +607,14 @@ def _plan_last(store: Store, *, allow: bool) -> UndoPlan:
         return plan_revert(store, entry["id"])
     if newest is None:
         raise ReviewError("nothing to undo: no moved message, and no undo in the log")
-    moves = [m for m in _forward_moves(store)
+    forward = _forward_moves(store)
+    # the same message (content hash), not another that reuses its Message-ID
+    digests = {m["content_hash"] for m in forward
+               if m["decision_id"] == newest.decision_id and m["content_hash"]}
+    moves = [m for m in forward
              if m["decision_id"] == newest.decision_id
-             or (newest.message_id and m["message_id"] == newest.message_id)]
+             or (newest.message_id and m["message_id"] == newest.message_id
+                 and (not digests or not m["content_hash"] or m["content_hash"] in digests))]
     return _plan(store, newest.message_id or newest.key, [newest], moves,
                  newest.sender if allow and newest.sender else None)
 
@@ -631,7 +677,7 @@ class Mover(Protocol):
 
     def select(self, folder: str) -> object: ...
 
-    def find_by_message_id(self, folder: str, message_id: str) -> list[int]: ...
+    def find_by_message_id(self, folder: str, message_id: str, **kw: Any) -> list[int]: ...
 
     def move(self, uids: Sequence[int], dest: str) -> dict[int, int | None]: ...
 
@@ -662,9 +708,9 @@ def _insert_move(store: Store, step: MoveBack, uid: int | None, uidvalidity: int
                  state: str, reason: str) -> int:
     cur = store.execute(
         """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity, dst_folder,
-               state, decision_id, reason, at) VALUES (?,?,?,?,?,?,?,?,?,?)""",
+               state, decision_id, reason, at, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
         (step.account, step.message_id or None, step.from_folder, uid, uidvalidity, step.to_folder,
-         state, step.decision_id, reason, now_iso()))
+         state, step.decision_id, reason, now_iso(), step.content_hash))
     return int(cur.lastrowid or 0)
 
 
@@ -678,7 +724,9 @@ def move_back(store: Store, mover: Mover, step: MoveBack) -> list[tuple[int, int
         _insert_move(store, step, step.uid, None, "failed", reason + ": no Message-ID to find it by")
         raise ReviewError(f"move #{step.move_id} has no Message-ID: cannot find the message")
     uidvalidity = _uidvalidity(mover.select(step.from_folder))
-    uids = mover.find_by_message_id(step.from_folder, step.message_id)
+    # only the message this move put there: not another that reuses its Message-ID
+    same = {"content_hash": step.content_hash} if step.content_hash else {}
+    uids = mover.find_by_message_id(step.from_folder, step.message_id, **same)
     if step.uid is not None and step.uid in uids:
         uids = [step.uid]
     if not uids:

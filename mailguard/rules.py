@@ -201,10 +201,10 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
     transactional = feats.transactional_reason
     tool = tool_of(msg, policy.sales_tools)
     sequence = None
-    if tool and not conversation and (bump or score >= policy.personal_threshold):
-        # a tool's mark alone is not a sequence: reps track their personal mail too
-        sequence = f"sales sequence through {tool[0]} ({tool[1]})" + (f"; {bump}" if bump else "")
-    elif bump and not conversation and score >= policy.personal_threshold:
+    if tool and not conversation and (tool[0].sequencer or bump or score >= policy.personal_threshold):
+        # a tracking tool's mark alone is not a sequence: reps track their personal mail too
+        sequence = f"sales sequence through {tool[0].name} ({tool[1]})" + (f"; {bump}" if bump else "")
+    elif bump and not conversation:
         sequence = f"follow-up bump: {bump}"
     probs = scores if scores is not None else (1.0 - score, score, 0.0)
     by_model = model_category(probs, policy)

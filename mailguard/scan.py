@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import difflib
@@ -13,14 +13,16 @@ from typing import Any
 
 from . import classify
 from .config import Config
+from .contacts import Ledger
 from .errors import ConfigError, ModelError
 from .identity import registrable_domain
 from .linker import RULE_NAMES
 from .sequences import load_tools
 from .pipeline import Pipeline
 from .rules import Decision, Policy
+from .social import Network
 from .sources import Source, in_date_order
-from .store import Store
+from .store import DB_NAME, Store, data_dir, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def own_organisations(raw: Mapping[str, Any]) -> frozenset[str]:
     """``[mailbox] organisations``: the user's own organisation domains (their registrable
     domains); the domains of the user's non-freemail addresses are added by the pipeline."""
     orgs = (raw.get("mailbox") or {}).get("organisations", [])
+    if isinstance(orgs, str):
+        orgs = [orgs]
     if not isinstance(orgs, list) or not all(isinstance(o, str) for o in orgs):
         raise ConfigError("[mailbox] organisations must be a list of domains")
     return frozenset(registrable_domain(o) for o in orgs if o.strip())
@@ -107,3 +111,22 @@ def scan(source: Source, pipeline: Pipeline, *, batch: int = BATCH,
 def open_store(no_save: bool, env: dict[str, str] | None = None) -> Store | None:
     """The state database, or None for --no-save (nothing written anywhere)."""
     return None if no_save else Store.open_default(env)
+
+
+def scan_pipeline(model: classify.PromoModel, policy: Policy, store: Store | None, *,
+                  source: str, social: Sequence[Network] | None = None,
+                  env: dict[str, str] | None = None) -> Pipeline:
+    """The pipeline of a scan. With a store (--save) it learns into it; without, it still decides
+    against what mailguard knows (contacts learned or imported, allow/block rules), read from
+    the state database without writing to it, and keeps what it learns in memory."""
+    if store is not None:
+        return Pipeline(model, policy, store, source=source, social=social)
+    contacts, rules = read_snapshot(data_dir(env) / DB_NAME)
+    policy = replace(
+        policy,
+        allowed=policy.allowed | {k for k, v in rules.items() if v == "allowed"},
+        blocked=policy.blocked | {k for k, v in rules.items() if v == "blocked"},
+    )
+    pipe = Pipeline(model, policy, None, source=source, social=social)
+    pipe.ledger = Ledger(contacts)
+    return pipe

@@ -14,12 +14,17 @@ connect, so a rotated password or refreshed token is picked up and nothing is ca
 Secrets never appear in log lines or exception messages: a failing command is reported by its
 program name and exit status only; what it printed (stdout or stderr) is never shown, because a
 confused password manager may print the secret there.
+
+A process that holds a secret never dumps core (its memory would land on disk, in a core file or
+systemd-coredump's store): :func:`forbid_core_dumps` sets RLIMIT_CORE to 0 before any secret is
+fetched, and the daemon calls it at start.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import resource
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping
@@ -122,6 +127,16 @@ def _argv(raw: Any, key: str, where: str) -> tuple[str, ...]:
 # -- fetching ---------------------------------------------------------------------------------
 
 
+def forbid_core_dumps() -> None:
+    """No core dump of this process (nor, unless they raise it, of the commands it starts), from
+    now on: the soft RLIMIT_CORE, the one the kernel applies, is set to 0. The hard limit is left
+    as it is (lowering it cannot be undone without privileges); the systemd unit sets both."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError) as exc:  # cannot happen when lowering; never stop over it
+        log.warning("cannot turn off core dumps: %s", exc)
+
+
 def from_env(name: str, env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     value = env.get(name)
@@ -183,13 +198,19 @@ def from_keyring(service: str, username: str) -> str:
 
 
 def fetcher(spec: SecretSpec, env: Mapping[str, str] | None = None) -> Callable[[], str]:
-    """A callable that fetches the secret anew each time it is called."""
-    if spec.kind == "env":
-        return lambda: from_env(spec.value, env)
-    if spec.kind == "keyring":
-        return lambda: from_keyring(spec.value, spec.username)
+    """A callable that fetches the secret anew each time it is called, core dumps turned off
+    first (see forbid_core_dumps)."""
     what = "password_command" if spec.kind == "command" else "oauth2_token_command"
-    return lambda: from_command(spec.argv, timeout=spec.timeout, what=what)
+
+    def fetch() -> str:
+        forbid_core_dumps()
+        if spec.kind == "env":
+            return from_env(spec.value, env)
+        if spec.kind == "keyring":
+            return from_keyring(spec.value, spec.username)
+        return from_command(spec.argv, timeout=spec.timeout, what=what)
+
+    return fetch
 
 
 def credentials(spec: SecretSpec, env: Mapping[str, str] | None = None) -> Credentials:

@@ -8,7 +8,7 @@ from a linked contact counts too, with or without a tool.
 
 The table is data: ``[[sales_tools]]`` in config.toml adds a tool (``name``, ``headers``: header
 names whose presence marks it, ``domains``: tracking or link hosts, matched as the registrable domain
-or a sub-domain of it).
+or a sub-domain of it, ``sequencer``: false for a tool reps also use to track one-to-one mail).
 """
 
 from __future__ import annotations
@@ -23,9 +23,14 @@ from .parse import ParsedMessage
 
 @dataclass(frozen=True, slots=True)
 class SalesTool:
+    """A sales-engagement tool. ``sequencer``: a tool made for automated sequences (Outreach,
+    Apollo...), whose mark alone makes a step; otherwise (HubSpot, Mixmax, Yesware: reps track their
+    one-to-one mail with them too) the message must also read as promotion or be a bump."""
+
     name: str
     headers: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
+    sequencer: bool = True
 
 
 #: tools and their marks: tracking-pixel and link-redirect hosts the tools document for their
@@ -35,15 +40,16 @@ BUILTIN_TOOLS: tuple[SalesTool, ...] = (
               ("hubspotlinks.com", "hubspotemail.net", "hs-sites.com", "hs-sales-engage.com", "sidekickopen01.com",
                "sidekickopen02.com", "sidekickopen03.com", "sidekickopen04.com", "sidekickopen05.com",
                "sidekickopen06.com", "sidekickopen07.com", "sidekickopen08.com", "sidekickopen09.com",
-               "sidekickopen10.com", "t.sidekickopen70.com", "track.hubspot.com", "hubspotstarter.net")),
+               "sidekickopen10.com", "t.sidekickopen70.com", "track.hubspot.com", "hubspotstarter.net"),
+              sequencer=False),
     SalesTool("Outreach", ("x-outreach-message-id", "x-outreach-prospect-id", "x-outreach"),
               ("outreach.io", "mkt.outreach.io", "trk.outreach.io")),
     SalesTool("Apollo", ("x-apollo-id", "x-apollo-message-id"),
               ("apollo.io", "apollomail.io", "aplotrk.com")),
     SalesTool("Salesloft", ("x-salesloft-id", "x-salesloft-message-id"),
               ("salesloft.com", "salesloftlinks.com", "sdr.salesloft.com")),
-    SalesTool("Mixmax", ("x-mixmax-id", "x-mixmax-message-id"), ("mixmax.com", "mxmx.io")),
-    SalesTool("Yesware", ("x-yesware-id",), ("yesware.com", "yesware.io")),
+    SalesTool("Mixmax", ("x-mixmax-id", "x-mixmax-message-id"), ("mixmax.com", "mxmx.io"), sequencer=False),
+    SalesTool("Yesware", ("x-yesware-id",), ("yesware.com", "yesware.io"), sequencer=False),
     SalesTool("lemlist", ("x-lemlist-campaign-id", "x-lemlist-id"), ("lemlist.com", "lemlistmail.com")),
     SalesTool("Reply.io", ("x-reply-io-id", "x-replyio-id"), ("reply.io", "replyio.com")),
     SalesTool("Woodpecker", ("x-woodpecker-id",), ("woodpecker.co",)),
@@ -70,8 +76,11 @@ def load_tools(raw: Mapping[str, Any] | None) -> tuple[SalesTool, ...]:
             raise ConfigError(f"{where}: domains must be a list of domains")
         if not hdrs and not doms:
             raise ConfigError(f"{where}: give headers or domains")
+        seq = t.get("sequencer", True)
+        if not isinstance(seq, bool):
+            raise ConfigError(f"{where}: sequencer must be true or false")
         out.append(SalesTool(t["name"].strip(), tuple(h.lower().strip() for h in hdrs),
-                             tuple(d.lower().strip(". ") for d in doms)))
+                             tuple(d.lower().strip(". ") for d in doms), seq))
     return tuple(out)
 
 
@@ -97,12 +106,12 @@ def _matches(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
-def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> tuple[str, str] | None:
-    """(tool name, the mark that showed it) of a sales-engagement tool, or None."""
+def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> tuple[SalesTool, str] | None:
+    """(the sales-engagement tool, the mark that showed it), or None."""
     for t in tools:
         for h in t.headers:
             if h in msg.headers:
-                return t.name, f"header {h}"
+                return t, f"header {h}"
     hosts = set(link_hosts(msg))
     if not hosts:
         return None
@@ -110,5 +119,5 @@ def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> t
         for d in t.domains:
             for host in hosts:
                 if _matches(host, d):
-                    return t.name, f"tracking/link host {host}"
+                    return t, f"tracking/link host {host}"
     return None

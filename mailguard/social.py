@@ -142,15 +142,16 @@ _HEADLINE_ORG = re.compile(
 )
 #: ... or a lower-case organisation handle: "Founder @acme"
 _HEADLINE_ORG_HANDLE = re.compile(_ROLE + r"(?:at\s+)?@(?P<org>[a-z0-9][\w-]{1,38})\b", re.I)
-_SEGMENTS = re.compile(r"\s*(?:[|·•;]|\.\s|\n)\s*")
+# (?<!\s) and possessive runs: a run of blanks is read once from its start, not from each blank
+_SEGMENTS = re.compile(r"(?<!\s)[^\S\n]*+(?:[|·•;]|\.\s|\n)\s*+")
 _DOMAIN_IN_TEXT = re.compile(r"(?<![@\w.-])((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,24})(?![\w-])",
                              re.I)
 _NOT_HEADLINE = re.compile(r"^(?:view|message|accept|ignore|reply|see|connect|follow|visit|"
                            r"open|manage|unsubscribe)\b|://", re.I)
 _SHORTCODE = re.compile(r":[a-z0-9_+-]+:", re.I)
-_NAME_TAIL = re.compile(r"\s*(?:[,(|\[]|\s[-–—·•]\s).*$", re.S)
+_NAME_TAIL = re.compile(r"(?<!\s)(?:\s*+[,(|\[]|\s++[-–—·•]\s).*$", re.S)
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
-_BLOCK_TAG = re.compile(r"<\s*/?\s*(?:br|p|div|tr|td|th|li|ul|ol|h[1-6]|table|tbody|section|hr)\b[^>]*>",
+_BLOCK_TAG = re.compile(r"<\s*+/?\s*+(?:br|p|div|tr|td|th|li|ul|ol|h[1-6]|table|tbody|section|hr)\b[^>]*>",
                         re.I)
 # An anchor's URL stops at its closing quote and its text at the next "<a": "(.*?)\1 ... (.*?)</a>"
 # was cubic on anchors never closed (500 of them, 12 KB, took 8 s; 64 KB, half an hour).
@@ -305,7 +306,7 @@ BUILTIN_TABLE: tuple[dict[str, Any], ...] = (
         ],
         # the body shows the raw display name, custom emoji and all: "Jane :verified: (@jane@x.y)"
         "fields": [r"^{name}[^\n(@]{0,40}(?:https?://\S+\s*)?\(@(?P<handle>\w{1,30}(?:@[a-z0-9.-]+\.[a-z]{2,})?)\)[^\n]*$",
-                   r"^[^\n]*\(@{handle}\)[^\n]*\n(?P<headline>[^\n]{2,200})$"],
+                   r"^(?=[^\n]*\(@{handle}\))[^\n]*+\n(?P<headline>[^\n]{2,200})$"],
         "profile": r"https?://(?P<host>[a-z0-9.-]+\.[a-z]{2,})/@(?P<handle>\w{1,30}(?:@[a-z0-9.-]+\.[a-z]{2,})?)"
                    r"(?![\w@/])",
         "ignore_subjects": [r"\bterms of service\b", r"\bprivacy policy\b", r"\bannouncement\b"],
@@ -345,7 +346,7 @@ BUILTIN_TABLE: tuple[dict[str, Any], ...] = (
              "subject": r"^@(?P<handle>[a-z0-9.-]+\.[a-z]{2,}) " + _FOLLOW + r"(?: on bluesky)?!?$"},
         ],
         "fields": [r"^(?P<name>[^\n@]{1,80}) \(@{handle}\)[^\n]*$",
-                   r"^[^\n]*\(@{handle}\)[^\n]*\n(?P<headline>[^\n]{2,200})$"],
+                   r"^(?=[^\n]*\(@{handle}\))[^\n]*+\n(?P<headline>[^\n]{2,200})$"],
         "profile": r"https?://bsky\.app/profile/(?P<handle>[a-z0-9.-]+\.[a-z]{2,}|did:plc:[a-z0-9]+)",
         "ignore_subjects": [r"\bnewsletter\b", r"\bwhat'?s new\b"],
     },
@@ -651,9 +652,10 @@ def _org_of(org_field: str, headline: str, table_names: frozenset[str]) -> str:
     return ""
 
 
-@lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
-    return PublicSuffixList()
+    from .orgs import psl
+
+    return psl()
 
 
 def _host(url: str) -> str:
@@ -858,7 +860,7 @@ def social_contact(ev: SocialEvent, at: datetime) -> Contact:
     c = make_contact(
         email=ev.key, name=ev.who, since=at, how=f"{ev.kind} on {ev.network}",
         message_id=ev.message_id, subject=ev.subject, sig_domains=ev.domains, source="social",
-        network=ev.network, handle=ev.handle,
+        network=ev.network, handle=ev.handle, role=ev.headline,
     )
     # make_contact would read an organisation out of the name ("Jane" -> "jane"); a social
     # contact's organisation is only what the profile says.

@@ -7,9 +7,11 @@ pipeline gets to it.
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,8 +22,19 @@ from pathlib import Path
 from .errors import SourceError
 from .parse import parse_date
 
+log = logging.getLogger(__name__)
+
 HEAD_BYTES = 16 * 1024
+#: bytes of each file read to tell a message from anything else
+SNIFF_BYTES = 2048
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]?")
+#: headers of which a message file has at least one among its first lines
+_MAIL_HEADER = re.compile(
+    rb"^(?:from|to|date|subject|message-id|received|return-path|delivered-to|mime-version|"
+    rb"x-gm-thrid|reply-to|sender|cc|in-reply-to|references|dkim-signature):", re.I | re.M)
+#: files in a folder export that are never messages (skipped without a word)
+_NOT_MAIL_SUFFIXES = frozenset({".md", ".txt", ".json", ".jsonl", ".py", ".csv", ".msf", ".dat",
+                                 ".db", ".sqlite", ".sqlite3", ".toml", ".ini", ".html", ".pdf"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +156,10 @@ class FolderSource(Source):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.files = sorted(
-            p for p in path.rglob("*")
-            if p.is_file() and not p.name.startswith(".") and p.name not in ("cmds",)
-            and p.suffix.lower() not in (".md", ".txt", ".json", ".jsonl", ".py", ".csv")
-        )
+        files = list(_visible_files(path))
+        self.files = sorted(f for f in files if not _never_mail(f))
+        #: visible files that are never mail (.md, .py...): not read, but counted by check_folder
+        self.other_files = len(files) - len(self.files)
 
     def items(self) -> list[Item]:
         out = []
@@ -164,9 +176,87 @@ class FolderSource(Source):
         return Path(item.key).read_bytes()
 
 
+def _visible_files(root: Path) -> Iterator[Path]:
+    """Files under root, but hidden ones and those in hidden folders (.git, .venv)."""
+    for top, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            p = Path(top) / name
+            if not name.startswith(".") and p.is_file():
+                yield p
+
+
+def _never_mail(p: Path) -> bool:
+    """A known non-mail kind of file (.md, .json, .py, a Thunderbird .msf index...)."""
+    return p.name == "cmds" or p.suffix.lower() in _NOT_MAIL_SUFFIXES
+
+
 def _looks_like_message(head: bytes) -> bool:
-    first = head.lstrip(b"\r\n").split(b"\n", 1)[0]
-    return bool(_HEADER_LINE.match(first))
+    """A message file: header lines first, among them one every message has (From, Date...)."""
+    head = head.lstrip(b"\r\n")
+    first = head.split(b"\n", 1)[0]
+    if not _HEADER_LINE.match(first):
+        return False
+    end = min((i for i in (head.find(b"\n\n"), head.find(b"\r\n\r\n")) if i >= 0),
+              default=len(head))
+    return bool(_MAIL_HEADER.search(head[:end]))
+
+
+def _looks_like_mbox(head: bytes) -> bool:
+    """An mbox: a 'From ' separator line followed by a message's header lines."""
+    head = head.lstrip(b"\r\n")
+    if not head.startswith(b"From "):
+        return False
+    rest = head.split(b"\n", 1)
+    return len(rest) == 2 and _looks_like_message(rest[1])
+
+
+#: names of mbox files (a Takeout "All mail Including Spam and Trash.mbox", mutt's "mbox")
+_MBOX_NAME = re.compile(r"(?i)(?:\.mbox|\.mbx|^mbox)$")
+
+
+def _sniff(path: Path) -> str:
+    """'message', 'mbox', or 'other' (also for a file that cannot be read). In a folder, a file
+    that starts with a 'From ' line is one message with its envelope line (as the SpamAssassin
+    corpus and many .eml writers have it), unless its name says mbox."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        return "other"
+    if _looks_like_mbox(head):
+        return "mbox" if _MBOX_NAME.search(path.name) else "message"
+    return "message" if _looks_like_message(head) else "other"
+
+
+def _example(paths: list[Path], root: Path, n: int = 3) -> str:
+    names = [str(p.relative_to(root)) for p in paths[:n]]
+    return ", ".join(names) + (", ..." if len(paths) > n else "")
+
+
+def check_folder(src: FolderSource) -> None:
+    """A folder of message files is one where most files are messages; anything else is a
+    SourceError saying what the folder holds. Files that are not messages in a folder that is
+    mostly messages stay in the scan and are reported as not understood."""
+    p = src.path
+    if not src.files:
+        raise SourceError(f"{p} is a folder with no message files (and not a Maildir)")
+    kinds: dict[str, list[Path]] = {"message": [], "mbox": [], "other": []}
+    for f in src.files:
+        kinds[_sniff(f)].append(f)
+    total, messages, mboxes = len(src.files) + src.other_files, len(kinds["message"]), kinds["mbox"]
+    if mboxes and len(mboxes) >= messages:
+        first = mboxes[0]
+        raise SourceError(f"{p} is a folder of {len(mboxes)} mbox file(s) ({_example(mboxes, p)}), "
+                          f"not a mailbox: scan each one, e.g. mailguard scan {shlex.quote(str(first))}")
+    if messages * 2 <= total:
+        raise SourceError(f"{p} is not a mailbox: {total - messages:,} of its {total:,} files are not "
+                          "mail messages (expected an mbox file, a Maildir, or a folder of message "
+                          f"files such as .eml; e.g. {_example(kinds['other'], p)})")
+    if mboxes:  # a few mbox files among many messages: each would be one unreadable message
+        src.files = [f for f in src.files if f not in set(mboxes)]
+        log.warning("%s: skipped %d mbox file(s) among the message files (%s); scan them apart",
+                    p, len(mboxes), _example(mboxes, p))
 
 
 def open_source(path: Path | str) -> Source:
@@ -177,17 +267,18 @@ def open_source(path: Path | str) -> Source:
     if p.is_dir():
         if all((p / sub).is_dir() for sub in ("cur", "new")):
             return MaildirSource(p)
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise SourceError(f"cannot read {p}: permission denied")
         src = FolderSource(p)
-        if not src.files:
-            raise SourceError(f"{p} is a folder with no message files (and not a Maildir)")
+        check_folder(src)
         return src
     if not os.access(p, os.R_OK):
         raise SourceError(f"cannot read {p}: permission denied")
     with open(p, "rb") as f:
-        head = f.read(4096)
+        head = f.read(SNIFF_BYTES)
     if not head.strip():
         raise SourceError(f"{p} is empty, not a mailbox")
-    if head.lstrip(b"\r\n").startswith(b"From "):
+    if _looks_like_mbox(head):
         return MboxSource(p)
     if _looks_like_message(head):
         return SingleFileSource(p)

@@ -126,6 +126,33 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        4,
+        # sync.py: what identifies an IMAP message. imap_decided: each message decided, by its
+        # place (folder, UIDVALIDITY, UID) and its content hash (imap.content_hash), so that "already
+        # decided" never rests on a Message-ID another message can reuse; real = 0 for a dry run.
+        # moves.content_hash: the moved message's content, for "moved once, never moved again",
+        # reconciling and undo. Rows written before this migration have none (NULL).
+        """
+        CREATE TABLE imap_decided (
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id TEXT,
+            content_hash TEXT NOT NULL,
+            decision_id INTEGER REFERENCES decisions(id),
+            action TEXT NOT NULL,
+            real INTEGER NOT NULL DEFAULT 1,
+            at TEXT NOT NULL,
+            PRIMARY KEY (account, folder, uidvalidity, uid)
+        );
+        CREATE INDEX imap_decided_hash ON imap_decided(account, content_hash);
+        CREATE INDEX imap_decided_decision ON imap_decided(decision_id);
+        ALTER TABLE moves ADD COLUMN content_hash TEXT;
+        CREATE INDEX moves_content_hash ON moves(account, content_hash);
+        """,
+    ),
+    (
         10,
         # precision: the first message that showed a relationship with an organisation (its note
         # names it), the user's own Message-IDs (a reply to one is conversation), and the category
@@ -138,6 +165,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         ALTER TABLE decisions ADD COLUMN category TEXT;
         ALTER TABLE decisions ADD COLUMN link_strength TEXT;
+        ALTER TABLE contacts ADD COLUMN role TEXT NOT NULL DEFAULT '';
         CREATE INDEX decisions_message_id ON decisions(message_id);
         """,
     ),
@@ -147,6 +175,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         # {"personal": p, "promotional": p, "transactional": p}
         """
         ALTER TABLE decisions ADD COLUMN scores TEXT;
+        """,
+    ),
+    (
+        20,
+        # digest.py: the weekly digest appended to an account (intent before the APPEND, done
+        # after); indexes for the web UI's timelines. Numbered apart from the core's migrations
+        # so that branches adding one at the same time do not collide.
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            period_end TEXT NOT NULL,
+            moved INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('intent', 'done', 'failed')),
+            uid INTEGER,
+            at TEXT NOT NULL,
+            done_at TEXT
+        );
+        CREATE INDEX digests_account ON digests(account, state);
+        CREATE INDEX IF NOT EXISTS ui_moves_decision ON moves(decision_id);
+        CREATE INDEX IF NOT EXISTS ui_decisions_linked ON decisions(linked_contact)
         """,
     ),
 ]
@@ -258,7 +310,13 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN ... COMMIT (ROLLBACK on error); sqlite errors become StoreError."""
+        """BEGIN ... COMMIT (ROLLBACK on error); sqlite errors become StoreError. Inside another
+        transaction it is a SAVEPOINT: its changes are undone on error, and committed with the
+        outer transaction."""
+        if self.db.in_transaction:
+            with self._savepoint():
+                yield self.db
+            return
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -274,6 +332,29 @@ class Store:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise _store_error(f"state database {self.path}: cannot commit", exc) from None
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._savepoints = getattr(self, "_savepoints", 0) + 1
+        name = f"mailguard_{self._savepoints}"
+        try:
+            self.db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise _store_error(f"state database {self.path}", exc) from None
+        try:
+            yield
+        except BaseException:
+            try:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+            except sqlite3.Error as exc:  # the outer transaction rolls back anyway
+                log.warning("state database %s: rollback to a savepoint failed: %s", self.path, exc)
+            raise
+        else:
+            try:
+                self.db.execute(f"RELEASE {name}")
+            except sqlite3.Error as exc:
+                raise _store_error(f"state database {self.path}", exc) from None
 
     def _rollback(self) -> None:
         """ROLLBACK if a transaction is open; sqlite may already have rolled back by itself (a
@@ -299,15 +380,15 @@ class Store:
     def save_contact(self, c: Contact) -> None:
         self.execute(
             """INSERT INTO contacts (email, name, since, how, message_id, subject, org_domain,
-                   org_name, sig_domains, source, network, handle)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                   org_name, sig_domains, source, network, handle, role)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(email) DO UPDATE SET name=excluded.name, since=excluded.since,
                    how=excluded.how, message_id=excluded.message_id, subject=excluded.subject,
                    org_domain=excluded.org_domain, org_name=excluded.org_name,
                    sig_domains=excluded.sig_domains, source=excluded.source,
-                   network=excluded.network, handle=excluded.handle""",
+                   network=excluded.network, handle=excluded.handle, role=excluded.role""",
             (c.email, c.name, _iso(c.since), c.how, c.message_id, c.subject, c.org_domain,
-             c.org_name, json.dumps(sorted(c.sig_domains)), c.source, c.network, c.handle),
+             c.org_name, json.dumps(sorted(c.sig_domains)), c.source, c.network, c.handle, c.role),
         )
 
     def forget_contact(self, email: str) -> bool:
@@ -351,11 +432,22 @@ class Store:
         return self.execute("SELECT 1 FROM my_messages WHERE message_id = ?",
                             (message_id,)).fetchone() is not None
 
-    def sender_of_message(self, message_id: str) -> str | None:
-        """The sender of a message decided earlier, by its Message-ID."""
-        row = self.execute("SELECT sender FROM decisions WHERE message_id = ? ORDER BY id LIMIT 1",
+    def earlier_link(self, sender: str) -> tuple[str, str, str] | None:
+        """(contact, "by KIND on DATE", kind) of the first decision that tied ``sender`` to a contact
+        on medium or strong evidence."""
+        row = self.execute(
+            """SELECT linked_contact, link_kind, date FROM decisions WHERE sender = ?
+               AND link_strength IN ('strong', 'medium') AND linked_contact IS NOT NULL
+               ORDER BY id LIMIT 1""", (sender,)).fetchone()
+        if not row:
+            return None
+        return row[0], f"by {row[1]} on {(row[2] or '')[:10]}", row[1]
+
+    def sender_of_message(self, message_id: str) -> tuple[str, str | None] | None:
+        """(sender, category) of a message decided earlier, by its Message-ID."""
+        row = self.execute("SELECT sender, category FROM decisions WHERE message_id = ? ORDER BY id LIMIT 1",
                            (message_id,)).fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else None
 
     # -- runs and decisions ----------------------------------------------------------------
 
@@ -411,6 +503,156 @@ class Store:
                 (entry.lower(), status, now_iso(), note),
             )
 
+    # -- web UI and digest queries (mailguard.ui, mailguard.digest) --------------------------
+
+    def decision_columns(self) -> frozenset[str]:
+        """The columns of the decisions table (a later migration may add some, e.g. category)."""
+        return frozenset(r["name"] for r in self.execute("PRAGMA table_info(decisions)"))
+
+    def latest_decisions(self) -> list[sqlite3.Row]:
+        """The latest decision of every message (one message across scans: its Message-ID, else
+        sender|date|subject, as review.py matches them): id, date, action, promo_score, and
+        ``undone`` = 1 when an undo took one of its decisions back."""
+        return list(self.execute(
+            f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = 'undone') AS undone
+                                FROM decisions GROUP BY {_MESSAGE_KEY})
+                SELECT d.id, d.date, d.action, d.promo_score, latest.undone
+                FROM decisions d JOIN latest ON d.id = latest.last_id ORDER BY d.id"""))
+
+    def decisions_about(self, *, contacts: Iterable[str] = (), senders: Iterable[str] = (),
+                        message_ids: Iterable[str] = ()) -> list[sqlite3.Row]:
+        """Every decision linked to one of ``contacts``, from one of ``senders`` or about one of
+        ``message_ids``, oldest first, with ``mkey`` (the message's key across scans)."""
+        wanted = [("linked_contact", sorted(set(contacts))), ("sender", sorted(set(senders))),
+                  ("message_id", sorted({m for m in message_ids if m}))]
+        seen: dict[int, sqlite3.Row] = {}
+        for column, values in wanted:
+            for start in range(0, len(values), 400):
+                part = values[start:start + 400]
+                for r in self.execute(
+                        f"SELECT *, {_MESSAGE_KEY} AS mkey FROM decisions "
+                        f"WHERE {column} IN ({','.join('?' * len(part))})", part):
+                    seen[r["id"]] = r
+        return [seen[i] for i in sorted(seen)]
+
+    def moves_of_decisions(self, decision_ids: Iterable[int]) -> list[sqlite3.Row]:
+        """The moves rows (mailguard's moves and their undos) of these decisions, oldest first."""
+        ids = sorted(set(decision_ids))
+        out: list[sqlite3.Row] = []
+        for start in range(0, len(ids), 400):
+            part = ids[start:start + 400]
+            out += self.execute(f"SELECT * FROM moves WHERE decision_id IN ({','.join('?' * len(part))})",
+                                part)
+        return sorted(out, key=lambda r: r["id"])
+
+    def decision_page(self, *, text: str = "", sender: str | None = None,
+                      domain: str | None = None, action: str | None = None,
+                      undone: bool | None = None, date_from: datetime | None = None,
+                      date_to: datetime | None = None, category: str | None = None,
+                      before_id: int | None = None, limit: int = 100
+                      ) -> tuple[list[sqlite3.Row], int]:
+        """One page of the decision log, newest first, and how many decisions match in all.
+
+        text: in the sender, subject or linked contact; sender: this address; domain: senders of
+        it and its subdomains; undone: only (True) or no (False) decisions an undo took back;
+        date_from/date_to: the message's date, to inclusive of the whole day given; category:
+        only when the decisions table has that column; before_id: the page after that id."""
+        where: list[str] = []
+        args: list[Any] = []
+        if text:
+            like = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(lower(COALESCE(sender, '')) LIKE ? ESCAPE '\\' OR lower(subject) LIKE ? "
+                         "ESCAPE '\\' OR lower(COALESCE(linked_contact, '')) LIKE ? ESCAPE '\\')")
+            args += [like, like, like]
+        if sender:
+            where.append("sender = ?")
+            args.append(sender)
+        if domain:
+            where.append("(sender LIKE ? OR sender LIKE ?)")
+            args += [f"%@{domain}", f"%.{domain}"]
+        if action:
+            where.append("action = ?")
+            args.append(action)
+        if undone is not None:
+            where.append("status = 'undone'" if undone else "status != 'undone'")
+        if date_from is not None:
+            where.append("date >= ?")
+            args.append(_iso(date_from))
+        if date_to is not None:
+            where.append("date < ?")
+            args.append(_iso(date_to))
+        if category and "category" in self.decision_columns():
+            where.append("category = ?")
+            args.append(category)
+        sql_where = " AND ".join(where) or "1=1"
+        total = int(self.execute(f"SELECT COUNT(*) FROM decisions WHERE {sql_where}", args).fetchone()[0])
+        page_where, page_args = sql_where, list(args)
+        if before_id is not None:
+            page_where += " AND id < ?"
+            page_args.append(int(before_id))
+        rows = list(self.execute(
+            f"SELECT * FROM decisions WHERE {page_where} ORDER BY id DESC LIMIT {int(limit)}", page_args))
+        return rows, total
+
+    def moved_between(self, account: str, since: datetime, until: datetime, *,
+                      reason_prefix: str) -> list[sqlite3.Row]:
+        """mailguard's own moves on ``account`` (moves rows whose reason starts with
+        ``reason_prefix``) completed in (since, until], with their decision, oldest first;
+        ``state`` is 'undone' for those a review undo put back since."""
+        return list(self.execute(
+            """SELECT m.id AS move_id, m.state AS move_state, m.src_folder, m.dst_folder,
+                      m.done_at, d.message_id, d.date, d.sender, d.subject, d.promo_score,
+                      d.linked_contact, d.link_kind, d.reasons
+               FROM moves m JOIN decisions d ON d.id = m.decision_id
+               WHERE m.account = ? AND m.reason LIKE ? AND m.state IN ('done', 'undone')
+                 AND m.done_at > ? AND m.done_at <= ?
+               ORDER BY m.done_at, m.id""",
+            (account, reason_prefix + "%", _iso(since), _iso(until))))
+
+    def digest_rows(self, account: str, state: str) -> list[sqlite3.Row]:
+        """The account's digests in ``state`` (intent, done, failed), newest first."""
+        return list(self.execute(
+            "SELECT * FROM digests WHERE account = ? AND state = ? ORDER BY id DESC", (account, state)))
+
+    def add_digest_intent(self, account: str, folder: str, message_id: str, period_start: datetime,
+                          period_end: datetime, moved: int) -> int:
+        cur = self.execute(
+            """INSERT INTO digests (account, folder, message_id, period_start, period_end, moved,
+                   state, at) VALUES (?, ?, ?, ?, ?, ?, 'intent', ?)""",
+            (account, folder, message_id, _iso(period_start), _iso(period_end), moved, now_iso()))
+        return int(cur.lastrowid or 0)
+
+    def finish_digest(self, digest_id: int, state: str, uid: int | None = None) -> None:
+        self.execute("UPDATE digests SET state = ?, uid = ?, done_at = ? WHERE id = ?",
+                     (state, uid, now_iso(), digest_id))
+
+
+#: one message across scans, as review.py keys them: its Message-ID, or sender|date|subject
+_MESSAGE_KEY = ("COALESCE(NULLIF(message_id, ''), "
+                "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
+
+
+def read_snapshot(path: Path) -> tuple[list[Contact], dict[str, str]]:
+    """The contacts and allow/block rules of a state database, read without writing anything
+    (no migration, no mode change): what `mailguard scan` without --save decides against.
+    ([], {}) when there is no database; StoreError when it cannot be read."""
+    if not path.is_file():
+        return [], {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            db.row_factory = sqlite3.Row
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"contacts", "sender_rules"} <= tables:
+                return [], {}
+            contacts = [_contact(r) for r in db.execute("SELECT * FROM contacts ORDER BY since")]
+            rules = {r["entry"]: r["status"] for r in db.execute("SELECT entry, status FROM sender_rules")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise _store_error(f"cannot read state database {path}", exc) from None
+    return contacts, rules
+
 
 #: sqlite primary result codes that can go away by themselves, and what they mean to a user
 _TRANSIENT = {
@@ -453,5 +695,6 @@ def _contact(r: sqlite3.Row) -> Contact:
         subject=r["subject"], org_domain=r["org_domain"], org_name=r["org_name"],
         sig_domains=frozenset(json.loads(r["sig_domains"])), source=r["source"],
         network=r["network"], handle=r["handle"],
+        role=r["role"] if "role" in r.keys() else "",
     )
 

@@ -13,22 +13,35 @@ Afterwards each pass is incremental by UID: the ``folder_state`` table keeps, pe
 folder, the UIDVALIDITY and the last UID handled. New Sent mail is learned first, then new mail of
 the watched folder is fetched in batches (BODY.PEEK: \\Seen is never set) and decided in UID order.
 
+What identifies a message: in its folder, its UID under the folder's UIDVALIDITY (the server
+never gives it to another message); across folders and a UIDVALIDITY change, its content hash
+(:func:`mailguard.imap.content_hash`: the header fields a server does not add, the body's size and
+start). A Message-ID is never enough: anyone can reuse one, and a promotion that reuses the
+Message-ID of a kept note or of an earlier promotion is decided like any other message. Each
+decision is noted in ``imap_decided`` (folder, UIDVALIDITY, UID, content hash), in the transaction
+that saves it.
+
 Moves go through the ``moves`` table:
 
-1. an ``intent`` row per offender (Message-ID, source folder, UID and UIDVALIDITY, decision id) is
-   committed *before* the UID MOVE (or COPY + \\Deleted + UID EXPUNGE of exactly those UIDs);
+1. an ``intent`` row per offender (Message-ID, content hash, source folder, UID and UIDVALIDITY,
+   decision id) is committed *before* the UID MOVE (or COPY + \\Deleted + UID EXPUNGE of exactly
+   those UIDs);
 2. after it, in one transaction, the rows become ``done`` with the new UID, and the folder's last
    UID moves past the batch.
 
 A pass starts by reconciling ``intent`` rows left by a crash or a dropped connection: the message
-is looked up by Message-ID in the quarantine and in the source folder; found in the quarantine it
+is looked up by its UID in the source (while its UIDVALIDITY holds) and by Message-ID in the
+quarantine, where only a message with the row's content hash counts; found in the quarantine it
 is marked done, found only in the source it is moved now, found in neither it is marked failed
-(someone else moved or deleted it). Nothing is moved twice: a Message-ID that mailguard ever moved
-on this account is never moved again (it is back in the inbox because the user put it there).
+(someone else moved or deleted it). A row that cannot be resolved at all (its folder is gone, the
+server refuses the command) is marked failed with the reason, and the pass goes on. Nothing is
+moved twice: a message (same content) that mailguard moved once on this account is never moved
+again (it is back in the inbox because the user, or an undo, put it there).
 
 A UIDVALIDITY change makes stored UIDs meaningless: the folder's window is read again, messages
-already decided (same Message-ID in decisions or moves) are skipped, the rest is learned, and only
-what arrived after the first run and was never decided is acted on.
+already decided or moved (same content hash) are skipped, the rest is learned, and only what
+arrived after the first run and was never decided is acted on. Rows from before content hashes
+were kept (state databases of earlier versions) are matched by Message-ID.
 """
 
 from __future__ import annotations
@@ -43,8 +56,9 @@ from typing import Any
 
 from .classify import PromoModel
 from .config import Config
+from .digest import is_own_digest
 from .errors import ImapError, MailguardError
-from .imap import FetchedMessage, FolderMissing, FolderState, ImapAccount
+from .imap import HASH_BODY_BYTES, FetchedMessage, FolderMissing, FolderState, ImapAccount
 from .imap_session import AccountConfig
 from .pipeline import Pipeline
 from .rules import MOVE, Decision
@@ -68,6 +82,14 @@ def _noop_checkpoint(_phase: str) -> None:
 
 def _norm_id(message_id: str | None) -> str:
     return " ".join((message_id or "").split())
+
+
+def _shown(message_id: str | None) -> str:
+    """A Message-ID for a log line: control characters escaped, at most 200 characters."""
+    if not message_id:
+        return "no Message-ID"
+    text = message_id if message_id.isprintable() else repr(message_id)[1:-1]
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -294,34 +316,61 @@ class AccountSync:
         )
 
     # -- lookups
+    #
+    # What identifies a message: in its folder, (folder, UIDVALIDITY, UID), which no other message
+    # ever gets; across folders and a UIDVALIDITY change, its content hash (imap.content_hash). A
+    # Message-ID alone never says that a message was seen: anyone can reuse one. Only rows written
+    # before the content hash existed (no hash) are still matched by Message-ID.
 
-    def _ids_in(self, sql: str, params: tuple[Any, ...], ids: Iterable[str]) -> set[str]:
-        """Run sql (ending in "message_id IN ({marks})") for the normalised ids, 500 at a time;
-        the normalised Message-IDs it returns."""
-        wanted = [i for i in {_norm_id(x) for x in ids} if i]
-        found: set[str] = set()
+    def _in(self, sql: str, params: tuple[Any, ...], keys: Iterable[Any]) -> set[Any]:
+        """Run sql (ending in "IN ({marks})") for the keys, 500 at a time; the first column of
+        every row it returns."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in (None, "")]
+        found: set[Any] = set()
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             rows = self.store.execute(sql.format(marks=",".join("?" * len(part))), (*params, *part))
-            found.update(_norm_id(r[0]) for r in rows)
+            found.update(r[0] for r in rows)
         return found
 
-    def _moved_ids(self, ids: Iterable[str]) -> set[str]:
-        """Message-IDs that some move on this account already concerned (any state)."""
-        return self._ids_in("SELECT message_id FROM moves WHERE account = ? AND message_id IN ({marks})",
-                            (self.name,), ids)
+    def _decided_uids(self, folder: str, uidvalidity: int, uids: Iterable[int], *,
+                      real: bool = False, kept: bool = False) -> set[int]:
+        """UIDs of folder (at this UIDVALIDITY) already decided on this account; real: by a real
+        (not dry) run; kept: and not to be moved."""
+        sql = ("SELECT uid FROM imap_decided WHERE account = ? AND folder = ? AND uidvalidity = ?"
+               + (" AND real = 1" if real else "") + (f" AND action != '{MOVE}'" if kept else "")
+               + " AND uid IN ({marks})")
+        return self._in(sql, (self.name, folder, uidvalidity), uids)
 
-    def _decided_ids(self, ids: Iterable[str]) -> set[str]:
-        """Message-IDs already decided for this account (decisions with its source)."""
-        return self._ids_in("SELECT message_id FROM decisions WHERE source = ? AND message_id IN ({marks})",
-                            (self.source,), ids)
+    def _moved_before(self, msgs: Sequence[FetchedMessage]) -> set[int]:
+        """UIDs of msgs that mailguard moved once on this account (same content, wherever it is
+        now; a move that failed moved nothing). Rows from before the content hash: same
+        Message-ID."""
+        hashes = self._in(
+            "SELECT content_hash FROM moves WHERE account = ? AND state != 'failed' "
+            "AND content_hash IN ({marks})", (self.name,), (m.content_hash for m in msgs))
+        legacy = self._in(
+            "SELECT message_id FROM moves WHERE account = ? AND state != 'failed' "
+            "AND content_hash IS NULL AND reason LIKE ? AND message_id IN ({marks})",
+            (self.name, SYNC_TAG + "%"), (_norm_id(m.message_id) for m in msgs))
+        return {m.uid for m in msgs
+                if m.content_hash in hashes or (m.message_id and _norm_id(m.message_id) in legacy)}
 
-    def _kept_ids(self, ids: Iterable[str]) -> set[str]:
-        """Message-IDs a real (not dry) run of this account decided to keep."""
-        return self._ids_in(
-            """SELECT d.message_id FROM decisions d JOIN runs r ON r.id = d.run_id
-               WHERE d.source = ? AND d.action != ? AND r.kind NOT LIKE '%dry-run'
-                 AND d.message_id IN ({marks})""", (self.source, MOVE), ids)
+    def _seen_anywhere(self, msgs: Sequence[FetchedMessage]) -> set[int]:
+        """UIDs of msgs this account decided or moved before, in whatever folder or UIDVALIDITY
+        (same content). Decisions from before the content hash: same Message-ID."""
+        hashes = self._in("SELECT content_hash FROM imap_decided WHERE account = ? "
+                          "AND content_hash IN ({marks})", (self.name,),
+                          (m.content_hash for m in msgs))
+        legacy = self._in(
+            """SELECT d.message_id FROM decisions d WHERE d.source = ?
+                 AND NOT EXISTS (SELECT 1 FROM imap_decided i WHERE i.decision_id = d.id)
+                 AND d.message_id IN ({marks})""", (self.source,),
+            (_norm_id(m.message_id) for m in msgs))
+        legacy = {_norm_id(x) for x in legacy}
+        return self._moved_before(msgs) | {
+            m.uid for m in msgs
+            if m.content_hash in hashes or (m.message_id and _norm_id(m.message_id) in legacy)}
 
     def _fetch(self, folder: str, state: FolderState, uids: Sequence[int], body: int) -> list[Item]:
         return [Item(folder, state.uidvalidity, m, _date_of(m))
@@ -398,10 +447,9 @@ class AccountSync:
             boundary = self._boundary(st)
             uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
             for chunk in _chunks(uids, self.acct.batch_size):
-                items = self._fetch(sent, st, chunk, SENT_BODY_BYTES)
-                done = self._decided_ids(it.msg.message_id or "" for it in items)
-                sent_items += [it for it in items if _norm_id(it.msg.message_id) not in done
-                               or not it.msg.message_id]
+                done = self._decided_uids(sent, st.uidvalidity, chunk)
+                sent_items += self._fetch(sent, st, [u for u in chunk if u not in done],
+                                          SENT_BODY_BYTES)
             sent_items.sort(key=lambda it: it.when)
             sent_mark = Mark(st.uidvalidity, boundary, None)
         st = self.account.select(watch, readonly=True)  # learning only: works read-only too
@@ -420,10 +468,9 @@ class AccountSync:
         pending = iter(sent_items)
         nxt = next(pending, None)
         for chunk in _chunks(uids, self.acct.batch_size):
-            items = self._fetch(watch, st, chunk, self.acct.max_body_bytes)
-            done = self._decided_ids(it.msg.message_id or "" for it in items)
-            items = [it for it in items if not it.msg.message_id
-                     or _norm_id(it.msg.message_id) not in done]
+            done = self._decided_uids(watch, st.uidvalidity, chunk)  # an interrupted first run
+            fresh = [u for u in chunk if u not in done]
+            items = self._fetch(watch, st, fresh, self.acct.max_body_bytes) if fresh else []
             if not items:
                 continue
             upto = max(it.when for it in items)
@@ -498,21 +545,20 @@ class AccountSync:
         last UID past the batch (None during a resync)."""
         items = self._fetch(folder, st, uids, self.acct.max_body_bytes)
         self.checkpoint("fetched")
-        moved_before = self._moved_ids(it.msg.message_id or "" for it in items)
+        moved_before = self._moved_before([it.msg for it in items])
         # a batch interrupted (dropped connection, crash) after its decisions were saved comes
-        # again: what was kept then is not decided a second time
-        kept_before = self._kept_ids(it.msg.message_id or "" for it in items) \
+        # again: what was kept then is not decided a second time (the same UID, not a Message-ID)
+        kept_before = self._decided_uids(folder, st.uidvalidity, uids, real=True, kept=True) \
             if commit_mark is not None else set()
         fresh = []
         for it in items:
-            mid = _norm_id(it.msg.message_id)
-            if mid and mid in moved_before:
+            if it.msg.uid in moved_before:
                 report.skipped += 1
                 log.info("%s: %s UID %d (%s) was moved once and is back: left alone",
-                         self.name, folder, it.msg.uid, it.msg.message_id)
-            elif mid and mid in kept_before:
+                         self.name, folder, it.msg.uid, _shown(it.msg.message_id))
+            elif it.msg.uid in kept_before:
                 log.debug("%s: %s UID %d (%s) was decided before an interruption: kept",
-                          self.name, folder, it.msg.uid, it.msg.message_id)
+                          self.name, folder, it.msg.uid, _shown(it.msg.message_id))
             else:
                 fresh.append(it)
         results = self._decide(fresh, learn_only=False, report=report) if fresh else []
@@ -540,10 +586,10 @@ class AccountSync:
                 reason = SYNC_TAG + (d.reasons[0] if d.reasons else "promotion from a contact")
                 cur = self.store.execute(
                     """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity,
-                           dst_folder, state, decision_id, reason, at)
-                       VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?)""",
+                           dst_folder, state, decision_id, reason, at, content_hash)
+                       VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?)""",
                     (self.name, _norm_id(it.msg.message_id) or None, folder, it.msg.uid, uidvalidity,
-                     quarantine, did, reason, at))
+                     quarantine, did, reason, at, it.msg.content_hash or None))
                 rows[it.msg.uid] = int(cur.lastrowid or 0)
         self.checkpoint("intents")
         mapping = self._move_to_quarantine(folder, list(rows), quarantine)
@@ -567,7 +613,7 @@ class AccountSync:
                 report.vanished += 1
                 log.warning("%s: %s UID %d (%s) was expunged by another client before it could be "
                             "moved: nothing to move", self.name, folder, it.msg.uid,
-                            it.msg.message_id or "no Message-ID")
+                            _shown(it.msg.message_id))
                 continue
             report.moved.append(Moved(folder, it.msg.uid, quarantine, mapping.get(it.msg.uid), d))
             log.info("%s: moved %s UID %d to %s: %s, %r (%s)", self.name, folder, it.msg.uid,
@@ -598,11 +644,19 @@ class AccountSync:
                 report: PassReport) -> list[tuple[Item, Decision, int | None]]:
         """Run the pipeline over items in the given order; (item, decision, decision id). A message
         the pipeline fails on is logged and left where it is."""
+        # mailguard's own digest (digest.py) is never decided, learned from or moved
+        items = [it for it in items if not is_own_digest(self.store, it.msg.raw)]
+        if not items:
+            return []
         refs = [f"imap:{self.name}/{it.folder}/{it.msg.uid}" for it in items]
-        last = self.store.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]
+        ids: dict[str, int] = {}
         try:
-            decisions = self.pipeline.process([it.msg.raw for it in items], refs, learn_only=learn_only)
-            pairs = list(zip(items, decisions, strict=True))
+            with self.store.transaction():  # the decisions and the places they are about, together
+                last = self._last_decision()
+                decisions = self.pipeline.process([it.msg.raw for it in items], refs,
+                                                  learn_only=learn_only)
+                pairs = list(zip(items, decisions, strict=True))
+                ids.update(self._record_decided(pairs, last))
         except MailguardError:
             raise
         except Exception:  # noqa: BLE001 - a pipeline bug must not stop the account
@@ -611,27 +665,54 @@ class AccountSync:
             pairs = []
             for it, ref in zip(items, refs, strict=True):
                 try:
-                    pairs.append((it, self.pipeline.process([it.msg.raw], [ref], learn_only=learn_only)[0]))
+                    with self.store.transaction():
+                        last = self._last_decision()
+                        d = self.pipeline.process([it.msg.raw], [ref], learn_only=learn_only)[0]
+                        ids.update(self._record_decided([(it, d)], last))
+                    pairs.append((it, d))
                 except MailguardError:
                     raise
                 except Exception as exc:  # noqa: BLE001
                     report.unreadable += 1
                     log.error("%s: %s UID %d (%s) could not be decided (%s): left where it is",
-                              self.name, it.folder, it.msg.uid, it.msg.message_id, type(exc).__name__)
-        ids: dict[str, int] = {}
-        if self.pipeline.run_id is not None:
-            for r in self.store.execute(
-                    "SELECT id, ref FROM decisions WHERE id > ? AND run_id = ?",
-                    (last, self.pipeline.run_id)):
-                ids[r["ref"]] = int(r["id"])
+                              self.name, it.folder, it.msg.uid, _shown(it.msg.message_id),
+                              type(exc).__name__)
         out = []
         for it, d in pairs:
             if d.reasons and d.reasons[0].startswith("not understood"):
                 report.unreadable += 1
                 log.warning("%s: %s UID %d (%s): %s", self.name, it.folder, it.msg.uid,
-                            it.msg.message_id or "no Message-ID", d.reasons[0])
+                            _shown(it.msg.message_id), d.reasons[0])
             out.append((it, d, ids.get(d.ref)))
         return out
+
+    def _last_decision(self) -> int:
+        return int(self.store.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0])
+
+    def _record_decided(self, pairs: Sequence[tuple[Item, Decision]], last: int) -> dict[str, int]:
+        """Note in imap_decided where each decided message is (folder, UIDVALIDITY, UID) and its
+        content hash; call in the transaction that saved the decisions (those after id last).
+        Returns ref -> decision id. A dry run's rows never replace a real run's."""
+        ids: dict[str, int] = {}
+        if self.pipeline.run_id is not None and pairs:
+            for r in self.store.execute("SELECT id, ref FROM decisions WHERE id > ? AND run_id = ?",
+                                        (last, self.pipeline.run_id)):
+                ids[r["ref"]] = int(r["id"])
+        at = now_iso()
+        real = 0 if self.dry_run else 1
+        for it, d in pairs:
+            self.store.execute(
+                """INSERT INTO imap_decided (account, folder, uidvalidity, uid, message_id,
+                       content_hash, decision_id, action, real, at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(account, folder, uidvalidity, uid) DO UPDATE SET
+                       message_id = excluded.message_id, content_hash = excluded.content_hash,
+                       decision_id = excluded.decision_id, action = excluded.action,
+                       real = excluded.real, at = excluded.at
+                   WHERE excluded.real >= imap_decided.real""",
+                (self.name, it.folder, it.uidvalidity, it.msg.uid, _norm_id(it.msg.message_id) or None,
+                 it.msg.content_hash, ids.get(d.ref), d.action, real, at))
+        return ids
 
     # -- UIDVALIDITY change
 
@@ -642,7 +723,7 @@ class AccountSync:
         except (quarantine given) what arrived after the first run, which is acted on."""
         if mark is not None:
             log.warning("%s: UIDVALIDITY of %s changed (%d -> %d): stored UIDs are void; resyncing "
-                        "by Message-ID, nothing already decided is moved", self.name, folder,
+                        "by content, nothing already decided is moved", self.name, folder,
                         mark.uidvalidity, st.uidvalidity)
             report.resynced.append(folder)
         cutoff = (datetime.now(timezone.utc) - timedelta(days=self.window_days)).date()
@@ -652,15 +733,14 @@ class AccountSync:
         learn: list[int] = []
         act: list[int] = []
         for chunk in _chunks(uids, 1000):
-            heads = list(self.account.fetch(chunk, max_body_bytes=1, batch=1000))
-            ids = [m.message_id or "" for m in heads]
-            seen = self._decided_ids(ids) | self._moved_ids(ids)
+            # the header and the start of the body: what the content hash is made of
+            heads = list(self.account.fetch(chunk, max_body_bytes=HASH_BODY_BYTES, batch=500))
+            seen = self._seen_anywhere(heads)
             for m in heads:
-                mid = _norm_id(m.message_id)
-                if mid and mid in seen:
+                if m.uid in seen:
                     continue
                 arrived = m.internaldate
-                if (quarantine is not None and mid and learned_until is not None
+                if (quarantine is not None and learned_until is not None
                         and arrived is not None and arrived >= learned_until):
                     act.append(m.uid)
                 else:
@@ -697,7 +777,20 @@ class AccountSync:
             return
         log.warning("%s: reconciling %d interrupted move(s)", self.name, len(rows))
         for row in rows:
-            self._reconcile_one(row)
+            try:
+                self._reconcile_one(row)
+            except ImapError as exc:
+                # a lost connection or a folder read-only for now: retried with the whole pass.
+                # Anything else (a folder that is gone, a command the server refuses) would
+                # fail the same way at every pass: this row is given up, the others go on.
+                if exc.retryable or not self.account.connected:
+                    raise
+                self._finish_row(row, "failed", None, f"reconciled: cannot be resolved: {exc}")
+                report.failed += 1
+                log.error("%s: move #%d (%s, %s UID %s -> %s) cannot be reconciled and is marked "
+                          "failed: %s", self.name, row["id"], _shown(row["message_id"]),
+                          row["src_folder"], row["src_uid"], row["dst_folder"], exc)
+                continue
             report.reconciled += 1
 
     def _finish_row(self, row: Any, state: str, dst_uid: int | None, note: str = "") -> None:
@@ -707,21 +800,29 @@ class AccountSync:
             (state, dst_uid, now_iso(), f" ({note})" if note else "", row["id"]))
 
     def _reconcile_one(self, row: Any) -> None:
+        """Find the message of an intent row in its source and its destination and finish the
+        move. While the source's UIDVALIDITY holds the message is looked at by its UID (a UID is
+        never given to another message); otherwise, and in the destination, by Message-ID. A
+        message found there counts only when its content hash is the row's (a different message
+        may reuse the Message-ID); rows written before content hashes match by Message-ID."""
         src, dst, mid = row["src_folder"], row["dst_folder"], row["message_id"] or ""
+        digest: str | None = row["content_hash"]
         st = self.account.select(src)
         same_uids = st.uidvalidity == row["src_uidvalidity"]
-        if mid:
-            in_dst = self.account.find_by_message_id(dst, mid)
-            in_src = self.account.find_by_message_id(src, mid)
-            if same_uids and row["src_uid"] in in_src:
-                in_src = [row["src_uid"]]
+        if same_uids and row["src_uid"] is not None:
+            head = next(iter(self.account.fetch([row["src_uid"]], max_body_bytes=HASH_BODY_BYTES)), None)
+            same = head is not None and (head.content_hash == digest if digest else
+                                         not mid or _norm_id(head.message_id) == mid)
+            in_src = [row["src_uid"]] if same else []
+        elif mid:
+            in_src = self.account.find_by_message_id(src, mid, content_hash=digest)
         else:
-            in_dst = []
-            in_src = ([row["src_uid"]] if same_uids and row["src_uid"] is not None
-                      and list(self.account.fetch([row["src_uid"]], max_body_bytes=1)) else [])
+            in_src = []
+        in_dst = self.account.find_by_message_id(dst, mid, content_hash=digest) if mid else []
+        shown = _shown(mid)
         if in_dst and not in_src:
             self._finish_row(row, "done", in_dst[-1], "reconciled: found in the destination")
-            log.info("%s: move #%d (%s) had completed: marked done", self.name, row["id"], mid)
+            log.info("%s: move #%d (%s) had completed: marked done", self.name, row["id"], shown)
         elif in_dst and in_src:
             # COPY done, EXPUNGE not (no MOVE on this server): never copy it a second time; the
             # source is removed only when it is byte for byte the copy in the destination
@@ -731,28 +832,28 @@ class AccountSync:
                 self._finish_row(row, "done", in_dst[-1],
                                  "reconciled: the copy was made; the original removed now")
                 log.info("%s: move #%d (%s) was interrupted between COPY and EXPUNGE: the copy in "
-                         "%s is identical; completed", self.name, row["id"], mid, dst)
+                         "%s is identical; completed", self.name, row["id"], shown, dst)
                 return
             self._finish_row(row, "done", in_dst[-1],
                              f"reconciled: a copy also remains in {src}, UID {in_src[0]}")
             log.warning("%s: move #%d (%s) was interrupted between COPY and EXPUNGE, and the "
                         "message in %s is not the same as the copy in %s: both are left as they "
-                        "are", self.name, row["id"], mid, src, dst)
+                        "are", self.name, row["id"], shown, src, dst)
         elif in_src:
             mapping = self._move_to_quarantine(src, in_src[:1], dst)
             if in_src[0] not in mapping:
                 self._finish_row(row, "failed", None, f"reconciled: expunged from {src} meanwhile")
                 log.warning("%s: move #%d (%s) had not happened and the message was expunged by "
-                            "another client meanwhile: marked failed", self.name, row["id"], mid)
+                            "another client meanwhile: marked failed", self.name, row["id"], shown)
                 return
             self._finish_row(row, "done", mapping.get(in_src[0]), "reconciled: moved after a restart")
-            log.info("%s: move #%d (%s) had not happened: moved now", self.name, row["id"], mid)
+            log.info("%s: move #%d (%s) had not happened: moved now", self.name, row["id"], shown)
         elif not mid and not same_uids:
             self._finish_row(row, "failed", None, "reconciled: no Message-ID and UIDVALIDITY changed")
         else:
             self._finish_row(row, "failed", None, f"reconciled: in neither {src} nor {dst}")
             log.warning("%s: move #%d (%s) is in neither %s nor %s (moved or deleted by someone "
-                        "else): marked failed", self.name, row["id"], mid or "no Message-ID", src, dst)
+                        "else): marked failed", self.name, row["id"], shown, src, dst)
 
     def _identical(self, src: str, src_uid: int, dst: str, dst_uid: int) -> bool:
         """True if the two messages are the same bytes (size, then the whole message)."""
@@ -794,9 +895,8 @@ class AccountSync:
         nxt = next(pending, None)
         for chunk in _chunks(uids, self.acct.batch_size):
             items = self._fetch(target, st, chunk, self.acct.max_body_bytes)
-            moved_before = self._moved_ids(it.msg.message_id or "" for it in items)
-            fresh = [it for it in items
-                     if not (it.msg.message_id and _norm_id(it.msg.message_id) in moved_before)]
+            moved_before = self._moved_before([it.msg for it in items])
+            fresh = [it for it in items if it.msg.uid not in moved_before]
             report.skipped += len(items) - len(fresh)
             if not fresh:
                 continue

@@ -10,11 +10,17 @@ A cut closes both sockets of that one connection; new connections are proxied as
 armed rule fires once; ``fired`` counts the cuts made. With ``chance=p`` a rule stays armed and
 cuts each matching command with probability p (random faults, for the soak); ``disarm()``
 removes every rule.
+
+``rewrite(pattern, replacement)`` edits what the server says before the client sees it (a regular
+expression over each chunk read from the server), to play a server that answers malformed data:
+
+    proxy.rewrite(rb"RFC822[.]SIZE [0-9]+", b"RFC822.SIZE NIL")
 """
 
 from __future__ import annotations
 
 import random
+import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -85,6 +91,7 @@ class _Link:
                 data = self.server.recv(65536)
                 if not data:
                     break
+                data = self.proxy._rewritten(data)
                 with self.lock:
                     rule = self.pending
                 if rule is None:
@@ -126,6 +133,9 @@ class FaultProxy:
         self.fired_by: dict[str, int] = {}
         self.cut_event = threading.Event()
         self.connections = 0
+        self._rewrites: list[tuple[re.Pattern[bytes], bytes]] = []
+        #: how many replacements rewrite() rules made
+        self.rewritten = 0
 
     def start(self) -> FaultProxy:
         self._listener.listen(16)
@@ -142,6 +152,27 @@ class FaultProxy:
                 self._rng = rng or self._rng
             self._rules.append(_Rule(trigger.upper(), cut, after_bytes, chance, after_bytes))
             self.cut_event.clear()
+
+    def rewrite(self, pattern: bytes, replacement: bytes) -> None:
+        """From now on, replace pattern (a regular expression) by replacement in every chunk the
+        server sends (re.sub syntax: \\1 refers to a group)."""
+        with self._lock:
+            self._rewrites.append((re.compile(pattern), replacement))
+
+    def clear_rewrites(self) -> None:
+        """The server's answers pass unchanged again."""
+        with self._lock:
+            self._rewrites.clear()
+
+    def _rewritten(self, data: bytes) -> bytes:
+        with self._lock:
+            rules = list(self._rewrites)
+        for rx, replacement in rules:
+            data, n = rx.subn(replacement, data)
+            if n:
+                with self._lock:
+                    self.rewritten += n
+        return data
 
     def disarm(self) -> None:
         with self._lock:

@@ -157,3 +157,21 @@ def snapshot(server: DovecotServer, user: str, folder: str = "INBOX") -> dict[st
 def folders(server: DovecotServer, user: str) -> list[str]:
     with server.client(user) as client:
         return [str(name) for _, _, name in client.list_folders()]
+
+
+def one_pass(home: Path, model: classify.PromoModel, *, history: bool = False, **options: object):
+    """One sync pass as a fresh process would make it (new connection, store and pipeline), for
+    the config in home; history: apply_history() instead of run_pass(). Returns the PassReport."""
+    from mailguard.imap_session import make_account
+    from mailguard.sync import AccountSync, make_pipeline
+
+    cfg = config_of(home)
+    acct = account_of(home)
+    with open_store(home) as store, make_account(acct) as account:
+        pipeline = make_pipeline(cfg, acct, store, model)
+        sync = AccountSync(acct, account, store, pipeline, window_days=cfg.rules.window_days,
+                           **options)  # type: ignore[arg-type]
+        try:
+            return sync.apply_history() if history else sync.run_pass()
+        finally:
+            pipeline.finish()

@@ -39,8 +39,8 @@ def write_inbox(tmp_path: Path, messages: list[bytes] | None = None) -> Path:
 
 
 def scan(path: Path) -> None:
-    """A real `mailguard scan` (default model) into $MAILGUARD_HOME."""
-    assert main(["scan", str(path), "--me", ME, "--format", "json"]) == 0
+    """A real `mailguard scan --save` (default model) into $MAILGUARD_HOME."""
+    assert main(["scan", str(path), "--me", ME, "--format", "json", "--save"]) == 0
 
 
 def open_store(home: Path) -> Store:

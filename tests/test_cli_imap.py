@@ -220,6 +220,78 @@ def test_run_stops_at_once_on_a_bad_password_with_one_line(dovecot, imap_user, h
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
     write_config(home, dovecot, imap_user)
     code, out, err = cli(capsys, "run")  # the daemon: a bad password is not retried
-    assert code == 1 and out == ""
+    assert code == 1
+    start = out.splitlines()  # what it would watch, said once at start; then nothing but the error
+    assert len(start) == 2 and "watching, 1 account(s)" in start[0]
+    assert f"{imap_user}: watches INBOX on {dovecot.host}:{dovecot.port} (tls none) and moves " \
+           "contact-then-promotion mail to" in start[1]
     assert err.strip() == (f"mailguard: error: {imap_user}: bad password (or user name): login failed "
                            f"for {imap_user} on {dovecot.host}:{dovecot.port}: authentication failed")
+
+
+# -- first use: what run prints, and undo --last after a review undo -----------------------------
+
+_STAMP = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) "
+
+
+@pytest.mark.dovecot
+def test_run_prints_one_cleaned_line_format(dovecot, imap_user, home, capsys):
+    """A Subject with an OSC 8 hyperlink, C1 and bidi controls (RFC 2047 encoded) reaches the
+    terminal as text; every line run prints has the log lines' format."""
+    import re
+
+    from mailfactory import day, newsletter
+
+    write_config(home, dovecot, imap_user)
+    seed_history(dovecot, imap_user)
+    assert cli(capsys, "run", "--once")[0] == 0
+    evil = ("=?utf-8?b?" + __import__("base64").b64encode(
+        "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\ \u202eexe.txt \x9b2J".encode()).decode()
+        + "?=")
+    raw = newsletter("Acme News <news@acme.io>", when=day(12), subject="placeholder",
+                     msgid="<evil@acme.io>").replace(b"Subject: placeholder", f"Subject: {evil}".encode())
+    append_all(dovecot, imap_user, [raw])
+    code, out, err = cli(capsys, "run", "--once")
+    assert code == 0, err
+    assert "<evil@acme.io>" in snapshot(dovecot, imap_user, QUARANTINE)
+    for bad in ("\x1b", "\x9b", "\u202e"):
+        assert bad not in out and bad not in err
+    assert "click" in out and "moved news@acme.io" in out
+    lines = out.splitlines()
+    assert lines and all(re.match(_STAMP, ln) for ln in lines), lines
+    assert "watches INBOX" in lines[1] and f"to {QUARANTINE}" in lines[1]
+
+
+@pytest.mark.dovecot
+def test_undo_last_after_a_review_undo_says_what_it_will_do_and_asks(dovecot, imap_user, home,
+                                                                     capsys, monkeypatch):
+    """The newest thing to undo is the review's undo itself: undo --last says so, says that the
+    message goes back into the quarantine, and does nothing without a yes."""
+    import io
+
+    write_config(home, dovecot, imap_user)
+    seed_history(dovecot, imap_user)
+    assert cli(capsys, "run", "--once")[0] == 0
+    append_all(dovecot, imap_user, new_mail())
+    assert cli(capsys, "run", "--once")[0] == 0
+    code, out, _ = cli(capsys, "flagged")  # moved on the server: "moved", not "would move"
+    assert out.count(": flagged, 1 moved, promo score") == 2 and "would move" not in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("u\nq\n"))  # undo the first flagged sender
+    code, out, _ = cli(capsys, "review")
+    assert code == 0 and "moved back" in out
+    back = set(snapshot(dovecot, imap_user)) & OFFENDERS
+    assert len(back) == 1
+    quarantined = set(snapshot(dovecot, imap_user, QUARANTINE))
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, out, err = cli(capsys, "undo", "--last")
+    assert code == 1 and "not confirmed: nothing was changed" in err
+    assert "the newest thing to undo is log entry #" in out and "(undo news@" in out
+    assert f"1 message(s) will be moved into {QUARANTINE}" in out
+    assert "Go ahead? [y/N] n" in out
+    assert set(snapshot(dovecot, imap_user, QUARANTINE)) == quarantined  # nothing changed
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    code, out, err = cli(capsys, "undo", "--last")
+    assert code == 0, err
+    assert set(snapshot(dovecot, imap_user, QUARANTINE)) == quarantined | back

@@ -132,7 +132,7 @@ def test_undo_sender_then_undo_last_reverts_it(scanned, capsys):
     assert "logged as #1; `mailguard undo --last` undoes it" in out
     assert [r["sender"] for r in flagged_json(capsys)] == [DATAFLOW]
 
-    code, out, _ = run(capsys, "undo", "--last")
+    code, out, _ = run(capsys, "undo", "--last", "--yes")
     assert code == 0 and "removed the allowed rule for news@acme.io" in out
     assert [r["sender"] for r in flagged_json(capsys)] == [DATAFLOW, ACME]
 
@@ -182,7 +182,7 @@ def test_review_takes_single_keys_from_input(scanned, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("x\nb\na\n"))
     code, out, _ = run(capsys, "review")
     assert code == 0
-    assert "[1/2] news@dataflow.io: flagged, 1 moved" in out
+    assert "[1/2] news@dataflow.io: flagged, 1 would move" in out  # a saved scan moved nothing
     assert "the contact" in out and "the promotion" in out
     assert "Tom Berger <tom@dataflow.io>" in out and "Intro: Sam <> Tom" in out
     assert "Dataflow 2.0 is here" in out and "promo score up to" in out
@@ -226,7 +226,7 @@ def test_log_newest_first_with_reasons(scanned, capsys):
     code, out, _ = run(capsys, "log", "--moves-only", "--format", "json")
     assert {r["sender"] for r in json.loads(out)} == {ACME, DATAFLOW}
     code, out, _ = run(capsys, "log", "--limit", "2")
-    assert "decision log" in out and "MOVE" in out
+    assert "decision log" in out and "would move" in out and "MOVE" not in out  # scan: nothing moved
     code, out, _ = run(capsys, "log", "--since", "2999-01-01")
     assert "no decisions logged since 2999-01-01" in out
     code, _, err = run(capsys, "log", "--since", "last week")
@@ -289,7 +289,9 @@ def test_export_sieve(scanned, tmp_path, capsys):
     assert 'require ["fileinto"];' in out
     assert 'address :all :is "from" ["news@dataflow.io"]' in out
     assert 'address :domain :is "from" ["shop.example"]' in out
-    assert "news@acme.io" not in out  # allowed
+    # allowed: tested first and never filed
+    assert ('if address :all :is "from" ["news@acme.io"] {\n    # allowed: left where it is\n'
+            '} elsif') in out
     assert 'fileinto "Contact-Promo";' in out
     target = tmp_path / "mailguard.sieve"
     cfg = tmp_path / "config.toml"
@@ -344,7 +346,7 @@ def test_hostile_subjects_are_plain_text_in_every_table(home, tmp_path, capsys, 
         personal("Jane Doe <jane@acme.io>", when=day(0), subject="[bold]hi[/bold]"),
         newsletter("Acme <news@acme.io>", when=day(9), subject=evil, msgid="<evil@acme.io>"),
     ])
-    assert main(["scan", str(inbox), "--me", ME, "--format", "json"]) == 0
+    assert main(["scan", str(inbox), "--me", ME, "--format", "json", "--save"]) == 0
     capsys.readouterr()
     monkeypatch.setattr("sys.stdin", io.StringIO("s\n"))
     for argv in (["flagged"], ["log"], ["review"], ["undo", "news@acme.io", "--dry-run"],

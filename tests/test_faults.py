@@ -211,7 +211,9 @@ def test_connection_cut_between_copy_and_expunge_completes_the_move(
 
         assert proxy.fired == 1 and worker_alive(d)
         assert logged(caplog_info, "lost during COPY")
-        assert len(logged(caplog_info, "is identical; completed")) == 2
+        # the cut COPY held both offenders, or only the first when the daemon woke up before
+        # the second was appended (a busy machine)
+        assert 1 <= len(logged(caplog_info, "is identical; completed")) <= 2
         conserved(dovecot_nomove, imap_user, home, everything=HISTORY | KEEP | OFFENDERS,
                   quarantined=OFFENDERS)
     finally:

@@ -312,7 +312,7 @@ def test_cli_scan_of_a_hostile_mailbox(tmp_path, monkeypatch, capsys):
     assert unreadable == 3  # no From, no usable From, NULs
     assert f"{len(HOSTILE_MAILBOX)} messages" in err and f"{unreadable} not understood (kept)" in err
     # the table: a subject with rich markup or terminal escapes is shown as text
-    assert main(["scan", str(p), "--me", ME, "--no-save"]) == 0
+    assert main(["scan", str(p), "--me", ME, "--all"]) == 0
     out, _ = capsys.readouterr()
     assert "[/bold] markup [red]in a subject" in out  # printed as text, not read as markup
     assert "\x1b]0;" not in out and "\x1b[2J" not in out

@@ -61,13 +61,14 @@ def account(dovecot: DovecotServer, imap_user: str) -> Iterator[ImapAccount]:
 # --------------------------------------------------------------------------- pure: settings
 
 
-@pytest.mark.parametrize("host", ["imap.example.com", "192.168.1.10", "10.0.0.1", "::2", "localhost.example.com"])
+@pytest.mark.parametrize("host", ["imap.example.com", "192.168.1.10", "10.0.0.1", "::2", "localhost.example.com",
+                                  "LOCALHOST."])
 def test_tls_none_refused_for_non_loopback_host(host: str) -> None:
     with pytest.raises(ConfigError, match=r"refusing tls='none' for .*clear text"):
         ImapSettings(host, 143, "sam@example.com", tls="none")
 
 
-@pytest.mark.parametrize("host", ["localhost", "LOCALHOST.", "127.0.0.1", "127.3.4.5", "::1", "[::1]", "::ffff:127.0.0.1"])
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "127.0.0.1", "127.3.4.5", "::1", "[::1]", "::ffff:127.0.0.1"])
 def test_tls_none_allowed_for_loopback(host: str) -> None:
     assert is_loopback_host(host)
     assert ImapSettings(host, 143, "sam", tls="none").tls == "none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -236,3 +237,60 @@ def test_imported_contact_then_scan_moves_the_company_newsletter(tmp_path, monke
         moved = store.decisions(where="action = 'move'")
     assert [(d["sender"], d["linked_contact"], d["link_kind"]) for d in moved] == [
         ("hello@brightloop.ai", "linkedin:priya-patel-4a1b2c", COMPANY)]
+
+
+# -- hostile files (issue 13) -------------------------------------------------------------------
+
+
+def test_csv_field_over_the_csv_limit_skips_that_row_and_keeps_the_others():
+    huge = "x" * 200_000
+    text = ("First Name,Last Name,URL,Email Address,Company,Position,Connected On\r\n"
+            "Marco,Rossi,,marco@corvid.dev,Corvid,Founder,12 Mar 2026\r\n"
+            f"Evil,Row,,evil@x.io,{huge},,12 Mar 2026\r\n"
+            "Ann,Lee,,ann@lee.dev,,,1 Feb 2026\r\n")
+    parsed = parse_linkedin_csv(text, default_since=DEFAULT)
+    assert [c.email for c in parsed.contacts] == ["marco@corvid.dev", "ann@lee.dev"]
+    assert len(parsed.skipped) == 1 and parsed.skipped[0].startswith("line 3: ")
+    assert "longer than" in parsed.skipped[0] and len(parsed.skipped[0]) < 200
+
+
+def test_csv_huge_line_before_the_header_is_no_traceback():
+    text = "Notes:\r\n" + "y" * 200_000 + "\r\nFirst Name,Last Name,Email Address\r\nAnn,Lee,ann@lee.dev\r\n"
+    parsed = parse_linkedin_csv(text, default_since=DEFAULT)
+    assert [c.email for c in parsed.contacts] == ["ann@lee.dev"]
+
+
+@pytest.mark.parametrize("charset", ["idna", "IDNA", "hex", "rot13", "base64", "uu", "zlib",
+                                     "punycode", "unicode_escape", "raw_unicode_escape",
+                                     "no-such-charset"])
+def test_vcard_odd_charset_is_decoded_as_utf8(charset):
+    card = ("BEGIN:VCARD\r\nVERSION:2.1\r\nEMAIL:ann@lee.dev\r\n"
+            f"FN;CHARSET={charset};ENCODING=QUOTED-PRINTABLE:Ann =C3=A9 Lee\r\nEND:VCARD\r\n")
+    (c,) = parse_vcards(card, default_since=DEFAULT).contacts
+    assert c.email == "ann@lee.dev"
+    assert c.name.isprintable() and "Ann" in c.name
+    c.name.encode("utf-8")  # storable
+
+
+def test_vcard_utf7_surrogate_is_replaced_and_the_contact_stored(tmp_path):
+    card = ("BEGIN:VCARD\r\nVERSION:2.1\r\nEMAIL:ann@lee.dev\r\n"
+            "FN;CHARSET=utf-7;ENCODING=QUOTED-PRINTABLE:Ann +2AA- Lee\r\n"
+            "ORG;CHARSET=UTF-7;ENCODING=QUOTED-PRINTABLE:+2D3cAA-Corp\r\nEND:VCARD\r\n")
+    (c,) = parse_vcards(card, default_since=DEFAULT).contacts
+    assert c.name == "Ann \ufffd Lee"
+    with Store(tmp_path / "db.sqlite3") as store:
+        assert import_contacts(store, [c]).new == 1
+        assert store.load_contacts()[0].name == "Ann \ufffd Lee"
+
+
+def test_vcard_quoted_printable_unfolding_is_linear():
+    """2.6 MB of soft line breaks in one value: quadratic unfolding took minutes; linear takes a
+    fraction of a second (CPU time of this thread, so a busy machine does not count)."""
+    lines = "\r\n".join(["A="] * 650_000)
+    card = ("BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Ann Lee\r\nEMAIL:ann@lee.dev\r\n"
+            f"NOTE;ENCODING=QUOTED-PRINTABLE:{lines}\r\nB\r\nEND:VCARD\r\n")
+    assert len(card) > 2_600_000
+    t0 = time.thread_time()
+    (c,) = parse_vcards(card, default_since=DEFAULT).contacts
+    assert time.thread_time() - t0 < 5.0
+    assert c.email == "ann@lee.dev" and c.name == "Ann Lee"

@@ -65,7 +65,7 @@ def test_existing_state_dir_is_made_private(home):
 def test_cli_creates_private_state(home, tmp_path, capsys):
     p = tmp_path / "in.mbox"
     p.write_bytes(mbox([personal("Jane <jane@acme.io>")]))
-    assert main(["scan", str(p), "--me", ME, "--format", "json"]) == 0
+    assert main(["scan", str(p), "--me", ME, "--format", "json", "--save"]) == 0
     assert mode(home) == 0o700 and mode(home / DB_NAME) == 0o600
 
 
@@ -227,7 +227,7 @@ def test_scan_vv_never_prints_a_body(tmp_path):
     for fmt in ("table", "jsonl"):
         env = dict(os.environ, MAILGUARD_HOME=str(tmp_path / fmt))  # fresh: migrations log at DEBUG
         run = subprocess.run([sys.executable, "-m", "mailguard.cli", "-vv", "scan", str(p), "--me", ME,
-                              "--format", fmt], capture_output=True, text=True, env=env, timeout=120)
+                              "--format", fmt, "--save"], capture_output=True, text=True, env=env, timeout=120)
         assert run.returncode == 0, run.stderr
         assert "DEBUG" in run.stderr  # debug logging was on
         assert MARKER not in run.stdout and MARKER not in run.stderr

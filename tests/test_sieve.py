@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.review import ALLOWED, BLOCKED, set_rule
+from mailguard.errors import ReviewError
+from mailguard.parse import parse_message
+from mailguard.review import ALLOWED, BLOCKED, normalise_entry, set_rule
 from mailguard.sieve import DEFAULT_FOLDER, matches_key, quote, render_sieve, sieve_targets, string_list
 from reviewkit import ACME, DATAFLOW, open_store, scan, write_inbox
 
@@ -124,3 +126,108 @@ def test_sieve_test_files_exactly_the_right_senders(sieve_dir, sender, filed):
     assert "final result: success" in out.stdout + out.stderr, out.stderr
     actions = out.stdout.split("Implicit keep:")[0]
     assert (f"store message in folder: {DEFAULT_FOLDER}" in actions) == filed, out.stdout
+
+
+# -- issue 13: control characters, allow over block, only the bulk mail of a flagged sender -------
+
+
+def sieve_files(work: Path, script: str, message: str) -> bool:
+    """Run script on message with Pigeonhole's sieve-test: True if it files it into the folder."""
+    assert shutil.which("sieve-test"), "Pigeonhole's sieve-test is missing: apt-get install dovecot-sieve"
+    (work / "mailguard.sieve").write_text(script, encoding="utf-8")
+    (work / "msg.eml").write_text(message)
+    (work / "dovecot.conf").write_text(f"mail_location = maildir:{work}/mail\n")
+    cmd = ["sieve-test", "-c", str(work / "dovecot.conf"), str(work / "mailguard.sieve"),
+           str(work / "msg.eml")]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "nobody", "--", "env", f"HOME={work}", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert "final result: success" in out.stdout + out.stderr, out.stdout + out.stderr
+    return f"store message in folder: {DEFAULT_FOLDER}" in out.stdout.split("Implicit keep:")[0]
+
+
+def mail(sender: str, *headers: str) -> str:
+    return "\r\n".join([f"From: Someone <{sender}>", "To: sam@rivera.dev", "Subject: hi",
+                        "Message-ID: <t@x>", *headers, "", "body", ""])
+
+
+def test_control_characters_never_reach_the_script(sieve_dir):
+    why = {"news@acme.io": "flagged (same address -> ja\x00ne@acme.io\x07)", "shop.example": "blocked\r\nx"}
+    script = render_sieve(["news@acme.io"], ["shop.example"], why=why)
+    assert not any(not ch.isprintable() for ch in script.replace("\n", ""))
+    assert "#   news@acme.io: flagged (same address -> ja?ne@acme.io?)" in script
+    assert sieve_files(sieve_dir, script, mail("news@acme.io"))
+
+
+def test_parser_refuses_addresses_with_control_characters():
+    for frm in (b"From: =?utf-8?q?a=00b@acme.io?=", b"From: Jane <=?utf-8?q?ja=01ne?=@acme.io>",
+                b"From: <jane@ac\x7fme.io>"):
+        msg = parse_message(frm + b"\r\nTo: sam@rivera.dev\r\nSubject: x\r\n\r\nhi\r\n")
+        assert msg.sender is None, msg.sender
+    for entry in ("ja\x00ne@acme.io", "acme\x01.io", "a@b\x7f.io"):
+        with pytest.raises(ReviewError):
+            normalise_entry(entry)
+
+
+def test_rules_with_control_characters_are_left_out_not_fatal(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAILGUARD_HOME", str(home))
+    scan(write_inbox(tmp_path))
+    with open_store(home) as store:  # written by an older version that did not check them
+        store.set_sender_rule("sh\x00op.example", BLOCKED)
+        store.set_sender_rule("x\x01@y.io", BLOCKED)
+        t = sieve_targets(store)
+    assert set(t.left_out) == {"sh\x00op.example", "x\x01@y.io"}
+    render_sieve(t.addresses, t.domains, why=t.why, allowed=t.allowed, bulk=t.bulk)
+
+
+@pytest.fixture
+def reviewed(tmp_path, monkeypatch):
+    """The review mailbox scanned: Dataflow's and Acme's newsletters flagged (bulk: List-Unsubscribe,
+    Precedence: bulk, SendGrid)."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAILGUARD_HOME", str(home))
+    scan(write_inbox(tmp_path))
+    return home
+
+
+def _export(home) -> str:
+    with open_store(home) as store:
+        t = sieve_targets(store)
+    return render_sieve(t.addresses, t.domains, why=t.why, allowed=t.allowed, bulk=t.bulk)
+
+
+def test_allowed_sender_wins_over_a_blocked_domain(reviewed, sieve_dir):
+    with open_store(reviewed) as store:
+        set_rule(store, "acme.io", BLOCKED)
+        set_rule(store, "jane@acme.io", ALLOWED)
+    script = _export(reviewed)
+    assert not sieve_files(sieve_dir, script, mail("jane@acme.io"))
+    assert sieve_files(sieve_dir, script, mail("other@acme.io"))  # blocked: always filed
+    assert sieve_files(sieve_dir, script, mail("news@mail.acme.io"))
+
+
+def test_flagged_sender_is_filed_only_with_the_bulk_headers_it_was_moved_for(reviewed, sieve_dir):
+    script = _export(reviewed)
+    assert not sieve_files(sieve_dir, script, mail(DATAFLOW))  # a personal note from the address
+    assert sieve_files(sieve_dir, script, mail(DATAFLOW, "List-Unsubscribe: <mailto:u@dataflow.io>"))
+    assert sieve_files(sieve_dir, script, mail(DATAFLOW, "Precedence: bulk"))
+    assert sieve_files(sieve_dir, script, mail(DATAFLOW, "X-SG-EID: abc"))
+    assert not sieve_files(sieve_dir, script, mail("tom@dataflow.io", "Precedence: bulk"))
+
+
+def test_flagged_sender_moved_for_its_content_only_is_left_out(tmp_path, monkeypatch):
+    """A sender moved without any bulk header Sieve could test (a one-to-one sales sequence) cannot
+    be told from a personal note by a Sieve script: left out, and said so."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAILGUARD_HOME", str(home))
+    scan(write_inbox(tmp_path))
+    with open_store(home) as store:
+        store.execute("UPDATE decisions SET reasons = ? WHERE sender = ? AND action = 'move'",
+                      ('["sales sequence: a follow-up (promo score 0.99)", "linked to tom@dataflow.io"]',
+                       DATAFLOW))
+        t = sieve_targets(store)
+    assert DATAFLOW not in t.addresses and DATAFLOW in t.content_only
+    script = render_sieve(t.addresses, t.domains, why=t.why, allowed=t.allowed, bulk=t.bulk,
+                          content_only=t.content_only)
+    assert f"# not in this script (moved for their content, which Sieve cannot judge): {DATAFLOW}" in script

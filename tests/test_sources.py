@@ -86,3 +86,82 @@ def test_in_date_order_all_undated_is_file_order():
     from mailguard.sources import Item
     items = [Item(str(i), str(i), i, None) for i in (2, 0, 1)]
     assert [i.position for i in in_date_order(items)] == [0, 1, 2]
+
+
+# -- what is not a mailbox -----------------------------------------------------------------------
+
+
+def _tree(root, files):
+    for name, data in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def test_a_folder_of_other_files_is_not_a_mailbox(tmp_path):
+    """`mailguard scan /etc` used to exit 0 with a thousand rows 'not understood'."""
+    d = _tree(tmp_path / "etc", {
+        **{f"conf{i}.conf": b"# a setting\nkey = value\n" for i in range(8)},
+        "hosts": b"127.0.0.1 localhost\n",
+        "passwd": b"root:x:0:0:root:/root:/bin/bash\n",  # a header-like first line, no mail header
+        "one.eml": _msgs(1)[0],
+    })
+    with pytest.raises(SourceError) as info:
+        open_source(d)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{d} is not a mailbox: 10 of its 11 files are not mail messages")
+
+
+def test_hidden_folders_and_non_mail_files_are_not_looked_at(tmp_path):
+    """Scanning a source tree read .git objects and .venv files as 'messages'."""
+    d = _tree(tmp_path / "repo", {
+        ".git/objects/ab/cdef": b"x\x9c\x01\x02binary",
+        ".venv/lib/site.py": b"import os\n",
+        "notes.md": b"From: not really\n",
+        **{f"mail/{i}.eml": raw for i, raw in enumerate(_msgs(2))},
+    })
+    with open_source(d) as src:
+        assert [p.name for p in src.files] == ["0.eml", "1.eml"]
+
+
+def test_a_source_tree_is_not_a_mailbox_even_with_test_messages_in_it(tmp_path):
+    """Files that are never mail (.py, .md) are not read, but they count: scanning a repository
+    with a few .eml fixtures is an error, not a scan of the fixtures."""
+    d = _tree(tmp_path / "repo", {
+        **{f"pkg/m{i}.py": b"import os\n" for i in range(6)},
+        "README.md": b"# hi\n",
+        **{f"tests/data/{i}.eml": raw for i, raw in enumerate(_msgs(3))},
+    })
+    with pytest.raises(SourceError, match=r"is not a mailbox: 7 of its 10 files are not mail messages"):
+        open_source(d)
+
+
+def test_a_folder_mostly_of_messages_keeps_the_odd_file_as_not_understood(tmp_path):
+    d = _tree(tmp_path / "export", {
+        **{f"{i}.eml": raw for i, raw in enumerate(_msgs(3))},
+        "garbage.bin": b"\x00\x01\x02",
+    })
+    with open_source(d) as src:
+        assert len(src.items()) == 4  # reported, not silently dropped
+
+
+def test_envelope_line_files_are_messages_but_named_mbox_files_are_not(tmp_path):
+    """SpamAssassin-corpus files start with a 'From ' line and hold one message each; a Takeout
+    folder of .mbox files must be scanned file by file."""
+    corpus = _tree(tmp_path / "corpus", {
+        f"0000{i}.abc": b"From sender@x.example Mon Mar  2 09:00:00 2026\n" + raw
+        for i, raw in enumerate(_msgs(3))})
+    with open_source(corpus) as src:
+        assert len(src.items()) == 3
+    takeout = _tree(tmp_path / "Takeout", {"All mail.mbox": mbox(_msgs(2)), "Inbox.mbox": mbox(_msgs(2))})
+    with pytest.raises(SourceError, match=r"is a folder of 2 mbox file\(s\) .*mailguard scan '"):
+        open_source(takeout)
+
+
+def test_a_text_file_starting_with_from_is_not_an_mbox(tmp_path):
+    p = tmp_path / "letter.txt"
+    p.write_bytes(b"From the desk of the editor\nDear reader,\n")
+    with pytest.raises(SourceError, match="not a mailbox"):
+        open_source(p)
