@@ -51,7 +51,7 @@ def analyse_one(raw: bytes, header_tokens: bool = False) -> tuple[ParsedMessage,
     if msg.unreadable:
         return msg, None
     try:
-        return msg, extract(msg, with_header_tokens=header_tokens)
+        return msg, extract(msg, with_header_tokens=True) if header_tokens else extract(msg)
     except Exception as exc:  # noqa: BLE001 - a feature bug must not lose the message
         log.warning("features failed for %s: %s", msg.message_id or "(no Message-ID)",
                     type(exc).__name__)

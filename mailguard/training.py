@@ -457,24 +457,27 @@ def train_model(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *
                 max_fpr: float = 0.01, max_fpr_transactional: float = 0.02,
                 folds: int = classify.FOLDS, header_tokens: bool = False,
                 groups: Sequence[Any] | None = None, neutral: Sequence[str] = (),
+                exclude: Sequence[str] = (), guard: bool = True,
                 progress: Callable[[int, int], None] | None = None) -> TrainResult:
     """Fit on everything; the thresholds and the reported metrics come from out-of-fold
-    probabilities (see :func:`choose_thresholds`)."""
+    probabilities (see :func:`choose_thresholds`). ``guard``: choose them for the rules as they
+    decide (mail the structural check calls transactional is never promotional; discussion posts
+    and mail without bulk signals only from the strong threshold); else for the model alone."""
     for name, v in (("max_fpr", max_fpr), ("max_fpr_transactional", max_fpr_transactional)):
         if not 0.0 <= v < 1.0:
             raise ConfigError(f"{name} must be in [0, 1), not {v}")
     y = np.asarray(labels, dtype=np.int8)
     fitted = classify.fit(feats, y, folds=folds, header_tokens=header_tokens, groups=groups,
-                          neutral=neutral, progress=progress)
-    recognised = np.array([f.transactional_reason is not None for f in feats], dtype=bool)
-    guard = np.array([f.discussion_list or not f.is_bulk for f in feats], dtype=bool)
-    t_promo, t_tx = choose_thresholds(y, fitted.oof, max_fpr, max_fpr_transactional, recognised, guard)
+                          neutral=neutral, exclude=exclude, progress=progress)
+    recognised = np.array([guard and f.transactional_reason is not None for f in feats], dtype=bool)
+    guarded = np.array([guard and (f.discussion_list or not f.is_bulk) for f in feats], dtype=bool)
+    t_promo, t_tx = choose_thresholds(y, fitted.oof, max_fpr, max_fpr_transactional, recognised, guarded)
     fitted.model.threshold = t_promo
     fitted.model.transactional_threshold = t_tx
     cv: dict[str, Any] = metrics(y, fitted.oof_scores, t_promo)
     cv["folds"] = folds
     cv["transactional_threshold"] = t_tx
-    decided = (fitted.oof_scores >= t_promo) & ~recognised & (~guard | (fitted.oof_scores >= STRONG_THRESHOLD))
+    decided = (fitted.oof_scores >= t_promo) & ~recognised & (~guarded | (fitted.oof_scores >= STRONG_THRESHOLD))
     cv["false_promo_personal_decided"] = float(decided[y == classify.PERSONAL].mean()) \
         if (y == classify.PERSONAL).any() else 0.0
     if (y == classify.TRANSACTIONAL).any():  # as the rules decide (see choose_thresholds)
