@@ -165,6 +165,10 @@ DELIVERY_WORDS = ("delivered", "delivery", "parcel", "package", "shipment", "shi
 # Carrier tracking codes on lower-cased text: UPS 1Z..., UPU S10 (two letters, nine digits, two
 # letters), long digit runs (FedEx, USPS, DHL); and order references ("order #A-1234", "order no. 55").
 _TRACKING = re.compile(r"\b(?:1z[0-9a-z]{16}|[a-z]{2}\d{9}[a-z]{2}|\d{12,22})\b")
+# digits become "0", everything else a space: a run of nine digits is then a substring test (C speed),
+# and the tracking pattern runs only where one is
+_DIGIT_MASK = str.maketrans({c: ("0" if c.isdigit() else " ") for c in map(chr, range(128))})
+_ORDER_WORDS = ("order", "bestellung", "commande", "pedido", "zamówi")
 _ORDER_REF = re.compile(r"\b(?:order|bestellung|commande|pedido|zamówieni\w*)\s?(?:#|no\.?|nr\.?|number|nummer|n°|:)?\s?"
                         r"#?[a-z]{0,4}-?\d[\d-]{2,}")
 
@@ -246,6 +250,13 @@ def _caps_share(s: str) -> float:
     if not letters:
         return 0.0
     return (len(b) - len(b.translate(None, _ASCII_UPPER))) / letters
+
+
+def _tracking_number(low: str) -> bool:
+    """A carrier tracking code in lower-cased text (see _TRACKING)."""
+    if "1z" not in low and "000000000" not in low.translate(_DIGIT_MASK):
+        return False
+    return _TRACKING.search(low) is not None
 
 
 def _calls_to_action(low: str) -> int:
@@ -454,8 +465,8 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     tx_reason = transactional_reason(msg)
     tx_subject = transactional_subject(msg.subject) if tx_reason else None
     low_local = local.lower()
-    diff_sample = "\n" + start[:5000]
-    notice_low = msg.subject[:300].lower() + " " + start_low[:3000]
+    diff_sample = "\n" + start[:3000]
+    notice_low = msg.subject[:300].lower() + " " + start_low[:2000]
 
     numeric = (
         float((bool(lu) or precedence in ("bulk", "junk") or esp is not None) and not discussion),
@@ -503,8 +514,8 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
         float(sum(m in diff_sample for m in DIFF_MARKS) >= 2),
         float(_SUBJECT_NUMBER.search(msg.subject[:300]) is not None),
         _log(sum(w in notice_low for w in DELIVERY_WORDS)),
-        float(_TRACKING.search(notice_low) is not None),
-        float(_ORDER_REF.search(notice_low) is not None),
+        float(_tracking_number(notice_low)),
+        float(any(w in notice_low for w in _ORDER_WORDS) and _ORDER_REF.search(notice_low) is not None),
     )
 
     signals: list[str] = []
