@@ -1,23 +1,31 @@
 #!/usr/bin/env python3
-"""mailguard's promo model against bogofilter and SpamAssassin, side by side, on the same splits.
+"""mailguard's model: the default model on held-out labelled mail, and a model of one's own mail against
+bogofilter and SpamAssassin on a time-ordered split, in one run.
 
-Each tool is trained on the same training messages and scores the same test messages:
+Settings:
 
-- mailguard: ``mailguard.training.train_model`` (5-fold cross-validation; threshold chosen on the
-  out-of-fold scores), scored from raw bytes with ``RawScorer`` on every core;
+- ``heldout``: the shipped default model (``models/``, trained on the *train* part of
+  ``data/labels/labels.tsv`` only) on the held-out part: AUC (promotional against the rest), promo
+  recall, and the share flagged promotional of personal mail, of discussion posts and of
+  transactional mail, by the model alone and as the rules categorise (``scripts/labelset.py``).
+- ``own-mail``: the SpamAssassin corpus as one person's mailbox, labelled by labels.tsv, split by Date
+  (older half to train, newer half to test). Promotional against the rest (personal and
+  transactional), as bogofilter and SpamAssassin see mail. mailguard is trained as ``mailguard
+  train`` trains (three categories, 5-fold cross-validation, thresholds from out-of-fold scores,
+  header tokens), and once more without header tokens (words and structure only, the default model's
+  features) to show what the header tokens add;
+- ``cross-source`` (optional): train spam + easy_ham + half of hard_ham, test spam_2 + easy_ham_2 +
+  the other half (other collection, other months), labels from labels.tsv.
+
+Peers, trained on the same training messages and scoring the same test messages:
+
 - bogofilter: ``bogofilter -d TMP -n -b`` / ``-s -b`` to register, ``-T -b`` to score (spamicity,
   and its own Spam/Ham/Unsure verdict for F1 and FPR);
 - SpamAssassin: ``sa-learn --dbpath TMP`` (Bayes), then ``spamd`` on 127.0.0.1 with a temporary
   site config (local tests only: ``-L``, no DNS, no network tests, Bayes on that database) scored
   with ``spamc`` (the score for AUC, its 5.0 verdict for F1 and FPR).
 
-Settings (labels: promo = spam, spam_2, hard_ham; personal = easy_ham, easy_ham_2):
-
-- cross-source: train spam + easy_ham + half of hard_ham, test spam_2 + easy_ham_2 + the other half;
-- literal: the issue's split with the corpus's own labels: train spam + easy_ham, test spam_2
-  against hard_ham *as ham* (mailguard counts hard_ham, wanted newsletters, as promotion; see
-  docs/model.md);
-- by-date: all mail, older half by Date to train, newer half to test.
+mailguard's F1 and FPR are at its own threshold (promo probability), the peers' at their own verdicts.
 
 Throughput is test messages per second: for mailguard parse + features + score from raw bytes in
 memory (workers started beforehand, interpreter start-up not counted); for bogofilter one
@@ -26,7 +34,7 @@ median ratio is reported. SpamAssassin's is spamc over two connections to spamd'
 
 Every peer run has a time-out; a peer that fails or times out is reported as such, not hidden.
 
-    python bench/bench_model.py --corpus ../shared/corpus/spamassassin
+    python bench/bench_model.py [--settings heldout,own-mail] [--spamassassin own-mail]
 """
 
 from __future__ import annotations
@@ -47,13 +55,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mailguard import classify
-from mailguard.sources import date_of_head
-from mailguard.training import RawScorer, analyse_raws, metrics, train_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-PROMO = ("spam", "spam_2", "hard_ham")
-SETTINGS = ("cross-source", "literal", "by-date")
+import labelset  # noqa: E402
+
+from mailguard import classify  # noqa: E402
+from mailguard.sources import date_of_head  # noqa: E402
+from mailguard.training import STRONG_THRESHOLD, RawScorer, analyse_raws, metrics, train_model  # noqa: E402
+
+SETTINGS = ("heldout", "own-mail", "cross-source")
 MAX_FPR = 0.005
+MAX_FPR_TRANSACTIONAL = 0.02
 SA_CONFIG = """\
 use_bayes 1
 bayes_path {db}/bayes
@@ -71,8 +83,11 @@ dns_available no
 class Split:
     name: str
     describe: str
+    #: (path, label) with label 1 promotional, 0 not (bogofilter's and SpamAssassin's view)
     train: list[tuple[Path, int]]
     test: list[tuple[Path, int]]
+    #: path -> category (0 personal, 1 promotional, 2 transactional): what mailguard learns
+    category: dict[Path, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,38 +106,43 @@ class Row:
 # -- data -----------------------------------------------------------------------------------
 
 
-def _files(corpus: Path, folder: str) -> list[Path]:
-    return sorted(p for p in (corpus / folder).iterdir() if p.is_file() and not p.name.startswith("."))
+def corpus_rows(corpus: Path) -> list[tuple[labelset.Row, Path]]:
+    """The SpamAssassin corpus's labelled rows and their files."""
+    out = []
+    for r in labelset.read_rows():
+        if r.source.startswith("spamassassin/") and r.label in labelset.CLASS_OF:
+            p = labelset.locate(r, corpus, Path(), Path())
+            if p is not None and p.is_file():
+                out.append((r, p))
+    return out
 
 
 def make_split(name: str, corpus: Path) -> Split:
-    f = {d: _files(corpus, d) for d in ("spam", "spam_2", "hard_ham", "easy_ham", "easy_ham_2")}
-    hard = f["hard_ham"]
+    rows = corpus_rows(corpus)
+    category = {p: r.y for r, p in rows}
 
-    def lab(folder: str, paths: list[Path], label: int | None = None) -> list[tuple[Path, int]]:
-        return [(p, int(folder in PROMO) if label is None else label) for p in paths]
+    def lab(items: list[tuple[labelset.Row, Path]]) -> list[tuple[Path, int]]:
+        return [(p, int(r.y == classify.PROMOTIONAL)) for r, p in items]
 
-    if name == "cross-source":
-        train = lab("spam", f["spam"]) + lab("easy_ham", f["easy_ham"]) + lab("hard_ham", hard[::2])
-        test = lab("spam_2", f["spam_2"]) + lab("easy_ham_2", f["easy_ham_2"]) + lab("hard_ham", hard[1::2])
-        return Split(name, "train spam+easy_ham+½hard_ham -> test spam_2+easy_ham_2+½hard_ham", train, test)
-    if name == "literal":
-        train = lab("spam", f["spam"]) + lab("easy_ham", f["easy_ham"])
-        test = lab("spam_2", f["spam_2"]) + lab("hard_ham", hard, label=0)
-        return Split(name, "train spam+easy_ham -> test spam_2 vs hard_ham labelled ham (corpus labels)",
-                     train, test)
-    if name == "by-date":
+    if name == "own-mail":
         dated = []
-        for folder, paths in f.items():
-            for p in paths:
-                with open(p, "rb") as fh:
-                    d = date_of_head(fh.read(16384))
-                if d is not None:
-                    dated.append((d.timestamp(), p, int(folder in PROMO)))
-        cut = float(np.quantile([t for t, _, _ in dated], 0.5))
-        train = [(p, y) for t, p, y in dated if t < cut]
-        test = [(p, y) for t, p, y in dated if t >= cut]
-        return Split(name, "all mail by Date: older half -> newer half", train, test)
+        for r, p in rows:
+            with open(p, "rb") as fh:
+                d = date_of_head(fh.read(16384))
+            if d is not None:
+                dated.append((d.timestamp(), r, p))
+        dated.sort(key=lambda x: x[0])
+        half = len(dated) // 2
+        return Split(name, "SpamAssassin corpus as one mailbox, by Date: older half -> newer half",
+                     lab([(r, p) for _, r, p in dated[:half]]), lab([(r, p) for _, r, p in dated[half:]]),
+                     category)
+    if name == "cross-source":
+        folder = lambda r: r.source.split("/")[1]  # noqa: E731
+        hard = [(r, p) for r, p in rows if folder(r) == "hard_ham"]
+        train = [(r, p) for r, p in rows if folder(r) in ("spam", "easy_ham")] + hard[::2]
+        test = [(r, p) for r, p in rows if folder(r) in ("spam_2", "easy_ham_2")] + hard[1::2]
+        return Split(name, "train spam+easy_ham+½hard_ham -> test spam_2+easy_ham_2+½hard_ham",
+                     lab(train), lab(test), category)
     raise ValueError(name)
 
 
@@ -137,15 +157,19 @@ def _read(paths: list[Path]) -> list[bytes]:
 # -- mailguard ------------------------------------------------------------------------------
 
 
-def run_mailguard(split: Split, workers: int) -> tuple[Row, classify.PromoModel, list[bytes]]:
+def run_mailguard(split: Split, workers: int, *, header_tokens: bool
+                  ) -> tuple[Row, classify.PromoModel, list[bytes]]:
+    """Train as `mailguard train` does (three categories; header tokens when asked) and score the
+    test messages from raw bytes."""
     t0 = time.perf_counter()
     train_raws = _read([p for p, _ in split.train])
     feats, labels = [], []
-    for (f, _), (_, y) in zip(analyse_raws(train_raws, workers=workers, total=len(train_raws)), split.train):
+    for (f, _), (path, _) in zip(analyse_raws(train_raws, workers=workers, total=len(train_raws)), split.train):
         if f is not None:
             feats.append(f)
-            labels.append(y)
-    result = train_model(feats, labels, max_fpr=MAX_FPR)
+            labels.append(split.category[path])
+    result = train_model(feats, labels, max_fpr=MAX_FPR, max_fpr_transactional=MAX_FPR_TRANSACTIONAL,
+                         header_tokens=header_tokens)
     train_s = time.perf_counter() - t0
     test_raws = _read([p for p, _ in split.test])
     y = np.array([lab for _, lab in split.test])
@@ -156,11 +180,23 @@ def run_mailguard(split: Split, workers: int) -> tuple[Row, classify.PromoModel,
     unreadable = int(np.isnan(p).sum())
     p = np.nan_to_num(p, nan=0.0)  # not mail at all: never promo
     m = metrics(y, p, result.model.threshold)
-    row = Row("mailguard", m["auc"], m["f1"], m["false_positive_rate"], m.get("fpr_at_90_recall", float("nan")),
+    # as the rules categorise: the structural check's transactional mail never, discussion posts and
+    # mail without bulk signals only from the strong threshold
+    test_feats = [f for f, _ in analyse_raws(test_raws, workers=workers, total=len(test_raws))]
+    recognised = np.array([f is not None and f.transactional_reason is not None for f in test_feats])
+    guarded = np.array([f is None or f.discussion_list or not f.is_bulk for f in test_feats])
+    decided = (p >= result.model.threshold) & ~recognised & (~guarded | (p >= STRONG_THRESHOLD))
+    f1_d, fpr_d = _f1_fpr(y, decided)
+    name = "mailguard own" if header_tokens else "mailguard w+s"
+    row = Row(name, m["auc"], m["f1"], m["false_positive_rate"], m.get("fpr_at_90_recall", float("nan")),
               train_s, len(test_raws) / score_s,
-              note=f"threshold {result.model.threshold:.3f} (out-of-fold, {MAX_FPR:.1%} FPR)"
+              note=f"threshold {result.model.threshold:.3f} (out-of-fold, {MAX_FPR:.1%} personal / "
+                   f"{MAX_FPR_TRANSACTIONAL:.0%} transactional); "
+                   + ("words + structure + header tokens" if header_tokens else "words + structure only")
                    + (f"; {unreadable} unreadable scored 0" if unreadable else ""),
-              extra={"precision": m["precision"], "recall": m["recall"]})
+              extra={"precision": m["precision"], "recall": m["recall"], "f1_decided": f1_d,
+                     "fpr_decided": fpr_d, "recall_decided": float(decided[y == 1].mean())})
+    row.note += f"; as the rules categorise: F1 {f1_d:.4f}, FPR {fpr_d:.4f}"
     return row, result.model, test_raws
 
 
@@ -169,6 +205,20 @@ def mailguard_throughput(model: classify.PromoModel, raws: list[bytes], workers:
         t = time.perf_counter()
         scorer.score(raws)
         return len(raws) / (time.perf_counter() - t)
+
+
+def run_heldout(workers: int) -> dict:
+    """The shipped default model on the held-out part of the labelled data."""
+    model = classify.load(classify.DEFAULT_MODEL_PATH)
+    rows = [r for r in labelset.read_rows() if r.split == "heldout"]
+    data, skipped = labelset.load(rows, quiet=True)
+    fs, not_mail = labelset.featurise(data, workers=workers)
+    rep = labelset.heldout_report(model, fs)
+    rep["skipped"] = dict(skipped)
+    rep["not_mail"] = not_mail
+    rep["model_file"] = {"path": str(classify.DEFAULT_MODEL_PATH), "sha256": model.meta.get("sha256", "")[:12],
+                    "trained_on": model.meta.get("data", {}).get("train")}
+    return rep
 
 
 # -- bogofilter -----------------------------------------------------------------------------
@@ -367,13 +417,25 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def paired_speed(model: classify.PromoModel, raws: list[bytes], db: Path, paths: list[Path], args) -> dict:
+    ratios, mg_runs, bogo_runs = [], [], []
+    for _ in range(args.repeat):
+        b = bogofilter_throughput(db, paths, args.timeout)
+        m = mailguard_throughput(model, raws, args.workers)
+        bogo_runs.append(b)
+        mg_runs.append(m)
+        ratios.append(m / b)
+    return {"mailguard_msg_s": mg_runs, "bogofilter_msg_s": bogo_runs, "ratios": ratios,
+            "median_ratio": statistics.median(ratios)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path,
-                    default=Path(__file__).resolve().parents[2] / "shared/corpus/spamassassin")
-    ap.add_argument("--settings", default="cross-source,literal,by-date",
+    ap.add_argument("--corpus", type=Path, default=labelset.default_corpus(),
+                    help="the SpamAssassin corpus (default: $MAILGUARD_CORPUS, else shared/corpus/spamassassin)")
+    ap.add_argument("--settings", default="heldout,own-mail",
                     help=f"comma-separated, of {', '.join(SETTINGS)}")
-    ap.add_argument("--spamassassin", default="cross-source",
+    ap.add_argument("--spamassassin", default="own-mail",
                     help="settings SpamAssassin runs in ('all', 'none', or a list; it is the slow one)")
     ap.add_argument("--workers", type=int, default=2, help="mailguard processes and spamd children")
     ap.add_argument("--repeat", type=int, default=3, help="paired speed runs mailguard/bogofilter")
@@ -382,41 +444,48 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds for SpamAssassin to score a test set (spamd is slow: ~10-25 msg/s)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
-    if not args.corpus.is_dir():
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    unknown_settings = set(settings) - set(SETTINGS)
+    if unknown_settings:
+        print(f"no such setting: {', '.join(sorted(unknown_settings))} (of {', '.join(SETTINGS)})", file=sys.stderr)
+        return 2
+    if any(s != "heldout" for s in settings) and not args.corpus.is_dir():
         print(f"no corpus at {args.corpus}", file=sys.stderr)
         return 2
-    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     sa_settings = (SETTINGS if args.spamassassin == "all" else
                    [] if args.spamassassin == "none" else [s.strip() for s in args.spamassassin.split(",")])
     command = "python bench/bench_model.py " + " ".join(a for a in (argv if argv is not None else sys.argv[1:]))
     report: dict = {"command": command.strip(), "cpus": os.cpu_count(), "settings": {}}
     t_all = time.perf_counter()
     for name in settings:
+        if name == "heldout":
+            print("\n## heldout: the shipped default model on the held-out labelled mail", flush=True)
+            rep = run_heldout(args.workers)
+            print(f"{rep['n']} messages; model {rep['model_file']['sha256']}..., trained on {rep['model_file']['trained_on']}")
+            print(labelset.format_heldout(rep))
+            report["settings"][name] = rep
+            continue
         split = make_split(name, args.corpus)
         n_tr = (sum(y for _, y in split.train), sum(1 - y for _, y in split.train))
         n_te = (sum(y for _, y in split.test), sum(1 - y for _, y in split.test))
         print(f"\n## {name}: {split.describe}")
-        print(f"train {len(split.train)} ({n_tr[0]} promo / {n_tr[1]} personal), "
-              f"test {len(split.test)} ({n_te[0]} promo / {n_te[1]} personal)", flush=True)
+        print(f"train {len(split.train)} ({n_tr[0]} promotional / {n_tr[1]} not), "
+              f"test {len(split.test)} ({n_te[0]} promotional / {n_te[1]} not: personal and transactional)",
+              flush=True)
         with tempfile.TemporaryDirectory(prefix="mailguard-bench-") as tmpdir:
             tmp = Path(tmpdir)
-            mg, model, test_raws = run_mailguard(split, args.workers)
+            own, own_model, test_raws = run_mailguard(split, args.workers, header_tokens=True)
+            plain, plain_model, _ = run_mailguard(split, args.workers, header_tokens=False)
             bogo, db = run_bogofilter(split, tmp, args.timeout)
-            rows = [mg, bogo]
+            rows = [own, plain, bogo]
             speed: dict = {}
             if db is not None:
-                ratios, mg_runs, bogo_runs = [], [], []
                 test_paths = [p for p, _ in split.test]
-                for _ in range(args.repeat):
-                    b = bogofilter_throughput(db, test_paths, args.timeout)
-                    m = mailguard_throughput(model, test_raws, args.workers)
-                    bogo_runs.append(b)
-                    mg_runs.append(m)
-                    ratios.append(m / b)
-                speed = {"mailguard_msg_s": mg_runs, "bogofilter_msg_s": bogo_runs, "ratios": ratios,
-                         "median_ratio": statistics.median(ratios)}
-                mg.msg_s = statistics.median(mg_runs)
-                bogo.msg_s = statistics.median(bogo_runs)
+                speed = {"own": paired_speed(own_model, test_raws, db, test_paths, args),
+                         "w+s": paired_speed(plain_model, test_raws, db, test_paths, args)}
+                own.msg_s = statistics.median(speed["own"]["mailguard_msg_s"])
+                plain.msg_s = statistics.median(speed["w+s"]["mailguard_msg_s"])
+                bogo.msg_s = statistics.median(speed["own"]["bogofilter_msg_s"] + speed["w+s"]["bogofilter_msg_s"])
             if name in sa_settings:
                 print("spamassassin: sa-learn + spamd/spamc (the slow one)...", flush=True)
                 rows.append(run_spamassassin(split, tmp, args.timeout, args.sa_timeout, args.workers))
@@ -424,9 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows:
             if r.note:
                 print(f"  {r.tool}: {r.note}")
-        if speed:
-            print(f"  speed: mailguard / bogofilter = {speed['median_ratio']:.2f} (median of {args.repeat} "
-                  f"paired runs: {', '.join(f'{x:.2f}' for x in speed['ratios'])}; "
+        for which, sp in speed.items():
+            print(f"  speed ({which}): mailguard / bogofilter = {sp['median_ratio']:.2f} (median of {args.repeat} "
+                  f"paired runs: {', '.join(f'{x:.2f}' for x in sp['ratios'])}; "
                   f"{args.workers} mailguard workers, bogofilter single process)")
         report["settings"][name] = {"describe": split.describe, "n_train": len(split.train),
                                     "n_test": len(split.test), "rows": [r.__dict__ for r in rows],

@@ -47,6 +47,30 @@ _SUBJECT = re.compile(
 )
 
 
+# More of the same (three-way model): parcels on their way or delivered, orders confirmed or received,
+# receipts and statements, shares, event logistics, list administration, account changes; and parcel
+# words of other languages. Bounded gaps (.{0,60}) keep it linear on the 300 characters it reads.
+_SUBJECT_MORE = re.compile(
+    r"\b(?:(?:parcel|package|shipment|order|paket|sendung)\b.{0,60}?\b(?:delivered|on its way|on the way|"
+    r"in transit|dispatched|for delivery|arriving|zugestellt|unterwegs)|has been delivered|"
+    r"order [a-z]{0,4}-?\d{3,}|order .{0,40}?(?:confirmed|received|complete|cancel\w*|refund\w*)|"
+    r"— receipt|receipt$|account statement|statement (?:for|from)|"
+    r"shared .{1,60}? with you|mit dir geteilt|shared a (?:library|folder|file) |"
+    r"room change|starts soon|has been scheduled|participation|"
+    r"requires approval|admin requests?|memberships? reminder|subscription notification|"
+    r"(?:e-?mail|password) changed|login error|zwei-faktor|"
+    r"paczk\w*|przesyłk\w*|doręczeni\w*|zustellung|colis|livraison|envío|paquete)",
+    re.I,
+)
+
+
+def transactional_subject(subject: str) -> str | None:
+    """The words of a subject that mark account or order mail, or None."""
+    head = subject[:300]
+    m = _SUBJECT.search(head) or _SUBJECT_MORE.search(head)
+    return m.group(0).strip() if m else None
+
+
 def transactional_reason(msg: ParsedMessage) -> str | None:
     """Why a message is transactional, or None."""
     types = msg.content_types
@@ -57,7 +81,7 @@ def transactional_reason(msg: ParsedMessage) -> str | None:
     for h in TICKET_HEADERS:
         if h in msg.headers:
             return f"a help-desk ticket ({h})"
-    m = _SUBJECT.search(msg.subject[:300])
-    if m:
-        return f'account or order mail (the subject says "{m.group(0).strip()}")'
+    words = transactional_subject(msg.subject)
+    if words:
+        return f'account or order mail (the subject says "{words}")'
     return None

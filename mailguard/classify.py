@@ -35,7 +35,7 @@ import scipy.sparse as sp
 import sklearn
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import normalize
 
 from . import __version__, modelfile
@@ -45,8 +45,9 @@ from .permissions import check_file
 
 log = logging.getLogger(__name__)
 
-#: Bump when features.extract or the word tokens change: older models are then refused.
-FEATURE_VERSION = 2
+#: Bump when features.extract, the word tokens or the model's outputs change: older models are then
+#: refused. 3: three categories (personal, promotional, transactional), header tokens.
+FEATURE_VERSION = 3
 #: The model shipped inside the package (trained on the SpamAssassin public corpus), found with
 #: importlib.resources: a file on disk in a checkout and in every pip/pipx install (not zipped).
 DEFAULT_MODEL_PATH = Path(str(importlib.resources.files(__package__) / "models" / "promo.npz"))
@@ -59,10 +60,13 @@ MODEL_KIND = "promo"
 
 #: Hash buckets for words (2**18: few collisions at mailbox vocabulary sizes, 1 MB of weights).
 HASH_BITS = 18
-#: Inverse regularisation strength of the logistic regression.
-C_DEFAULT = 4.0
+#: Inverse regularisation strength of the logistic regressions (chosen on cross-validated AUC and F1
+#: of the default model's training part, among 1, 4 and 10).
+C_DEFAULT = 10.0
 #: Weight of the standardised structural block against the L2-normalised word block.
 NUMERIC_WEIGHT = 0.3
+#: Weight of the L2-normalised header-token block (models of one mailbox only).
+HEADER_WEIGHT = 1.0
 #: Folds of the cross-validation that calibrates and yields the out-of-fold scores.
 FOLDS = 5
 #: Fewest examples of each class :func:`fit` accepts.
@@ -125,162 +129,373 @@ def _idf(counts: sp.csr_matrix) -> np.ndarray:
     return (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float32)
 
 
+#: The categories, in the order of the model's outputs; a label is an index into this tuple.
+CLASSES: tuple[str, ...] = ("personal", "promotional", "transactional")
+PERSONAL, PROMOTIONAL, TRANSACTIONAL = 0, 1, 2
+N_CLASSES = len(CLASSES)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _header_counts(feats: Sequence[Features]) -> sp.csr_matrix:
+    # whole strings ("rcvd:mail.example.org"), hashed into a block of their own
+    return sp.csr_matrix(_HASHER.transform(zip(f.header_tokens, repeat(1)) for f in feats))
+
+
+def unknown(feat: Features) -> bool:
+    """Content the model cannot judge: not understood (undecodable, random bytes, nearly no text)
+    and without bulk structure. Such a message gets no confident score: the class prior."""
+    return not feat.understood and not feat.is_bulk
+
+
 @dataclass
 class PromoModel:
-    """Everything needed to score: word idf and weights, the structural block's scaling and weights,
-    the intercept, the calibration and the threshold."""
+    """Everything needed to score: per class (columns, in the order of ``classes``) the word weights,
+    the structural block's scaling and weights, the header-token weights (models trained on one
+    mailbox only), the intercepts, the calibration, and the thresholds. Plain numpy arrays and
+    JSON-able scalars."""
 
-    idf: np.ndarray
-    word_coef: np.ndarray
-    num_mean: np.ndarray
-    num_scale: np.ndarray
-    num_coef: np.ndarray
-    intercept: float
-    #: Platt scaling (a, b): probability = 1 / (1 + exp(-(a * margin + b)))
-    calibration: tuple[float, float] = (1.0, 0.0)
+    idf: np.ndarray                 # (2**HASH_BITS,) float32
+    word_coef: np.ndarray           # (2**HASH_BITS, k) float32
+    num_mean: np.ndarray            # (n_numeric,)
+    num_scale: np.ndarray           # (n_numeric,)
+    num_coef: np.ndarray            # (n_numeric, k)
+    intercept: np.ndarray           # (k,)
+    #: the categories the columns stand for (indices into CLASSES); a class without training mail
+    #: has no column and probability 0
+    classes: np.ndarray = field(default_factory=lambda: np.arange(N_CLASSES))
+    #: calibration (matrix scaling, fitted on out-of-fold margins):
+    #: probabilities = softmax(margins @ cal_coef.T + cal_intercept)
+    cal_coef: np.ndarray = field(default_factory=lambda: np.eye(N_CLASSES))
+    cal_intercept: np.ndarray = field(default_factory=lambda: np.zeros(N_CLASSES))
+    #: the share of each category in the training mail: the probabilities of mail it cannot judge
+    prior: np.ndarray = field(default_factory=lambda: np.full(N_CLASSES, 1.0 / N_CLASSES))
+    #: header tokens (empty arrays when the model does not use them)
+    header_idf: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    header_coef: np.ndarray = field(default_factory=lambda: np.zeros((0, N_CLASSES), dtype=np.float32))
+    #: promotional probability from which a message is promotional
     threshold: float = 0.5
+    #: share of transactional in P(transactional) + P(personal) from which a message that is not
+    #: promotional is transactional
+    transactional_threshold: float = 0.5
     feature_version: int = FEATURE_VERSION
     numeric_names: tuple[str, ...] = NUMERIC_NAMES
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def margin(self, feats: Sequence[Features]) -> np.ndarray:
-        """The uncalibrated decision value of each message."""
+    @property
+    def uses_header_tokens(self) -> bool:
+        return self.header_idf.size > 0
+
+    def margins(self, feats: Sequence[Features]) -> np.ndarray:
+        """The uncalibrated decision values, one column per fitted class."""
         words = _tfidf(_counts(feats), self.idf)
         nums = (_numeric(feats) - self.num_mean) / self.num_scale
-        return words @ self.word_coef + nums @ self.num_coef + self.intercept
+        m = np.asarray(words @ self.word_coef) + nums @ self.num_coef + self.intercept
+        if self.uses_header_tokens:
+            m += np.asarray(_tfidf(_header_counts(feats), self.header_idf) @ self.header_coef)
+        return m
+
+    def predict(self, feats: Sequence[Features]) -> np.ndarray:
+        """Calibrated probabilities, shape (n, 3): personal, promotional, transactional (CLASSES).
+        Mail the model cannot judge (:func:`unknown`) gets the prior."""
+        out = np.zeros((len(feats), N_CLASSES))
+        if not len(feats):
+            return out
+        z = self.margins(feats) @ self.cal_coef.T + self.cal_intercept
+        out[:, self.classes] = _softmax(z)
+        lost = [i for i, f in enumerate(feats) if unknown(f)]
+        if lost:
+            out[lost] = self.prior
+        return out
 
     def score_many(self, feats: Sequence[Features]) -> np.ndarray:
-        """Calibrated probability that each message is promotional/bulk."""
-        if not len(feats):
-            return np.zeros(0)
-        a, b = self.calibration
-        return _sigmoid(a * self.margin(feats) + b)
+        """Calibrated probability that each message is promotional."""
+        return self.predict(feats)[:, PROMOTIONAL]
 
     def score(self, feat: Features) -> float:
         return float(self.score_many([feat])[0])
 
+    def category(self, probs: np.ndarray | Sequence[float]) -> str:
+        """The category of one message's probabilities: promotional from ``threshold``; otherwise
+        transactional when P(transactional) is at least P(promotional) and its share of
+        P(transactional) + P(personal) reaches ``transactional_threshold``; else personal."""
+        p = np.asarray(probs, dtype=np.float64)
+        if p[PROMOTIONAL] >= self.threshold:
+            return CLASSES[PROMOTIONAL]
+        rest = p[TRANSACTIONAL] + p[PERSONAL]
+        if (rest > 0 and p[TRANSACTIONAL] >= p[PROMOTIONAL]
+                and p[TRANSACTIONAL] / rest >= self.transactional_threshold):
+            return CLASSES[TRANSACTIONAL]
+        return CLASSES[PERSONAL]
+
     def strongest_signals(self, feat: Features, n: int = 3) -> list[tuple[str, float]]:
-        """The structural features that pushed this message's score most (name, contribution)."""
+        """The structural features that pushed this message's promotional margin most (name,
+        contribution)."""
+        col = int(np.flatnonzero(self.classes == PROMOTIONAL)[0])
         z = (np.asarray(feat.numeric, dtype=np.float64) - self.num_mean) / self.num_scale
-        contrib = z * self.num_coef
+        contrib = z * self.num_coef[:, col]
         order = np.argsort(-np.abs(contrib))[:n]
         return [(self.numeric_names[i], float(contrib[i])) for i in order]
 
 
 @dataclass(frozen=True)
 class Fitted:
-    """A model and the calibrated out-of-fold probability of each of its training examples."""
+    """A model and the calibrated out-of-fold probabilities of its training examples, shape (n, 3)."""
 
     model: PromoModel
-    oof_scores: np.ndarray
+    oof: np.ndarray
+
+    @property
+    def oof_scores(self) -> np.ndarray:
+        """Out-of-fold promotional probability of each training example."""
+        return self.oof[:, PROMOTIONAL]
+
+
+#: Structural signals whose meaning the default model's training mail confounds with its era: bulk
+#: platforms, Feedback-ID, tracking pixels and One-Click unsubscribe are on much of its modern
+#: transactional mail and on almost none of its 2002-2003 promotion, so a model learns "platform, hence
+#: transactional, not promotional" and misses today's newsletters. ``fit(..., neutral=ERA_CONFOUNDED)``
+#: lets only the personal-against-the-rest part of the model use them (and the ``__esp__`` word token):
+#: they say "machine-sent, not a person", never which kind of machine mail. A model of one mailbox,
+#: where they mean what they say, uses them everywhere. The rules use them as bulk signals either way.
+ERA_CONFOUNDED: tuple[str, ...] = ("esp", "feedback_id", "tracking_pixel", "one_click_unsubscribe")
+#: Signals of how people wrote mail in 2002-2003, which nearly all of the default model's personal
+#: training mail has and today's webmail does not: a Message-ID at the sender's own domain (Gmail and
+#: Outlook use theirs), a named mail program (webmail sends none), the "-- " signature line. Absent,
+#: they would call a first note from a new contact promotion. ``fit(..., exclude=...)`` leaves them
+#: out of the default model altogether.
+ERA_CONFOUNDED_WRITING: tuple[str, ...] = ("message_id_elsewhere", "personal_mailer", "has_signature_dashes")
+_ESP_TOKEN_BUCKET = int(_HASHER.transform([[(b"__esp__", 1)]]).indices[0])
 
 
 class _Block:
     """The design matrix of one set of messages, built once and sliced for each fold."""
 
-    def __init__(self, feats: Sequence[Features]) -> None:
+    def __init__(self, feats: Sequence[Features], header_tokens: bool) -> None:
         self.counts = _counts(feats)
         self.nums = _numeric(feats)
+        self.headers = _header_counts(feats) if header_tokens else None
 
-    def fit_transforms(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fit_transforms(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         idf = _idf(self.counts[rows])
         mean = self.nums[rows].mean(axis=0)
         scale = self.nums[rows].std(axis=0)
         scale[scale == 0.0] = 1.0
-        return idf, mean, scale
+        hidf = _idf(self.headers[rows]) if self.headers is not None else np.zeros(0, dtype=np.float32)
+        return idf, mean, scale, hidf
 
-    def matrix(self, rows: np.ndarray, idf: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> sp.csr_matrix:
+    def matrix(self, rows: np.ndarray, idf: np.ndarray, mean: np.ndarray, scale: np.ndarray,
+               hidf: np.ndarray) -> sp.csr_matrix:
         words = _tfidf(self.counts[rows], idf)
         nums = (self.nums[rows] - mean) / scale * NUMERIC_WEIGHT
-        return sp.hstack([words, sp.csr_matrix(nums)], format="csr")
+        blocks = [words, sp.csr_matrix(nums)]
+        if self.headers is not None:
+            blocks.append(_tfidf(self.headers[rows], hidf) * HEADER_WEIGHT)
+        return sp.hstack(blocks, format="csr")
 
 
 def _fit_linear(x: sp.csr_matrix, y: np.ndarray, C: float) -> LogisticRegression:
-    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000, solver="liblinear")
+    # the dual problem: far fewer messages than hashed features, so it solves several times faster
+    # (same solution)
+    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000, solver="liblinear", dual=True)
     return clf.fit(x, y)
 
 
-def check_counts(labels: Sequence[int] | np.ndarray) -> tuple[int, int]:
-    """(n_promo, n_personal); ModelError with one clear line when a class has too few examples."""
+def _columns(names: Sequence[str]) -> np.ndarray:
+    """Columns of the design matrix (words, then structure) of structural features (and, for
+    "esp", the ``__esp__`` word token)."""
+    bad = set(names) - set(NUMERIC_NAMES)
+    if bad:
+        raise ModelError(f"no such structural features: {sorted(bad)}")
+    cols = [2**HASH_BITS + NUMERIC_NAMES.index(n) for n in names]
+    if "esp" in names:
+        cols.append(_ESP_TOKEN_BUCKET)
+    return np.array(sorted(cols), dtype=np.int64)
+
+
+def _without(x: sp.csr_matrix, cols: np.ndarray) -> sp.csr_matrix:
+    keep = np.ones(x.shape[1])
+    keep[cols] = 0.0
+    out = (x @ sp.diags(keep)).tocsr()
+    out.eliminate_zeros()
+    return out
+
+
+class _OneVsRest:
+    """One balanced binary logistic regression per class (liblinear), as one weight matrix.
+    ``neutral`` columns are zeroed for every class but personal (see ERA_CONFOUNDED)."""
+
+    def __init__(self, x: sp.csr_matrix, y: np.ndarray, classes: np.ndarray, C: float,
+                 neutral: np.ndarray | None = None) -> None:
+        masked = _without(x, neutral) if neutral is not None and len(neutral) else x
+        fits = [_fit_linear(x if c == PERSONAL else masked, (y == c).astype(np.int8), C) for c in classes]
+        self.coef = np.stack([f.coef_[0] for f in fits], axis=1)          # (d, k)
+        self.intercept = np.array([f.intercept_[0] for f in fits])        # (k,)
+
+    def decision(self, x: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(x @ self.coef) + self.intercept
+
+
+def _calibrate(margins: np.ndarray, y_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix scaling: a multinomial logistic regression from the k out-of-fold margins to the k
+    classes (Platt scaling for k classes). Returns (coef (k, k), intercept (k,))."""
+    k = margins.shape[1]
+    cal = LogisticRegression(C=1e4, max_iter=5000).fit(margins, y_idx)
+    if k == 2:  # sklearn gives one row for two classes: logits (0, w.m + b)
+        coef = np.vstack([np.zeros(k), cal.coef_[0]])
+        intercept = np.array([0.0, float(cal.intercept_[0])])
+        return coef, intercept
+    return cal.coef_.copy(), cal.intercept_.copy()
+
+
+def check_counts(labels: Sequence[int] | np.ndarray) -> dict[str, int]:
+    """How many examples of each category; ModelError with one clear line when personal or
+    promotional has too few, or transactional has some but too few. (Transactional may be absent:
+    the model then knows two categories.)"""
     y = np.asarray(labels)
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    if min(n_pos, n_neg) < MIN_PER_CLASS:
+    counts = {name: int((y == i).sum()) for i, name in enumerate(CLASSES)}
+    bad = set(np.unique(y).tolist()) - set(range(N_CLASSES))
+    if bad:
+        raise ModelError(f"labels must be 0 (personal), 1 (promotional) or 2 (transactional), not {sorted(bad)}")
+    short = [n for n in ("promotional", "personal") if counts[n] < MIN_PER_CLASS]
+    if 0 < counts["transactional"] < MIN_PER_CLASS:
+        short.append("transactional")
+    if short:
+        have = ", ".join(f"{counts[n]} {n}" for n in CLASSES)
         raise ModelError(
-            f"too few examples to train: {n_pos} promo and {n_neg} personal; need at least "
-            f"{MIN_PER_CLASS} of each"
+            f"too few examples to train: {have}; need at least {MIN_PER_CLASS} promotional and "
+            f"{MIN_PER_CLASS} personal (and transactional: none, or at least {MIN_PER_CLASS})"
         )
-    return n_pos, n_neg
+    return counts
 
 
 def fit(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *, C: float | None = None,
-        folds: int = FOLDS, seed: int = 0,
+        folds: int = FOLDS, seed: int = 0, header_tokens: bool = False,
+        groups: Sequence[Any] | None = None, neutral: Sequence[str] = (), exclude: Sequence[str] = (),
         progress: Callable[[int, int], None] | None = None) -> Fitted:
-    """Train on all examples; calibrate on, and return, ``folds``-fold out-of-fold scores.
+    """Train on all examples; calibrate on, and return, ``folds``-fold out-of-fold probabilities.
 
-    Labels are 1 for promo/bulk, 0 for personal. Raises ModelError on too little data.
-    ``progress(done, total)`` is called after each of the ``folds + 1`` fits.
+    Labels are indices into :data:`CLASSES`: 0 personal, 1 promotional, 2 transactional (which may
+    be absent). ``header_tokens``: also learn the header tokens of the features (extracted with
+    ``with_header_tokens=True``): for a model of one mailbox. ``groups``: the calibration still comes
+    from stratified folds, but the out-of-fold probabilities returned (which thresholds are chosen
+    from) come from a second cross-validation in which a group (e.g. one sender organisation) stays
+    in one fold: the scores of senders a model has not seen.
+    ``neutral``: structural features (names of ``NUMERIC_NAMES``, e.g. :data:`ERA_CONFOUNDED`) that
+    only the personal-against-the-rest part may use; their promotional and transactional weights are 0.
+    ``exclude``: structural features no part uses (e.g. :data:`ERA_CONFOUNDED_WRITING`).
+    Raises ModelError on too little data. ``progress(done, total)`` is called after each fit
+    (``folds + 1``, or ``2 * folds + 1`` with ``groups``).
     """
     C = C_DEFAULT if C is None else C
     y = np.asarray(labels, dtype=np.int8)
     if len(y) != len(feats):
         raise ModelError(f"{len(feats)} messages but {len(y)} labels")
-    n_pos, n_neg = check_counts(y)
-    folds = max(2, min(folds, n_pos, n_neg))
-    block = _Block(feats)
-    margins = np.zeros(len(y))
-    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for i, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y)):
-        transforms = block.fit_transforms(tr)
-        clf = _fit_linear(block.matrix(tr, *transforms), y[tr], C)
-        margins[te] = clf.decision_function(block.matrix(te, *transforms))
-        if progress:
-            progress(i + 1, folds + 1)
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(margins[:, None], y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    counts = check_counts(y)
+    classes = np.array([i for i in range(N_CLASSES) if counts[CLASSES[i]] > 0])
+    folds = max(2, min(folds, *(counts[CLASSES[i]] for i in classes)))
+    y_idx = np.searchsorted(classes, y)
+    block = _Block(feats, header_tokens)
+    if exclude:
+        block.nums[:, [NUMERIC_NAMES.index(n) for n in exclude if n in NUMERIC_NAMES]] = 0.0
+        _columns(exclude)  # unknown names: ModelError
+    neutral_cols = _columns(neutral) if neutral else None
+    total = (2 if groups is not None else 1) * folds + 1
+    done = [0]
+
+    def out_of_fold(splits: Any) -> np.ndarray:
+        margins = np.zeros((len(y), len(classes)))
+        for tr, te in splits:
+            transforms = block.fit_transforms(tr)
+            clf = _OneVsRest(block.matrix(tr, *transforms), y[tr], classes, C, neutral_cols)
+            margins[te] = clf.decision(block.matrix(te, *transforms))
+            done[0] += 1
+            if progress:
+                progress(done[0], total)
+        return margins
+
+    margins = out_of_fold(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    cal_coef, cal_intercept = _calibrate(margins, y_idx)
+    if groups is not None:
+        # scores of unseen senders, on the same calibration: what thresholds are chosen from
+        margins = out_of_fold(StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+                              .split(np.zeros(len(y)), y, groups))
     everything = np.arange(len(y))
-    idf, mean, scale = block.fit_transforms(everything)
-    clf = _fit_linear(block.matrix(everything, idf, mean, scale), y, C)
+    idf, mean, scale, hidf = block.fit_transforms(everything)
+    clf = _OneVsRest(block.matrix(everything, idf, mean, scale, hidf), y, classes, C, neutral_cols)
     if progress:
-        progress(folds + 1, folds + 1)
-    n_words = 2**HASH_BITS
-    coef = clf.coef_[0]
+        progress(total, total)
+    n_words, n_num = 2**HASH_BITS, len(NUMERIC_NAMES)
+    coef = clf.coef
+    prior = np.array([counts[c] for c in CLASSES], dtype=np.float64) / len(y)
     model = PromoModel(
         idf=idf,
         word_coef=coef[:n_words].astype(np.float32),
         num_mean=mean,
         num_scale=scale,
-        num_coef=coef[n_words:] * NUMERIC_WEIGHT,
-        intercept=float(clf.intercept_[0]),
-        calibration=(a, b),
+        num_coef=coef[n_words:n_words + n_num] * NUMERIC_WEIGHT,
+        intercept=clf.intercept,
+        classes=classes,
+        cal_coef=cal_coef,
+        cal_intercept=cal_intercept,
+        prior=prior,
+        header_idf=hidf,
+        header_coef=(coef[n_words + n_num:] * HEADER_WEIGHT).astype(np.float32) if header_tokens
+        else np.zeros((0, len(classes)), dtype=np.float32),
     )
-    return Fitted(model, _sigmoid(a * margins + b))
+    oof = np.zeros((len(y), N_CLASSES))
+    oof[:, classes] = _softmax(margins @ cal_coef.T + cal_intercept)
+    lost = [i for i, f in enumerate(feats) if unknown(f)]
+    if lost:
+        oof[lost] = prior
+    return Fitted(model, oof)
 
 
 def train(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, **kw: Any) -> PromoModel:
-    """Fit a model (see :func:`fit`); its threshold stays 0.5 until the caller sets one.
-    :func:`mailguard.training.train_model` sets it from the out-of-fold scores."""
+    """Fit a model (see :func:`fit`); its thresholds stay 0.5 until the caller sets them.
+    :func:`mailguard.training.train_model` sets them from the out-of-fold probabilities."""
     return fit(feats, labels, **kw).model
 
 
 def _arrays_and_params(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays = {"idf": model.idf, "word_coef": model.word_coef, "num_mean": model.num_mean,
-              "num_scale": model.num_scale, "num_coef": model.num_coef}
+    arrays = {
+        "idf": np.asarray(model.idf, dtype="<f4"),
+        "word_coef": np.asarray(model.word_coef, dtype="<f4"),
+        "num_mean": np.asarray(model.num_mean, dtype="<f8"),
+        "num_scale": np.asarray(model.num_scale, dtype="<f8"),
+        "num_coef": np.asarray(model.num_coef, dtype="<f8"),
+        "intercept": np.asarray(model.intercept, dtype="<f8"),
+        "classes": np.asarray(model.classes, dtype="<i8"),
+        "cal_coef": np.asarray(model.cal_coef, dtype="<f8"),
+        "cal_intercept": np.asarray(model.cal_intercept, dtype="<f8"),
+        "prior": np.asarray(model.prior, dtype="<f8"),
+        "header_idf": np.asarray(model.header_idf, dtype="<f4"),
+        "header_coef": np.asarray(model.header_coef, dtype="<f4"),
+    }
     params = {
         "feature_version": int(model.feature_version),
         "hash_bits": HASH_BITS,
         "numeric_names": list(model.numeric_names),
-        "intercept": float(model.intercept),
-        "calibration": [float(x) for x in model.calibration],
+        "classes": list(CLASSES),
         "threshold": float(model.threshold),
+        "transactional_threshold": float(model.transactional_threshold),
     }
     return arrays, params
 
 
-#: The arrays of a promo model: dtype and shape ("words": 2**HASH_BITS, "numeric": the structural
-#: features).
-_ARRAYS: dict[str, tuple[str, str]] = {
-    "idf": ("<f4", "words"), "word_coef": ("<f4", "words"),
-    "num_mean": ("<f8", "numeric"), "num_scale": ("<f8", "numeric"), "num_coef": ("<f8", "numeric"),
+#: The arrays of a promo model: dtype and shape, in terms of W (2**HASH_BITS word buckets), N (the
+#: structural features), K (the categories), k (the categories fitted) and H (header-token buckets:
+#: W, or 0 for a model that does not use header tokens).
+_ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "idf": ("<f4", ("W",)), "word_coef": ("<f4", ("W", "k")),
+    "num_mean": ("<f8", ("N",)), "num_scale": ("<f8", ("N",)), "num_coef": ("<f8", ("N", "k")),
+    "intercept": ("<f8", ("k",)), "classes": ("<i8", ("k",)),
+    "cal_coef": ("<f8", ("k", "k")), "cal_intercept": ("<f8", ("k",)), "prior": ("<f8", ("K",)),
+    "header_idf": ("<f4", ("H",)), "header_coef": ("<f4", ("H", "k")),
 }
 
 
@@ -290,32 +505,38 @@ def _from_data(data: modelfile.ModelData, path: Path) -> PromoModel:
     retrain = "retrain it with `mailguard train`"
     version = p.get("feature_version")
     if version != FEATURE_VERSION or p.get("numeric_names") != list(NUMERIC_NAMES) \
-            or p.get("hash_bits") != HASH_BITS:
+            or p.get("hash_bits") != HASH_BITS or p.get("classes") != list(CLASSES):
         raise ModelError(f"model {path} was built for feature version {version}; this mailguard uses "
                          f"{FEATURE_VERSION}: {retrain}")
-    sizes = {"words": 2**HASH_BITS, "numeric": len(NUMERIC_NAMES)}
     if set(data.arrays) != set(_ARRAYS):
         raise ModelError(f"model {path} does not hold the arrays of a promo model "
                          f"({', '.join(sorted(data.arrays))}): {retrain}")
-    for name, (dtype, size) in _ARRAYS.items():
-        a = data.arrays[name]
-        if a.dtype.str != dtype or a.shape != (sizes[size],):
-            raise ModelError(f"model {path}: {name} is {a.dtype.str} {a.shape}, not {dtype} "
-                             f"({sizes[size]},): {retrain}")
-    if not (data.arrays["num_scale"] > 0).all():
-        raise ModelError(f"model {path}: num_scale must be positive")
-    intercept, calibration, threshold = p.get("intercept"), p.get("calibration"), p.get("threshold")
-    numbers = [intercept, threshold, *(calibration if isinstance(calibration, list) else [None])]
-    if not (isinstance(calibration, list) and len(calibration) == 2
-            and all(isinstance(x, float | int) and not isinstance(x, bool) and np.isfinite(x) for x in numbers)
-            and 0.0 <= threshold <= 1.0):
-        raise ModelError(f"model {path}: intercept, calibration (two numbers) and a threshold in [0, 1] "
-                         "must be finite numbers")
     a = data.arrays
+    k = a["classes"].shape[0] if a["classes"].ndim == 1 else -1
+    h = a["header_idf"].shape[0] if a["header_idf"].ndim == 1 else -1
+    sizes = {"W": 2**HASH_BITS, "N": len(NUMERIC_NAMES), "K": N_CLASSES, "k": k,
+             "H": h if h in (0, 2**HASH_BITS) else -1}
+    for name, (dtype, dims) in _ARRAYS.items():
+        want = tuple(sizes[d] for d in dims)
+        if a[name].dtype.str != dtype or a[name].shape != want or -1 in want:
+            raise ModelError(f"model {path}: {name} is {a[name].dtype.str} {a[name].shape}, not "
+                             f"{dtype} {want}: {retrain}")
+    classes = a["classes"]
+    if not 1 <= k <= N_CLASSES or len(set(classes.tolist())) != k \
+            or not ((classes >= 0) & (classes < N_CLASSES)).all():
+        raise ModelError(f"model {path}: classes must be distinct category numbers below {N_CLASSES}")
+    if not (a["num_scale"] > 0).all():
+        raise ModelError(f"model {path}: num_scale must be positive")
+    thresholds = [p.get("threshold"), p.get("transactional_threshold")]
+    if not all(isinstance(t, float | int) and not isinstance(t, bool) and 0.0 <= t <= 1.0 for t in thresholds):
+        raise ModelError(f"model {path}: threshold and transactional_threshold must be numbers in [0, 1]")
     return PromoModel(
         idf=a["idf"], word_coef=a["word_coef"], num_mean=a["num_mean"], num_scale=a["num_scale"],
-        num_coef=a["num_coef"], intercept=float(intercept), calibration=(float(calibration[0]), float(calibration[1])),
-        threshold=float(threshold), feature_version=FEATURE_VERSION, numeric_names=NUMERIC_NAMES,
+        num_coef=a["num_coef"], intercept=a["intercept"], classes=classes, cal_coef=a["cal_coef"],
+        cal_intercept=a["cal_intercept"], prior=a["prior"], header_idf=a["header_idf"],
+        header_coef=a["header_coef"], threshold=float(thresholds[0]),
+        transactional_threshold=float(thresholds[1]), feature_version=FEATURE_VERSION,
+        numeric_names=NUMERIC_NAMES,
     )
 
 
@@ -341,7 +562,10 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "mailguard_version": __version__,
         "feature_version": model.feature_version,
+        "classes": [CLASSES[int(c)] for c in model.classes],
         "threshold": model.threshold,
+        "transactional_threshold": model.transactional_threshold,
+        "header_tokens": model.uses_header_tokens,
         "versions": {
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,

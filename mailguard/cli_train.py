@@ -37,11 +37,19 @@ log = logging.getLogger(__name__)
 
 #: personal mail allowed above the chosen threshold, on out-of-fold scores
 DEFAULT_MAX_FPR = 0.005
+#: transactional mail allowed above it
+DEFAULT_MAX_FPR_TRANSACTIONAL = 0.02
 
 SourcesOpt = Annotated[
     list[str],
     typer.Option(help="An mbox, a Maildir, a folder of message files, or imap:FOLDER on the configured "
                       "account. Repeat the option for several sources."),
+]
+OptionalSourcesOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Transactional mail (receipts, confirmations, resets, statements, notifications): an "
+                      "mbox, a Maildir, a folder of message files, or imap:FOLDER. Repeat for several "
+                      "sources. Optional; without it the model knows personal and promotional only."),
 ]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config.toml (default: $MAILGUARD_HOME/config.toml)")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes for parsing (default: every core).")]
@@ -110,10 +118,17 @@ def _metrics_table(title: str, m: dict[str, Any]) -> Table:
     t = Table(title=title, show_header=False)
     t.add_column("metric")
     t.add_column("value", justify="right")
-    names = (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"),
-             ("false_positive_rate", "false-positive rate (personal above threshold)"),
-             ("fpr_at_90_recall", "personal above the 90%-recall threshold"), ("threshold", "threshold"),
-             ("n_promo", "promo messages"), ("n_personal", "personal messages"))
+    names = (("auc", "ROC AUC (promotional against the rest)"), ("precision", "precision"),
+             ("recall", "recall"), ("f1", "F1"),
+             ("false_positive_rate", "false-positive rate (not promotional, above threshold)"),
+             ("false_promo_personal", "personal above threshold"),
+             ("false_promo_transactional", "transactional above threshold"),
+             ("false_promo_personal_decided", "personal the rules call promotional"),
+             ("false_promo_transactional_decided", "transactional the rules call promotional"),
+             ("fpr_at_90_recall", "not promotional, above the 90%-recall threshold"),
+             ("threshold", "promo threshold"), ("transactional_threshold", "transactional threshold"),
+             ("n_promo", "promotional messages"), ("n_personal", "personal messages"),
+             ("n_transactional", "transactional messages"))
     for key, label in names:
         if key in m:
             t.add_row(label, _fmt(m[key]))
@@ -134,63 +149,76 @@ def _pr_table(rows: list[dict[str, float]], chosen: float) -> Table:
 def train_cmd(
     promo: SourcesOpt,
     personal: SourcesOpt,
+    transactional: OptionalSourcesOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Model file to write; its .card.json goes beside it (default: \\[model] path, else the data directory).")] = None,
     include_review: Annotated[bool, typer.Option("--include-review/--no-include-review", help="Add review decisions as labels: allowed senders personal, blocked senders promo.")] = True,
-    max_fpr: Annotated[float, typer.Option("--max-fpr", min=0.0, max=0.5, help="Share of personal mail allowed above the threshold, on cross-validated scores.")] = DEFAULT_MAX_FPR,
+    max_fpr: Annotated[float, typer.Option("--max-fpr", min=0.0, max=0.5, help="Share of personal mail allowed above the promo threshold, on cross-validated scores.")] = DEFAULT_MAX_FPR,
+    max_fpr_transactional: Annotated[float, typer.Option("--max-fpr-transactional", min=0.0, max=0.5, help="Share of transactional mail allowed above the promo threshold (with at least 1/this many transactional messages).")] = DEFAULT_MAX_FPR_TRANSACTIONAL,
     workers: WorkersOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Train the promo model on your own mail: promotional folders against personal ones.
+    """Train the model on your own mail: promotional, personal and (optionally) transactional folders.
 
     Writes the model and its card (data counts, date, versions, cross-validated metrics, sha256).
-    The threshold is chosen on cross-validated scores so that at most --max-fpr of your personal
-    mail scores above it.
+    Besides words and structure, a model of your own mail learns header tokens (sender addresses,
+    Received hosts, Message-ID domains, mail programs), which are reliable within one mailbox. The
+    promo threshold is chosen on cross-validated scores so that at most --max-fpr of your personal
+    mail and --max-fpr-transactional of your transactional mail score above it.
 
-    Example: mailguard train --promo ~/Mail/Newsletters --promo imap:Promotions --personal ~/Mail/INBOX
+    Example: mailguard train --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
+    transactional = transactional or []
     cfg = load_config(config)
     err = console(stderr=True)
     target = classify.check_name(out or default_model_out(cfg))  # before the slow part
     t0 = time.perf_counter()
     with _progress(err, err.is_terminal) as progress:
-        promo_ex, bad_promo = _read("promo", 1, promo, cfg, workers, progress)
-        personal_ex, bad_personal = _read("personal", 0, personal, cfg, workers, progress)
+        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, workers, progress)
+        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional, cfg, workers, progress)
+        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, workers, progress)
         review_ex, bad_review, review_why = _review_labels(include_review, cfg)
-        examples = promo_ex + personal_ex + review_ex
+        examples = promo_ex + tx_ex + personal_ex + review_ex
         labels = [e.label for e in examples]
-        classify.check_counts(labels)  # before the slow part: one clear line when a class is short
+        counts = classify.check_counts(labels)  # before the slow part: one clear line when a class is short
         fit_task = progress.add_task("training (5-fold cross-validation)", total=classify.FOLDS + 1)
         result = train_model([e.feats for e in examples], labels, max_fpr=max_fpr,
+                             max_fpr_transactional=max_fpr_transactional, header_tokens=True,
                              progress=lambda done, total: progress.update(fit_task, completed=done, total=total))
     seconds = time.perf_counter() - t0
-    n_review_promo = sum(e.label for e in review_ex)
+    n_review_promo = sum(e.label == classify.PROMOTIONAL for e in review_ex)
     card = {
         "data": {
             "promo_sources": promo,
+            "transactional_sources": transactional,
             "personal_sources": personal,
-            "n_promo": int(sum(labels)),
-            "n_personal": int(len(labels) - sum(labels)),
-            "from_sources": {"promo": len(promo_ex), "personal": len(personal_ex)},
+            "n_promo": counts["promotional"],
+            "n_transactional": counts["transactional"],
+            "n_personal": counts["personal"],
+            "from_sources": {"promo": len(promo_ex), "transactional": len(tx_ex), "personal": len(personal_ex)},
             "from_review": {"promo": n_review_promo, "personal": len(review_ex) - n_review_promo,
                             "note": review_why},
-            "unreadable": {"promo": bad_promo, "personal": bad_personal, "review": bad_review},
+            "unreadable": {"promo": bad_promo, "transactional": bad_tx, "personal": bad_personal,
+                           "review": bad_review},
         },
-        "features": f"hashed words of subject and body start (tf-idf) + structural signals "
-                    f"(feature version {classify.FEATURE_VERSION})",
-        "classifier": "logistic regression, Platt-calibrated on 5-fold out-of-fold scores",
-        "threshold_rule": f"lowest score with at most {max_fpr:.1%} of personal mail above it, on "
-                          "out-of-fold scores",
+        "features": "hashed words of subject and body start (tf-idf) + structural signals + header tokens "
+                    "(addresses, Received hosts and networks, Message-ID domain, mail program, DKIM domain, "
+                    f"list, content types, header names) (feature version {classify.FEATURE_VERSION})",
+        "classifier": "one-vs-rest logistic regressions, calibrated by matrix scaling on 5-fold out-of-fold "
+                      "margins" + ("" if counts["transactional"] else "; no transactional examples: two categories"),
+        "threshold_rule": f"promotional: lowest threshold with at most {max_fpr:.1%} of personal and "
+                          f"{max_fpr_transactional:.1%} of transactional mail above it, on out-of-fold scores",
         "metrics": {"cross_validation": result.cv_metrics},
         "train_seconds": round(seconds, 2),
         "command": "mailguard train " + " ".join([*(f"--promo {p}" for p in promo),
+                                                  *(f"--transactional {p}" for p in transactional),
                                                   *(f"--personal {p}" for p in personal)]),
     }
     full = classify.save(result.model, target, card)
     outc = console()
     outc.print(_metrics_table("cross-validated (5-fold) on your mail", result.cv_metrics))
-    outc.print(f"wrote {target} (threshold {result.model.threshold:.3f}, sha256 {full['sha256'][:12]}...) "
-               f"from {card['data']['n_promo']} promo and {card['data']['n_personal']} personal messages "
-               f"in {seconds:.1f}s", markup=False)
+    outc.print(f"wrote {target} (promo threshold {result.model.threshold:.3f}, sha256 {full['sha256'][:12]}...) "
+               f"from {counts['promotional']} promotional, {counts['transactional']} transactional and "
+               f"{counts['personal']} personal messages in {seconds:.1f}s", markup=False)
     if out is not None and cfg.model is None and target != default_model_out(cfg):
         outc.print(f"to use it: --model {target}, or [model] path = \"{target}\" in config.toml",
                    markup=False)
@@ -199,38 +227,62 @@ def train_cmd(
 def evaluate_cmd(
     promo: SourcesOpt,
     personal: SourcesOpt,
+    transactional: OptionalSourcesOpt = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Model file (its .card.json must sit beside it; default: the one scan uses).")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", min=0.0, max=1.0, help="Evaluate at this threshold instead of the model's.")] = None,
     fmt: Annotated[EvalFormat, typer.Option("--format", help="table, or json (one object).")] = EvalFormat.table,
     workers: WorkersOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Measure a promo model on labelled mail: precision, recall, F1, ROC AUC, false-positive rate,
-    and a precision/recall table over thresholds.
+    """Measure a model on labelled mail: precision, recall, F1, ROC AUC (promotional against the
+    rest), the share of personal and of transactional mail above the threshold, the categories
+    against the labels, and a precision/recall table over thresholds.
 
-    Example: mailguard evaluate --promo ~/Mail/Newsletters --personal ~/Mail/INBOX --format json
+    Example: mailguard evaluate --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
     cfg = load_config(config)
     promo_model = classify.load(model or cfg.model)
     err = console(stderr=True)
     with _progress(err, err.is_terminal and fmt == EvalFormat.table) as progress:
-        promo_ex, bad_promo = _read("promo", 1, promo, cfg, workers, progress)
-        personal_ex, bad_personal = _read("personal", 0, personal, cfg, workers, progress)
-    examples = promo_ex + personal_ex
+        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, workers, progress)
+        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional or [], cfg, workers,
+                              progress)
+        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, workers, progress)
+    examples = promo_ex + tx_ex + personal_ex
     if not examples:
         from .errors import SourceError
 
         raise SourceError("no readable messages in the given sources")
     m, table = evaluate(promo_model, [e.feats for e in examples], [e.label for e in examples], threshold)
-    m["unreadable"] = bad_promo + bad_personal
+    m["unreadable"] = bad_promo + bad_tx + bad_personal
     m["model"] = str(model or cfg.model or "default")
     if fmt == EvalFormat.json:
-        safe = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in m.items()}
-        write_json({**safe, "table": table})
+        write_json({**_no_nan(m), "table": table})
         return
     outc = console()
     outc.print(_metrics_table("evaluation", m))
+    if "categories" in m:
+        outc.print(_confusion_table(m["categories"]["confusion"]))
     outc.print(_pr_table(table, m["threshold"]))
+
+
+def _no_nan(v: Any) -> Any:
+    """NaN (an undefined metric) as null, at any depth: JSON has no NaN."""
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    return v
+
+
+def _confusion_table(confusion: dict[str, dict[str, int]]) -> Table:
+    t = Table(title="categories (rows: the labels; columns: the model's category)")
+    t.add_column("label")
+    for c in classify.CLASSES:
+        t.add_column(c, justify="right")
+    for label, row in confusion.items():
+        t.add_row(label, *(str(row[c]) for c in classify.CLASSES))
+    return t
 
 
 def register(app: typer.Typer) -> None:

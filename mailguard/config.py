@@ -398,7 +398,7 @@ RULES = Table({
     "window_days": Key(Int(minimum=1, maximum=36500, unit="days"), "how long a contact counts as recent"),
     "promo_threshold": Key(_SCORE, "default: the model card's threshold"),
     "strong_threshold": Key(_SCORE, "a linked message without bulk headers is moved only above this"),
-    "personal_threshold": Key(_SCORE, "a first message below this (and not bulk) makes a contact"),
+    "personal_threshold": Key(_SCORE, "mail a sales tool tracked is a sequence from this score"),
 })
 
 MODEL = Table({"path": Key(Str("a path"), "the promo model; its .card.json sits beside it")})

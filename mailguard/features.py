@@ -18,6 +18,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from .categories import transactional_reason, transactional_subject
+from .contacts import TICKET_HEADERS
 from .identity import esp_of, registrable_domain
 from .parse import ParsedMessage
 
@@ -63,6 +65,17 @@ NUMERIC_NAMES: tuple[str, ...] = (
     "message_id_elsewhere",
     "personal_mailer",
     "non_latin_share",
+    # what tells account and notification mail (transactional) from promotion
+    "report_part",
+    "calendar_part",
+    "transactional_subject",
+    "tracker_headers",
+    "noreply_sender",
+    "diff_text",
+    "subject_number",
+    "delivery_words",
+    "tracking_number",
+    "order_reference",
 )
 
 #: Characters of body text given to the word model (the start of a message says what it is).
@@ -130,6 +143,34 @@ PERSONAL_MAILERS = frozenset(
     mew wanderlust notmuch aerc neomutt k-9 fairemail""".split()
 )
 _PRIORITY_HIGH = re.compile(r"^\s*[12]\b|high|urgent", re.I)
+#: Header-name prefixes of issue trackers, code review, CI and help desks (notification mail)
+TRACKER_HEADER_PREFIXES = ("x-bugzilla-", "x-github-", "x-gitlab-", "x-gitea-", "x-jira-", "x-redmine-",
+                           "x-patchwork-", "x-launchpad-", "x-phabricator-", "x-gerrit-", "x-git-",
+                           "x-trac-", "x-mantis-", "x-jenkins-", "x-buildbot-", "x-kernelci-", "x-sentry-",
+                           "x-pagerduty-", *TICKET_HEADERS)
+#: Pieces of a sender's local part that mark a system sending on someone's behalf
+NOREPLY_MARKS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply",
+                 "notification", "notify", "alert", "mailer-daemon", "postmaster", "daemon", "bounce",
+                 "automat", "robot", "bot", "cron", "root", "bugzilla", "jira", "build", "jenkins",
+                 "commits", "cvs", "svn", "tracker", "patchwork", "receipt", "billing", "invoice",
+                 "account", "security", "verify", "calendar")
+#: Line starts of patches, commit and build mail
+DIFF_MARKS = ("\ndiff --git", "\n+++ ", "\n@@ -", "\nIndex: ", "\nModified Files:", "\nAdded Files:",
+              "\nRevision: ", "\ncommit ", "\nBuild ", "\nbuild ", "\nTest ", "\nFAILED", "\nPASSED")
+_SUBJECT_NUMBER = re.compile(r"\d{4,}|#\s?\d")
+#: Words of parcel and delivery notices (any carrier, several languages), counted once each
+DELIVERY_WORDS = ("delivered", "delivery", "parcel", "package", "shipment", "shipped", "tracking",
+                  "courier", "carrier", "in transit", "dispatched", "on its way", "zugestellt", "sendung",
+                  "paket", "lieferung", "paczk", "przesyłk", "colis", "livraison", "envío", "paquete")
+# Carrier tracking codes on lower-cased text: UPS 1Z..., UPU S10 (two letters, nine digits, two
+# letters), long digit runs (FedEx, USPS, DHL); and order references ("order #A-1234", "order no. 55").
+_TRACKING = re.compile(r"\b(?:1z[0-9a-z]{16}|[a-z]{2}\d{9}[a-z]{2}|\d{12,22})\b")
+# digits become "0", everything else a space: a run of nine digits is then a substring test (C speed),
+# and the tracking pattern runs only where one is
+_DIGIT_MASK = str.maketrans({c: ("0" if c.isdigit() else " ") for c in map(chr, range(128))})
+_ORDER_WORDS = ("order", "bestellung", "commande", "pedido", "zamówi")
+_ORDER_REF = re.compile(r"\b(?:order|bestellung|commande|pedido|zamówieni\w*)\s?(?:#|no\.?|nr\.?|number|nummer|n°|:)?\s?"
+                        r"#?[a-z]{0,4}-?\d[\d-]{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +187,11 @@ class Features:
     #: False when the content could not be understood (undecodable, random bytes, nearly no text)
     understood: bool = True
     understood_note: str = ""
+    #: header tokens (``extract(..., header_tokens=True)``), for models trained on one mailbox
+    header_tokens: tuple[str, ...] = ()
+    #: why the rules' structural/subject check calls the message transactional, or None
+    #: (:func:`mailguard.categories.transactional_reason`)
+    transactional_reason: str | None = None
 
     @property
     def is_bulk(self) -> bool:
@@ -204,6 +250,13 @@ def _caps_share(s: str) -> float:
     if not letters:
         return 0.0
     return (len(b) - len(b.translate(None, _ASCII_UPPER))) / letters
+
+
+def _tracking_number(low: str) -> bool:
+    """A carrier tracking code in lower-cased text (see _TRACKING)."""
+    if "1z" not in low and "000000000" not in low.translate(_DIGIT_MASK):
+        return False
+    return _TRACKING.search(low) is not None
 
 
 def _calls_to_action(low: str) -> int:
@@ -267,7 +320,84 @@ def _understood(msg: ParsedMessage, text: str) -> str:
     return ""
 
 
-def extract(msg: ParsedMessage) -> Features:
+# Header tokens: characters kept inside a token (addresses, host names, versions); the rest splits.
+_HTOKEN_TABLE = str.maketrans({c: " " for c in map(chr, range(128))
+                               if not (c.isalnum() or c in ".-@_")})
+#: Headers read for header tokens, each with its token prefix; addresses and hosts are kept whole.
+_ADDRESS_HEADERS = (("to", "to"), ("cc", "to"), ("reply-to", "rt"), ("return-path", "rp"),
+                    ("sender", "snd"), ("errors-to", "err"), ("delivered-to", "dto"))
+MAX_RECEIVED = 4
+MAX_HEADER_NAMES = 60
+
+
+def _split_tokens(value: str, limit: int = 600) -> list[str]:
+    return value[:limit].lower().translate(_HTOKEN_TABLE).split()
+
+
+def _host_tokens(prefix: str, value: str, out: list[str]) -> None:
+    """Host names (whole and their last two labels), addresses and /24 networks in a header."""
+    for t in _split_tokens(value):
+        t = t.strip(".-_")
+        if "@" in t:
+            out.append(f"{prefix}:{t}")
+            t = t.rpartition("@")[2]
+            out.append(f"{prefix}:@{t}")
+            continue
+        if "." not in t or len(t) < 4:
+            continue
+        parts = t.split(".")
+        if all(p.isdigit() for p in parts):
+            if len(parts) == 4:
+                out.append(f"{prefix}:ip{'.'.join(parts[:3])}")
+            continue
+        if not any(c.isalpha() for c in parts[-1]):
+            continue  # a version number, not a host
+        out.append(f"{prefix}:{t}")
+        if len(parts) > 2:
+            out.append(f"{prefix}:{'.'.join(parts[-2:])}")
+
+
+def header_tokens(msg: ParsedMessage) -> tuple[str, ...]:
+    """Tokens of the headers that identify where a message came from in *one* mailbox: sender and
+    recipient addresses, Received hosts and networks, the Message-ID's domain, the mail program,
+    DKIM domain, list, content type, and the names of the header fields present. They are reliable
+    within one person's mail (what bogofilter learns) and do not travel between mailboxes, so only
+    models trained on the user's own mail use them."""
+    out: list[str] = []
+    h = msg.headers
+    if msg.sender is not None:
+        out.append(f"from:{msg.sender.email}")
+        out.append(f"from:@{msg.sender.domain}")
+        out.extend(f"fname:{w}" for w in _split_tokens(msg.sender.name, 80)[:6])
+    for name, prefix in _ADDRESS_HEADERS:
+        for v in h.get(name, ())[:2]:
+            _host_tokens(prefix, v, out)
+    for v in h.get("received", ())[:MAX_RECEIVED]:
+        _host_tokens("rcvd", v, out)
+    mid = msg.message_id
+    at = mid.rfind("@")
+    if at >= 0:
+        out.append("mid:" + mid[at + 1:].strip(" <>").lower()[:80])
+    else:
+        out.append("mid:none" if not mid else "mid:noat")
+    mailer = (msg.header("x-mailer") or msg.header("user-agent"))[:80]
+    out.extend(f"xm:{w}" for w in _split_tokens(mailer, 80)[:6])
+    dkim = msg.header("dkim-signature")
+    i = dkim.find("d=")
+    if i >= 0:
+        out.extend(f"dkim:{w}" for w in _split_tokens(dkim[i + 2:i + 80], 80)[:1])
+    for name in ("list-id", "x-beenthere", "mailing-list", "precedence", "x-loop"):
+        v = msg.header(name)
+        if v:
+            out.extend(f"{name}:{w}" for w in _split_tokens(v, 120)[:4])
+    out.extend(f"ct:{t}" for t in sorted(msg.content_types)[:8])
+    out.extend(f"hn:{n}" for n in list(h)[:MAX_HEADER_NAMES])
+    return tuple(out)
+
+
+def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features:
+    """The features of one message; ``with_header_tokens`` adds :func:`header_tokens` (only models
+    trained on the user's own mail use them)."""
     own = forwarded_own_words(msg)
     if own is not None:
         from dataclasses import replace as _replace
@@ -331,6 +461,12 @@ def extract(msg: ParsedMessage) -> Features:
     mid_elsewhere = bool(sreg) and (not mid_domain or registrable_domain(mid_domain) != sreg)
     family = mailer_family(msg)
     prio = msg.header("x-priority") or msg.header("x-msmail-priority") or msg.header("importance")
+    types = msg.content_types
+    tx_reason = transactional_reason(msg)
+    tx_subject = transactional_subject(msg.subject) if tx_reason else None
+    low_local = local.lower()
+    diff_sample = "\n" + start[:3000]
+    notice_low = msg.subject[:300].lower() + " " + start_low[:2000]
 
     numeric = (
         float((bool(lu) or precedence in ("bulk", "junk") or esp is not None) and not discussion),
@@ -369,6 +505,17 @@ def extract(msg: ParsedMessage) -> Features:
         float(mid_elsewhere),
         float(family in PERSONAL_MAILERS),
         _non_latin_share(msg.subject + " " + start[:1000]),
+        float(bool(types & {"multipart/report", "message/delivery-status", "message/disposition-notification",
+                            "message/feedback-report", "text/rfc822-headers"})),
+        float(bool(types & {"text/calendar", "application/ics"})),
+        float(tx_subject is not None),
+        float(any(n.startswith(TRACKER_HEADER_PREFIXES) for n in h)),
+        float(any(m in low_local for m in NOREPLY_MARKS)),
+        float(sum(m in diff_sample for m in DIFF_MARKS) >= 2),
+        float(_SUBJECT_NUMBER.search(msg.subject[:300]) is not None),
+        _log(sum(w in notice_low for w in DELIVERY_WORDS)),
+        float(_tracking_number(notice_low)),
+        float(any(w in notice_low for w in _ORDER_WORDS) and _ORDER_REF.search(notice_low) is not None),
     )
 
     signals: list[str] = []
@@ -406,6 +553,8 @@ def extract(msg: ParsedMessage) -> Features:
         forward=own is not None,
         understood=not note,
         understood_note=note,
+        header_tokens=header_tokens(msg) if with_header_tokens else (),
+        transactional_reason=tx_reason,
     )
 
 

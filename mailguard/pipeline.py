@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
-from .classify import PromoModel
+from .classify import PROMOTIONAL, PromoModel
 from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
                        role_address)
 from .features import Features, extract
@@ -38,15 +39,19 @@ class Analysed:
 
     msg: ParsedMessage
     feats: Features | None
+    #: the calibrated promotional probability
     score: float | None
+    #: the calibrated probabilities of personal, promotional, transactional (classify.CLASSES)
+    scores: tuple[float, float, float] | None = None
 
 
-def analyse_one(raw: bytes) -> tuple[ParsedMessage, Features | None]:
+def analyse_one(raw: bytes, header_tokens: bool = False) -> tuple[ParsedMessage, Features | None]:
+    """Parse and extract one message; ``header_tokens`` for a model that uses them."""
     msg = parse_message(raw)
     if msg.unreadable:
         return msg, None
     try:
-        return msg, extract(msg)
+        return msg, extract(msg, with_header_tokens=True) if header_tokens else extract(msg)
     except Exception as exc:  # noqa: BLE001 - a feature bug must not lose the message
         log.warning("features failed for %s: %s", msg.message_id or "(no Message-ID)",
                     type(exc).__name__)
@@ -57,10 +62,15 @@ def analyse(raws: Sequence[bytes], model: PromoModel,
             mapper: Callable[..., Iterable[tuple[ParsedMessage, Features | None]]] = map
             ) -> list[Analysed]:
     """Parse, extract and score a batch. ``mapper`` may be a process pool's map."""
-    pairs = list(mapper(analyse_one, raws))
+    one = partial(analyse_one, header_tokens=True) if model.uses_header_tokens else analyse_one
+    pairs = list(mapper(one, raws))
     scorable = [f for _, f in pairs if f is not None]
-    scores = iter(model.score_many(scorable)) if scorable else iter(())
-    return [Analysed(m, f, float(next(scores)) if f is not None else None) for m, f in pairs]
+    probs = iter(model.predict(scorable).tolist()) if scorable else iter(())
+    out = []
+    for m, f in pairs:
+        p = tuple(next(probs)) if f is not None else None
+        out.append(Analysed(m, f, p[PROMOTIONAL] if p else None, p))  # type: ignore[arg-type]
+    return out
 
 
 def sender_keys(msg: ParsedMessage) -> list[str]:
@@ -121,6 +131,8 @@ class Pipeline:
                 own.add(d)
         self.policy = replace(
             policy,
+            transactional_threshold=(model.transactional_threshold if policy.transactional_threshold is None
+                                     else policy.transactional_threshold),
             allowed=policy.allowed | {k for k, v in rules.items() if v == "allowed"},
             blocked=policy.blocked | {k for k, v in rules.items() if v == "blocked"},
             own_orgs=frozenset(own),
@@ -322,7 +334,7 @@ class Pipeline:
             result, prior = self._prior(msg, result)
             conversation, bump = self._conversation(msg)
         d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
-                   bump=bump, ref=ref)
+                   bump=bump, ref=ref, scores=a.scores)
         best = result.best
         if (best is not None and msg.sender is not None and best.strength >= MEDIUM
                 and msg.sender.email not in self._sender_links and len(self._sender_links) < 100_000):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .categories import PERSONAL, PROMOTIONAL, TRANSACTIONAL, transactional_reason
+from .categories import PERSONAL, PROMOTIONAL, TRANSACTIONAL
 from .contacts import contact_refusal
 from .features import Features
 from .linker import WEAK, Link, LinkResult
@@ -25,6 +25,23 @@ from .sequences import BUILTIN_TOOLS, SalesTool, tool_of
 
 MOVE = "move"
 KEEP = "keep"
+#: the order of Decision.scores (classify.CLASSES)
+SCORE_NAMES = (PERSONAL, PROMOTIONAL, TRANSACTIONAL)
+
+
+def model_category(scores: tuple[float, ...], policy: Policy) -> str:
+    """The model's category of a message (as ``classify.PromoModel.category``, at the policy's
+    thresholds): promotional from the promo threshold; otherwise transactional when P(transactional)
+    is at least P(promotional) and at least ``transactional_threshold`` of P(transactional) +
+    P(personal); else personal."""
+    p_personal, p_promo, p_trans = scores
+    if p_promo >= policy.promo_threshold:
+        return PROMOTIONAL
+    rest = p_personal + p_trans
+    t = 0.5 if policy.transactional_threshold is None else policy.transactional_threshold
+    if rest > 0 and p_trans >= p_promo and p_trans / rest >= t:
+        return TRANSACTIONAL
+    return PERSONAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +54,12 @@ class Policy:
     promo_threshold: float = 0.5
     #: promo score from which a linked message is moved even without bulk signals
     strong_threshold: float = 0.97
-    #: a first message scoring below this (and not bulk) makes its sender a contact
+    #: mail a sales tool tracked is a sales sequence from this promo score (a first message without
+    #: bulk signals makes its sender a contact below ``strong_threshold``: see ``is_personal``)
     personal_threshold: float = 0.5
+    #: a message that is not promotional is transactional from this share of P(transactional) in
+    #: P(transactional) + P(personal) (None: the model's)
+    transactional_threshold: float | None = None
     #: at most this many recipients for a message to count as one-to-one
     max_personal_recipients: int = 3
     allowed: frozenset[str] = frozenset()
@@ -72,6 +93,13 @@ class Decision:
     category: str | None = None
     #: strong, medium or weak: the strength of the link's evidence
     link_strength: str | None = None
+    #: the model's calibrated probabilities: personal, promotional, transactional
+    scores: tuple[float, float, float] | None = None
+
+    def scores_dict(self) -> dict[str, float] | None:
+        if self.scores is None:
+            return None
+        return {name: round(float(p), 4) for name, p in zip(SCORE_NAMES, self.scores)}
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -87,8 +115,26 @@ class Decision:
             "learned": list(self.learned),
             "ref": self.ref,
             "category": self.category,
+            "scores": self.scores_dict(),
             "link_strength": self.link_strength,
         }
+
+
+def guarded(feats: Features, score: float, policy: Policy) -> str | None:
+    """Why a message needs ``strong_threshold`` to be promotional, or None: a post to a discussion
+    list, or mail without any bulk signal (one-to-one). Such mail is promotional only when the model
+    is very sure; it is never moved below that either."""
+    if score >= policy.strong_threshold:
+        return None
+    if feats.discussion_list:
+        return "a post to a discussion list"
+    if not feats.is_bulk:
+        return "no bulk signals"
+    return None
+
+
+def _probs_txt(scores: tuple[float, ...]) -> str:
+    return ", ".join(f"{name} {p:.2f}" for name, p in zip(SCORE_NAMES, scores))
 
 
 def matches(address: str, entries: frozenset[str]) -> str | None:
@@ -111,21 +157,31 @@ def is_from_me(msg: ParsedMessage, policy: Policy) -> bool:
 
 def is_personal(msg: ParsedMessage, feats: Features, score: float, policy: Policy) -> bool:
     """One-to-one, human-written, not bulk, not promotional: a message that makes its sender a
-    networking contact (see :func:`mailguard.contacts.contact_refusal`)."""
-    return contact_refusal(msg, bulk=feats.is_bulk, discussion=feats.discussion_list, score=score,
+    networking contact (see :func:`mailguard.contacts.contact_refusal`).
+
+    Mail without bulk signals is promotional only from ``strong_threshold`` (:func:`guarded`): the
+    model has seen few first notes from new people (its personal training mail is mostly replies on
+    lists), so it gives them middling scores, and a first note must still make a contact."""
+    guard = guarded(feats, score, policy)
+    return contact_refusal(msg, bulk=feats.is_bulk, discussion=feats.discussion_list,
+                           score=0.0 if guard == "no bulk signals" else score,
                            personal_threshold=policy.personal_threshold,
                            max_recipients=policy.max_personal_recipients, me=policy.me) is None
 
 
 def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
            links: LinkResult | Link | None, policy: Policy, *, prior: str | None = None,
-           conversation: str | None = None, bump: str | None = None, ref: str = "") -> Decision:
+           conversation: str | None = None, bump: str | None = None, ref: str = "",
+           scores: tuple[float, float, float] | None = None) -> Decision:
     """Decide one message.
 
-    ``links``: what the linker found (the best link within the window, those outside it, the
-    vetoes). ``prior``: the message that shows the user's relationship with the organisation before
-    the contact was made, if any. ``conversation``: why the message belongs to a thread the user took
-    part in. ``bump``: why it is a follow-up to the sender's own unanswered message."""
+    ``score``: the calibrated promotional probability; ``scores``: the model's three probabilities
+    (personal, promotional, transactional), from which the category comes (without them: promotional
+    or personal by ``score``). ``links``: what the linker found (the best link within the window,
+    those outside it, the vetoes). ``prior``: the message that shows the user's relationship with
+    the organisation before the contact was made, if any. ``conversation``: why the message belongs
+    to a thread the user took part in. ``bump``: why it is a follow-up to the sender's own unanswered
+    message."""
     if isinstance(links, Link):
         links = LinkResult((links,))
     links = links or LinkResult()
@@ -140,6 +196,7 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
             linked_contact=link.contact.email if link else None,
             link_kind=link.kind if link else None, reasons=tuple(reasons), ref=ref,
             category=category, link_strength=link.strength_name if link else None,
+            scores=scores,
         )
 
     if msg.unreadable or feats is None or score is None:
@@ -148,7 +205,7 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
         category = PERSONAL
         return out(KEEP, "your own message")
     score_txt = f"promo score {score:.2f}"
-    transactional = transactional_reason(msg)
+    transactional = feats.transactional_reason
     tool = tool_of(msg, policy.sales_tools)
     sequence = None
     if tool and not conversation and (tool[0].sequencer or bump or score >= policy.personal_threshold):
@@ -156,13 +213,28 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
         sequence = f"sales sequence through {tool[0].name} ({tool[1]})" + (f"; {bump}" if bump else "")
     elif bump and not conversation:
         sequence = f"follow-up bump: {bump}"
-    if transactional:
+    probs = scores if scores is not None else (1.0 - score, score, 0.0)
+    by_model = model_category(probs, policy)
+    guard = guarded(feats, score, policy)
+    if transactional:  # the structural check can only make a message transactional
         category = TRANSACTIONAL
-    elif sequence or (score >= policy.promo_threshold and (feats.is_bulk or score >= policy.strong_threshold)):
+    elif sequence:
         category = PROMOTIONAL
-    else:
+    elif by_model == PROMOTIONAL and guard:
         category = PERSONAL
-    cat_txt = f"category: {category}" + (f" ({transactional})" if transactional else "")
+    else:
+        category = by_model
+    if transactional:
+        cat_txt = f"category: {category} ({transactional})"
+    elif sequence and by_model != PROMOTIONAL:
+        cat_txt = f"category: {category} (a sales sequence)"
+    elif by_model == PROMOTIONAL and guard and not sequence:
+        cat_txt = (f"category: {category} ({guard}: promotional only from {policy.strong_threshold:.2f}; "
+                   f"model: {_probs_txt(probs)})")
+    else:
+        cat_txt = f"category: {category} (model: {_probs_txt(probs)})"
+    if category == TRANSACTIONAL and not transactional:
+        transactional = f"the model says so ({_probs_txt(probs)})"
     allowed = matches(sender, policy.allowed)
     if allowed:
         return out(KEEP, f"sender allowed ({allowed})", cat_txt, score_txt)
@@ -171,8 +243,8 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
         return out(MOVE, f"sender blocked ({blocked})", cat_txt, score_txt)
     if not feats.understood and not feats.is_bulk:
         category = None
-        return out(KEEP, f"content not understood ({feats.understood_note}): never moved on its score",
-                   score_txt)
+        return out(KEEP, f"content not understood ({feats.understood_note}): no confident score, "
+                         "never moved on it", score_txt)
     if link is None:
         reasons = ["no recent networking contact linked to this sender", *links.vetoes]
         if links.expired:

@@ -171,6 +171,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        11,
+        # the three-way model: the calibrated probabilities of each decision, as JSON
+        # {"personal": p, "promotional": p, "transactional": p}
+        """
+        ALTER TABLE decisions ADD COLUMN scores TEXT;
+        """,
+    ),
+    (
         20,
         # digest.py: the weekly digest appended to an account (intent before the APPEND, done
         # after); indexes for the web UI's timelines. Numbered apart from the core's migrations
@@ -459,11 +467,12 @@ class Store:
         cur = self.execute(
             """INSERT INTO decisions (run_id, message_id, date, sender, subject, action,
                    promo_score, linked_contact, link_kind, reasons, ref, source, decided_at,
-                   category, link_strength)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   category, link_strength, scores)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (run_id, d.message_id, _iso(d.date), d.sender, d.subject, d.action, d.promo_score,
              d.linked_contact, d.link_kind, json.dumps(list(d.reasons)), d.ref, source, now_iso(),
-             d.category, d.link_strength),
+             d.category, d.link_strength,
+             None if d.scores is None else json.dumps(d.scores_dict())),
         )
         return int(cur.lastrowid or 0)
 

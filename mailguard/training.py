@@ -3,10 +3,12 @@
 Used by `mailguard train` / `mailguard evaluate` (:mod:`mailguard.cli_train`),
 ``scripts/train_default_model.py`` and ``bench/bench_model.py``.
 
-The threshold is the lowest score at which at most ``max_fpr`` of the *out-of-fold* personal scores
-lie above it: each training message is scored by a model that did not see it
-(:func:`mailguard.classify.fit`). Scores of messages a model was trained on are too confident to
-choose anything from.
+Thresholds come from *out-of-fold* probabilities: each training message is scored by a model that
+did not see it (:func:`mailguard.classify.fit`). The promo threshold is the lowest at which at most
+``max_fpr`` of the personal mail and at most ``max_fpr_transactional`` of the transactional mail
+lie above it; the transactional threshold the lowest at which at most ``max_fpr`` of the personal
+mail that is not promotional is called transactional. Scores of messages a model was trained on are
+too confident to choose anything from.
 
 Parsing is the slow part of training and scoring, so :func:`load_examples` and :class:`RawScorer`
 spread it over a process pool (``workers``, default: every core).
@@ -48,11 +50,17 @@ IMAP_PREFIX = "imap:"
 IMAP_MAX_BYTES = 512 * 1024
 #: The lowest threshold choose_threshold returns.
 MIN_THRESHOLD = 0.05
+#: rules.Policy's default strong_threshold: discussion posts and mail without bulk signals are
+#: promotional only from here (the thresholds are chosen for the rules as they decide)
+STRONG_THRESHOLD = 0.97
+#: the lowest promo threshold of a three-way model: promotional only when more likely than not
+PROMO_FLOOR = 0.5
 
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled message: its features, 1 promo / 0 personal, its Date and where it came from."""
+    """One labelled message: its features, its category (0 personal, 1 promotional, 2 transactional:
+    an index into :data:`mailguard.classify.CLASSES`), its Date and where it came from."""
 
     feats: Features
     label: int
@@ -131,7 +139,8 @@ def iter_source(spec: str | Path, config: Any = None) -> Iterator[tuple[str, byt
 def _analyse_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
     out: list[tuple[Features | None, float]] = []
     for raw in raws:
-        msg, feats = analyse_one(raw)
+        # with header tokens: a model of the user's own mail learns them (others ignore them)
+        msg, feats = analyse_one(raw, header_tokens=True)
         out.append((feats, msg.date.timestamp() if msg.date else 0.0))
     return out
 
@@ -212,7 +221,7 @@ def review_examples(store: Any) -> tuple[list[Example], int]:
     out: list[Example] = []
     bad = 0
     for ex, raw in read_examples(labelled_examples(store)):
-        msg, feats = analyse_one(raw)
+        msg, feats = analyse_one(raw, header_tokens=True)
         if feats is None:
             bad += 1
             continue
@@ -246,7 +255,7 @@ def _score_chunk(raws: list[bytes]) -> tuple[np.ndarray, float]:
         try:
             # a message without a usable From is still scored: the pipeline keeps such mail
             # whatever its score, but a score is what a benchmark compares
-            f = extract(msg)
+            f = extract(msg, with_header_tokens=model.uses_header_tokens)
         except Exception:  # noqa: BLE001 - as in pipeline.analyse_one
             continue
         feats.append(f)
@@ -304,7 +313,8 @@ def _pause(seconds: float) -> None:
 
 def choose_threshold(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[float],
                      max_fpr: float = 0.01) -> float:
-    """The lowest threshold whose false-positive rate on personal mail is <= max_fpr.
+    """The lowest threshold at which at most max_fpr of the negatives (``y == 0``) score at or
+    above it.
 
     Give it out-of-fold scores (``classify.fit(...).oof_scores``), never the scores of the messages
     a model was trained on.
@@ -321,29 +331,100 @@ def choose_threshold(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[flo
     return float(min(max(cut + 1e-6, MIN_THRESHOLD), 0.9999))
 
 
+def choose_thresholds(y: np.ndarray | Sequence[int], probs: np.ndarray, max_fpr: float = 0.005,
+                      max_fpr_transactional: float = 0.02,
+                      recognised: np.ndarray | Sequence[bool] | None = None,
+                      guarded: np.ndarray | Sequence[bool] | None = None,
+                      strong: float = STRONG_THRESHOLD) -> tuple[float, float]:
+    """(promo threshold, transactional threshold) from out-of-fold probabilities ``probs`` (n, 3).
+
+    Promo: the lowest threshold with at most ``max_fpr`` of the personal and at most
+    ``max_fpr_transactional`` of the transactional mail at or above it. The transactional bound
+    needs at least ``1 / max_fpr_transactional`` transactional examples (with fewer, that share
+    cannot be estimated and one odd message would set the threshold); below that the promo
+    threshold comes from the personal mail alone. ``recognised``: transactional mail the rules'
+    structural/subject check already calls transactional (:func:`mailguard.categories.transactional_reason`)
+    is never flagged promotional whatever its score, so it does not count against the bound.
+    ``guarded``: posts to discussion lists and mail without bulk signals, which the rules call
+    promotional only from ``strong`` (:func:`mailguard.rules.guarded`); they count as flagged only
+    from there.
+    Transactional (on the share
+    P(transactional) / (P(transactional) + P(personal))): the lowest with at most ``max_fpr`` of the
+    personal mail below the promo threshold at or above it, and never below 0.5 (a message is not
+    called transactional when the model finds personal likelier).
+    """
+    y = np.asarray(y)
+    p = np.asarray(probs, dtype=np.float64)
+    promo = p[:, classify.PROMOTIONAL]
+    if guarded is not None:  # below ``strong`` these are never promotional: as if scored 0
+        promo = np.where(np.asarray(guarded, dtype=bool) & (promo < strong), 0.0, promo)
+    t_promo = choose_threshold((y != classify.PERSONAL).astype(int), promo, max_fpr)
+    tx = y == classify.TRANSACTIONAL
+    n_tx = int(tx.sum())
+    if n_tx and max_fpr_transactional > 0 and n_tx * max_fpr_transactional >= 1.0:
+        flaggable = promo if recognised is None else np.where(np.asarray(recognised, dtype=bool), 0.0, promo)
+        t_promo = max(t_promo, choose_threshold((~tx).astype(int), flaggable, max_fpr_transactional))
+    # never below PROMO_FLOOR: promotional only when promotion is more likely than not
+    t_promo = max(t_promo, PROMO_FLOOR)
+    if not (y == classify.TRANSACTIONAL).any():
+        return t_promo, 1.0
+    share = _transactional_share(p)
+    kept = promo < t_promo
+    t_tx = choose_threshold((y[kept] != classify.PERSONAL).astype(int), share[kept], max_fpr)
+    return t_promo, float(min(max(t_tx, 0.5), 1.0))
+
+
+def _transactional_share(p: np.ndarray) -> np.ndarray:
+    rest = p[:, classify.TRANSACTIONAL] + p[:, classify.PERSONAL]
+    return np.divide(p[:, classify.TRANSACTIONAL], rest, out=np.zeros(len(p)), where=rest > 0)
+
+
 def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,
             threshold: float) -> dict[str, float]:
-    """Precision, recall, F1, ROC AUC, false-positive rate at ``threshold``, the counts, and
-    ``fpr_at_90_recall``: the share of personal mail above the threshold that catches 90% of promo."""
+    """Promotional against the rest: precision, recall, F1, ROC AUC, the false-positive rate at
+    ``threshold`` (all non-promotional mail, and personal and transactional mail apart), the counts,
+    and ``fpr_at_90_recall``: the share of non-promotional mail above the threshold that catches 90%
+    of the promotional. ``y``: 1 promotional; 0 personal, 2 transactional."""
     y = np.asarray(y)
     p = np.asarray(p, dtype=np.float64)
-    pred = (p >= threshold).astype(int)
-    neg = y == 0
+    pos = y == classify.PROMOTIONAL
+    pred = p >= threshold
+    neg = ~pos
     out = {
-        "auc": float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else float("nan"),
-        "precision": float(precision_score(y, pred, zero_division=0)),
-        "recall": float(recall_score(y, pred, zero_division=0)),
-        "f1": float(f1_score(y, pred, zero_division=0)),
+        "auc": float(roc_auc_score(pos, p)) if pos.any() and neg.any() else float("nan"),
+        "precision": float(precision_score(pos, pred, zero_division=0)),
+        "recall": float(recall_score(pos, pred, zero_division=0)),
+        "f1": float(f1_score(pos, pred, zero_division=0)),
         "false_positive_rate": float(pred[neg].mean()) if neg.any() else 0.0,
         "threshold": float(threshold),
-        "n_promo": int((y == 1).sum()),
-        "n_personal": int(neg.sum()),
+        "n_promo": int(pos.sum()),
+        "n_personal": int((y == classify.PERSONAL).sum()),
     }
-    pos = np.sort(p[y == 1])
-    if len(pos) and neg.any():
-        t90 = pos[int(np.floor(0.10 * len(pos)))]
+    tx = y == classify.TRANSACTIONAL
+    if tx.any():
+        out["n_transactional"] = int(tx.sum())
+        out["false_promo_personal"] = float(pred[y == classify.PERSONAL].mean()) if out["n_personal"] else 0.0
+        out["false_promo_transactional"] = float(pred[tx].mean())
+    pos_scores = np.sort(p[pos])
+    if len(pos_scores) and neg.any():
+        t90 = pos_scores[int(np.floor(0.10 * len(pos_scores)))]
         out["fpr_at_90_recall"] = float((p[neg] >= t90).mean())
     return out
+
+
+def category_report(y: Sequence[int] | np.ndarray, probs: np.ndarray,
+                    model: classify.PromoModel) -> dict[str, Any]:
+    """How the model's categories (at its thresholds) compare with the labels: a confusion matrix
+    (true category -> predicted category -> count) and the share of each true category predicted
+    right."""
+    y = np.asarray(y)
+    pred = [model.category(p) for p in np.asarray(probs)]
+    confusion = {t: {c: 0 for c in classify.CLASSES} for t in classify.CLASSES}
+    for yi, pi in zip(y, pred):
+        confusion[classify.CLASSES[int(yi)]][pi] += 1
+    recall = {t: (row[t] / sum(row.values()) if sum(row.values()) else float("nan"))
+              for t, row in confusion.items()}
+    return {"confusion": confusion, "recall": recall}
 
 
 def threshold_table(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[float],
@@ -358,37 +439,65 @@ def threshold_table(y: np.ndarray | Sequence[int], p: np.ndarray | Sequence[floa
 
 @dataclass
 class TrainResult:
-    """A trained model (threshold set) and its cross-validated evaluation."""
+    """A trained model (thresholds set) and its cross-validated evaluation."""
 
     model: classify.PromoModel
-    oof_scores: np.ndarray
+    #: out-of-fold probabilities (n, 3)
+    oof: np.ndarray
     labels: np.ndarray
-    cv_metrics: dict[str, float]
+    cv_metrics: dict[str, Any]
     table: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def oof_scores(self) -> np.ndarray:
+        return self.oof[:, classify.PROMOTIONAL]
 
 
 def train_model(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *,
-                max_fpr: float = 0.01, folds: int = classify.FOLDS,
+                max_fpr: float = 0.01, max_fpr_transactional: float = 0.02,
+                folds: int = classify.FOLDS, header_tokens: bool = False,
+                groups: Sequence[Any] | None = None, neutral: Sequence[str] = (),
+                exclude: Sequence[str] = (), guard: bool = True,
                 progress: Callable[[int, int], None] | None = None) -> TrainResult:
-    """Fit on everything; the threshold and the reported metrics come from out-of-fold scores."""
-    if not 0.0 <= max_fpr < 1.0:
-        raise ConfigError(f"max_fpr must be in [0, 1), not {max_fpr}")
+    """Fit on everything; the thresholds and the reported metrics come from out-of-fold
+    probabilities (see :func:`choose_thresholds`). ``guard``: choose them for the rules as they
+    decide (mail the structural check calls transactional is never promotional; discussion posts
+    and mail without bulk signals only from the strong threshold); else for the model alone."""
+    for name, v in (("max_fpr", max_fpr), ("max_fpr_transactional", max_fpr_transactional)):
+        if not 0.0 <= v < 1.0:
+            raise ConfigError(f"{name} must be in [0, 1), not {v}")
     y = np.asarray(labels, dtype=np.int8)
-    fitted = classify.fit(feats, y, folds=folds, progress=progress)
-    threshold = choose_threshold(y, fitted.oof_scores, max_fpr)
-    fitted.model.threshold = threshold
-    cv = metrics(y, fitted.oof_scores, threshold)
+    fitted = classify.fit(feats, y, folds=folds, header_tokens=header_tokens, groups=groups,
+                          neutral=neutral, exclude=exclude, progress=progress)
+    recognised = np.array([guard and f.transactional_reason is not None for f in feats], dtype=bool)
+    guarded = np.array([guard and (f.discussion_list or not f.is_bulk) for f in feats], dtype=bool)
+    t_promo, t_tx = choose_thresholds(y, fitted.oof, max_fpr, max_fpr_transactional, recognised, guarded)
+    fitted.model.threshold = t_promo
+    fitted.model.transactional_threshold = t_tx
+    cv: dict[str, Any] = metrics(y, fitted.oof_scores, t_promo)
     cv["folds"] = folds
-    return TrainResult(fitted.model, fitted.oof_scores, y, cv, threshold_table(y, fitted.oof_scores))
+    cv["transactional_threshold"] = t_tx
+    decided = (fitted.oof_scores >= t_promo) & ~recognised & (~guarded | (fitted.oof_scores >= STRONG_THRESHOLD))
+    cv["false_promo_personal_decided"] = float(decided[y == classify.PERSONAL].mean()) \
+        if (y == classify.PERSONAL).any() else 0.0
+    if (y == classify.TRANSACTIONAL).any():  # as the rules decide (see choose_thresholds)
+        cv["false_promo_transactional_decided"] = float(decided[y == classify.TRANSACTIONAL].mean())
+    if (y == classify.TRANSACTIONAL).any():
+        cv["categories"] = category_report(y, fitted.oof, fitted.model)
+    return TrainResult(fitted.model, fitted.oof, y, cv, threshold_table(y, fitted.oof_scores))
 
 
 def evaluate(model: classify.PromoModel, feats: Sequence[Features], labels: Sequence[int] | np.ndarray,
-             threshold: float | None = None) -> tuple[dict[str, float], list[dict[str, float]]]:
+             threshold: float | None = None) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Metrics of ``model`` on labelled mail at its threshold (or ``threshold``), and the table."""
     y = np.asarray(labels)
-    p = model.score_many(feats)
+    probs = model.predict(feats)
+    p = probs[:, classify.PROMOTIONAL]
     t = model.threshold if threshold is None else threshold
-    return metrics(y, p, t), threshold_table(y, p)
+    m: dict[str, Any] = metrics(y, p, t)
+    if (y == classify.TRANSACTIONAL).any():
+        m["categories"] = category_report(y, probs, model)
+    return m, threshold_table(y, p)
 
 
 def split_by_date(examples: Sequence[Example], quantile: float = 0.5

@@ -122,6 +122,36 @@ def discussion_post(frm: str, *, list_addr: str = "pydata@lists.example.org", wh
     return "\r\n".join(lines).encode()
 
 
+RECEIPT_BODY = ("Hi Sam,\n\nThanks for your order #{order}. We have received your payment of $49.00.\n\n"
+                "Order number: {order}\nTotal: $49.00\nPayment method: Visa ending 4242\n\n"
+                "You can see your order status in your account.\n")
+RESET_BODY = ("Someone has requested a link to change your password. You can do this through the link "
+              "below.\n\nhttps://{host}/users/password/edit?token={order}\n\nIf you didn't request this, "
+              "please ignore this email. Your password won't change until you create a new one.\n")
+
+
+def transactional(frm: str, *, to: str = ME, kind: str = "receipt", order: str = "A-10234",
+                  subject: str | None = None, when: datetime = T0, msgid: str | None = None) -> bytes:
+    """Account mail: a receipt, or a password reset (``kind="reset"``)."""
+    domain = frm.rpartition("@")[2].strip(">")
+    body = (RECEIPT_BODY if kind == "receipt" else RESET_BODY).format(order=order, host=domain)
+    subject = subject or ("Receipt for order " + order if kind == "receipt" else "Reset password instructions")
+    lines = [
+        f"Return-Path: <bounces@{domain}>",
+        f"From: {frm}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: {format_datetime(when)}",
+        f"Message-ID: {msgid or f'<t{next(_ids)}@{domain}>'}",
+        "Auto-Submitted: auto-generated",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        body,
+    ]
+    return "\r\n".join(lines).encode()
+
+
 def mbox(messages: list[bytes]) -> bytes:
     out = []
     for m in messages:

@@ -37,7 +37,7 @@ def test_cases_of_real_services_cite_their_headers(case):
 
 
 KNOWN = {m["case"]: set(m["files"])
-         for m in tomllib.loads((CASES / "known-misses.toml").read_text())["miss"]}
+         for m in tomllib.loads((CASES / "known-misses.toml").read_text()).get("miss", [])}
 
 
 def test_known_misses_are_misses_of_real_cases():

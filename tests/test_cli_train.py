@@ -9,7 +9,7 @@ import pytest
 
 from mailguard import classify
 from mailguard.cli import main
-from mailfactory import mbox, newsletter, personal
+from mailfactory import mbox, newsletter, personal, transactional
 from reviewkit import ACME, open_store, scan, write_inbox
 
 SUBJECTS = ["Coffee next week?", "Notes from today", "Re: the draft", "Dinner on Friday", "Quick question",
@@ -79,7 +79,7 @@ def test_train_refuses_too_few_examples(home: Path, tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert code != 0
     assert len(err.splitlines()) == 1
-    assert "too few examples to train: 4 promo and 4 personal" in err
+    assert "too few examples to train: 4 personal, 4 promotional, 0 transactional" in err
     assert not (tmp_path / "m.npz").exists()
 
 
@@ -113,6 +113,48 @@ def test_train_adds_review_labels(home: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(out2),
                  "--no-include-review", "--workers", "1"]) == 0
     assert json.loads(out2.with_suffix(".card.json").read_text())["data"]["from_review"]["promo"] == 0
+
+
+def write_transactional(tmp_path: Path, n: int = 20) -> Path:
+    """An mbox of receipts and password resets."""
+    box = tmp_path / "Receipts.mbox"
+    box.write_bytes(mbox([transactional(f"Shop {i} <no-reply@shop{i % 6}.example>", order=f"A-{500 + 7 * i}",
+                                        kind=("receipt", "reset")[i % 2]) for i in range(n)]))
+    return box
+
+
+def test_train_with_transactional_mail_learns_three_categories_and_header_tokens(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    promo, inbox = write_sources(tmp_path)
+    receipts = write_transactional(tmp_path)
+    out = tmp_path / "three.npz"
+    code = main(["train", "--promo", str(promo), "--transactional", str(receipts), "--personal", str(inbox),
+                 "--out", str(out), "--no-include-review", "--workers", "1"])
+    assert code == 0
+    card = json.loads(out.with_suffix(".card.json").read_text())
+    assert card["data"]["n_transactional"] == 20 and card["data"]["transactional_sources"] == [str(receipts)]
+    assert card["classes"] == ["personal", "promotional", "transactional"]
+    assert card["header_tokens"] is True and "header tokens" in card["features"]
+    assert "--transactional" in card["command"]
+    cv = card["metrics"]["cross_validation"]
+    assert cv["categories"]["recall"]["transactional"] > 0.8
+    assert "20 transactional" in " ".join(capsys.readouterr().out.split())
+    model = classify.load(out)
+    assert model.uses_header_tokens and list(model.classes) == [0, 1, 2]
+    # evaluate shows the categories against the labels
+    code = main(["evaluate", "--promo", str(promo), "--transactional", str(receipts), "--personal", str(inbox),
+                 "--model", str(out), "--format", "json", "--workers", "1"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_transactional"] == 20
+    assert data["categories"]["confusion"]["transactional"]["transactional"] >= 18
+    # a handful of transactional messages is refused with one line
+    (tmp_path / "few").mkdir()
+    few = write_transactional(tmp_path / "few", n=3)
+    code = main(["train", "--promo", str(promo), "--transactional", str(few), "--personal", str(inbox),
+                 "--out", str(tmp_path / "x.npz"), "--no-include-review", "--workers", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "3 transactional" in err
 
 
 @pytest.fixture()

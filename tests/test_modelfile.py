@@ -83,7 +83,9 @@ def test_shipped_model_is_an_npz_with_a_header_and_no_pickle():
     assert header["format"] == "mailguard-model" and header["format_version"] == 1
     assert header["kind"] == "promo"
     assert set(members) == {"header.json"} | {f"{n}.npy" for n in header["arrays"]}
-    assert set(header["arrays"]) == {"idf", "word_coef", "num_mean", "num_scale", "num_coef"}
+    assert set(header["arrays"]) == {"idf", "word_coef", "num_mean", "num_scale", "num_coef", "intercept",
+                                     "classes", "cal_coef", "cal_intercept", "prior", "header_idf",
+                                     "header_coef"}
     assert header["params"]["feature_version"] == classify.FEATURE_VERSION
     with np.load(classify.DEFAULT_MODEL_PATH, allow_pickle=False) as npz:
         assert all(npz[n].dtype != object for n in header["arrays"])
@@ -159,6 +161,9 @@ def _edited(tmp_path: Path, edit) -> Path:
     return write_zip(tmp_path / "m" / "promo.npz", header, members)
 
 
+N = len(classify.NUMERIC_NAMES)
+
+
 def _set(d: dict, key: str, value) -> None:
     d[key] = value
 
@@ -173,14 +178,16 @@ def _set(d: dict, key: str, value) -> None:
     (lambda h, m: _set(m, "extra.npy", npy(np.zeros(3))), "exactly the arrays its header lists"),
     (lambda h, m: m.pop("num_coef.npy"), "exactly the arrays its header lists"),
     (lambda h, m: (h["arrays"].pop("num_coef"), m.pop("num_coef.npy")), "arrays of a promo model"),
-    (lambda h, m: _set(m, "num_mean.npy", npy(np.zeros(36, dtype=np.float32))), "not the <f8"),
-    (lambda h, m: _set(m, "num_mean.npy", npy(np.full(36, np.nan))), "not finite"),
-    (lambda h, m: _set(m, "num_scale.npy", npy(np.zeros(36))), "num_scale must be positive"),
+    (lambda h, m: _set(m, "num_mean.npy", npy(np.zeros(N, dtype=np.float32))), "not the <f8"),
+    (lambda h, m: _set(m, "num_mean.npy", npy(np.full(N, np.nan))), "not finite"),
+    (lambda h, m: _set(m, "num_scale.npy", npy(np.zeros(N))), "num_scale must be positive"),
+    (lambda h, m: _set(m, "classes.npy", npy(np.array([0, 0, 1]))), "distinct category numbers"),
+    (lambda h, m: _set(m, "cal_coef.npy", npy(np.eye(2))), "cal_coef is"),
     (lambda h, m: _set(h["params"], "feature_version", 1), "retrain it with `mailguard train`"),
-    (lambda h, m: _set(h["params"], "numeric_names", ["x"] * 36), "retrain it with `mailguard train`"),
-    (lambda h, m: _set(h["params"], "threshold", 1.5), "threshold in \\[0, 1\\]"),
-    (lambda h, m: _set(h["params"], "calibration", [1.0]), "calibration"),
-    (lambda h, m: _set(h["params"], "intercept", "0"), "finite numbers"),
+    (lambda h, m: _set(h["params"], "numeric_names", ["x"] * N), "retrain it with `mailguard train`"),
+    (lambda h, m: _set(h["params"], "classes", ["a", "b", "c"]), "retrain it with `mailguard train`"),
+    (lambda h, m: _set(h["params"], "threshold", 1.5), "numbers in \\[0, 1\\]"),
+    (lambda h, m: _set(h["params"], "transactional_threshold", "0"), "numbers in \\[0, 1\\]"),
 ])
 def test_load_checks_everything_in_the_file(tmp_path: Path, edit, message):
     path = _edited(tmp_path, edit)

@@ -48,6 +48,65 @@ def test_metrics_keys_and_values() -> None:
     assert set(rows[0]) == {"threshold", "precision", "recall", "f1", "false_positive_rate"}
 
 
+def _probs(promo: np.ndarray) -> np.ndarray:
+    """(n, 3) probabilities with the given promotional column, the rest split evenly."""
+    rest = (1.0 - promo) / 2
+    return np.stack([rest, promo, rest], axis=1)
+
+
+def test_choose_thresholds_bounds_personal_and_transactional_mail() -> None:
+    # 400 personal spread over [0, 0.96], 100 transactional over [0, 0.99], promo high
+    y = np.array([0] * 400 + [2] * 100 + [1] * 100)
+    promo = np.concatenate([np.linspace(0, 0.96, 400), np.linspace(0, 0.99, 100), np.full(100, 0.999)])
+    t, t_tx = training.choose_thresholds(y, _probs(promo), max_fpr=0.01, max_fpr_transactional=0.02)
+    assert (promo[y == 0] >= t).mean() <= 0.01
+    assert (promo[y == 2] >= t).mean() <= 0.02
+    assert t > 0.95  # the transactional bound is the tighter one here
+    assert 0.5 <= t_tx <= 1.0
+    # too few transactional messages to estimate a 2% share: personal mail alone sets it
+    few = np.array([0] * 400 + [2] * 20 + [1] * 100)
+    promo_few = np.concatenate([np.linspace(0, 0.96, 400), np.full(20, 0.99), np.full(100, 0.999)])
+    t_few, _ = training.choose_thresholds(few, _probs(promo_few), 0.01, 0.02)
+    assert t_few < 0.99
+    # transactional mail the rules recognise is never flagged, so it does not raise the threshold
+    recognised = np.array([False] * 400 + [True] * 100 + [False] * 100)
+    t_rec, _ = training.choose_thresholds(y, _probs(promo), 0.01, 0.02, recognised=recognised)
+    assert t_rec < t
+    # guarded mail (discussion posts, no bulk signals) counts only from the strong threshold, and
+    # the threshold never goes below 0.5
+    guarded = np.array([True] * 400 + [False] * 200)
+    t_g, _ = training.choose_thresholds(y, _probs(promo), 0.01, 0.02, recognised=recognised, guarded=guarded)
+    assert t_g == training.PROMO_FLOOR
+    # no transactional class: (t, 1.0)
+    two = np.array([0] * 400 + [1] * 100)
+    assert training.choose_thresholds(two, _probs(np.concatenate([promo[:400], promo[500:]])))[1] == 1.0
+
+
+def test_metrics_with_transactional_mail_and_category_report() -> None:
+    y = np.array([0, 0, 2, 2, 1, 1])
+    p = np.array([0.1, 0.6, 0.7, 0.2, 0.9, 0.8])
+    m = training.metrics(y, p, 0.5)
+    assert m["n_personal"] == 2 and m["n_transactional"] == 2 and m["n_promo"] == 2
+    assert m["false_promo_personal"] == 0.5 and m["false_promo_transactional"] == 0.5
+    assert m["false_positive_rate"] == 0.5 and m["recall"] == 1.0
+    feats, labels = [], []
+    from mailfactory import transactional
+    for i in range(15):
+        for raw, lab in ((personal(f"P <p{i}@f{i}.example>", subject=f"Lunch {i}?"), 0),
+                         (newsletter(f"B <news@b{i}.example>"), 1),
+                         (transactional(f"S <no-reply@s{i}.example>", order=f"A-{100 + i}"), 2)):
+            feats.append(extract(parse_message(raw)))
+            labels.append(lab)
+    result = training.train_model(feats, labels)
+    cats = result.cv_metrics["categories"]
+    assert set(cats["confusion"]) == set(classify.CLASSES)
+    assert sum(sum(r.values()) for r in cats["confusion"].values()) == len(labels)
+    assert cats["recall"]["transactional"] > 0.8
+    assert "false_promo_transactional_decided" in result.cv_metrics
+    ev, table = training.evaluate(result.model, feats, labels)
+    assert ev["n_transactional"] == 15 and "categories" in ev and len(table) == len(training.TABLE_THRESHOLDS)
+
+
 # -- the threshold comes from out-of-fold scores -------------------------------------------------
 
 
@@ -70,7 +129,7 @@ def test_threshold_from_out_of_fold_scores_holds_fpr_on_new_mail() -> None:
     rng = np.random.default_rng(7)
     train_f, train_y = synthetic(1200, rng)
     test_f, test_y = synthetic(3000, rng)
-    result = training.train_model(train_f, train_y, max_fpr=0.02)
+    result = training.train_model(train_f, train_y, max_fpr=0.02, guard=False)
     p = result.model.score_many(test_f)
     held_out_fpr = float((p[test_y == 0] >= result.model.threshold).mean())
     assert held_out_fpr <= 0.02 + 0.015  # binomial noise on ~1800 personal messages

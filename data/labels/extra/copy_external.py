@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Copy the external messages listed in labels.tsv out of the fetched mirrors into a local folder.
 
-usage: python3 extra/copy_external.py OUTDIR [--mirror /work/.mirror]
+usage: python3 extra/copy_external.py OUTDIR [--mirror DIR]   (default: $MAILGUARD_MIRROR, else /work/.mirror)
 
 Writes OUTDIR/<owner+repo>/<path-or-commit>[__VAR].eml and OUTDIR/manifest.tsv (source, file, sha256, label,
 subkind, split). Each file's sha256 is checked against labels.tsv; a mismatch is reported and the file skipped.
@@ -48,7 +48,7 @@ def read_source(mirror: str, source: str) -> bytes:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
-    ap.add_argument("--mirror", default="/work/.mirror")
+    ap.add_argument("--mirror", default=os.environ.get("MAILGUARD_MIRROR", "/work/.mirror"))
     ap.add_argument("--labels", default=os.path.join(os.path.dirname(__file__), "..", "labels.tsv"))
     a = ap.parse_args()
     os.makedirs(a.outdir, exist_ok=True)

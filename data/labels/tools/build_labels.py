@@ -25,6 +25,7 @@ from corpus_labels import label_for  # noqa: E402
 from ext_labels import ext_label  # noqa: E402
 from external import INBOX_SPLIT  # noqa: E402
 from realmail_labels import REALMAIL  # noqa: E402
+from templates import rows as template_rows  # noqa: E402
 
 WORK = os.path.join(HERE, "..", "work")
 OUT = os.path.join(HERE, "..", "labels.tsv")
@@ -108,6 +109,8 @@ def main() -> None:
         else:
             sp = "heldout" if r["repo"] in HELDOUT_REPOS else "train"
         rows.append((r["source"], r["sha256"], lab[0], lab[1], sp, "read", lab[2]))
+    # texts modelled on open-source transactional templates (train only; see tools/templates.py)
+    rows.extend(template_rows())
     with open(OUT, "w") as out:
         out.write("source\tsha256\tlabel\tsubkind\tsplit\tmethod\tnote\n")
         for row in rows:

@@ -5,11 +5,13 @@ import email
 import email.policy
 import hashlib
 import html
+import os
 import re
 from email.utils import parsedate_to_datetime
 
-CORPUS = "/work/shared/corpus/spamassassin"
-REALMAIL = "/work/shared/realmail"
+# Where the mail lives: environment variables, with the defaults of the machine the labels were made on.
+CORPUS = os.environ.get("MAILGUARD_CORPUS", "/work/shared/corpus/spamassassin")
+REALMAIL = os.environ.get("MAILGUARD_REALMAIL", "/work/shared/realmail")
 FOLDERS = ["easy_ham", "easy_ham_2", "hard_ham", "spam", "spam_2"]
 
 HDRS = ["From", "To", "Cc", "Subject", "Date", "List-Id", "Mailing-List", "X-Mailman-Version",

@@ -65,6 +65,7 @@ INBOX_FAMILY_LABELS = {
     "syzbot": ("transactional", "tracker", "syzbot bug report / test result"),
     "ellerman-applied": ("transactional", "tracker", "scripted patch-applied notification"),
     "list-dsn": ("transactional", "bounce", "DSN (failure or relayed-success) received by a list"),
+    "gcal-invitation": ("transactional", "calendar", "Google Calendar invitation (iMIP) sent to the list by a member's calendar"),
 }
 
 
@@ -114,6 +115,8 @@ def ext_label(r: dict):
         if fam == "lhost-fml":
             return ("transactional", "list-admin", "list server: not a member")
         return ("transactional", "bounce", "")
+    if repo == "prototypefund/BBND-unspy.email-untrack-email-analyzer":
+        return ("promotional", "newsletter", "modern ESP newsletter (German)")
     if repo.startswith("linux-mailinglist-archives/"):
         return INBOX_FAMILY_LABELS[r["family"]]
     return ("unsure", "", "unlabelled source")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build work/listing.jsonl: one compact record per corpus + realmail message.
 
-Usage: python3 tools/make_listing.py   (run from /work/labels)
+Usage: python3 tools/make_listing.py   (run from data/labels; $MAILGUARD_CORPUS and $MAILGUARD_REALMAIL say
+where the corpus and realmail are, default /work/shared/...)
 """
 from __future__ import annotations
 

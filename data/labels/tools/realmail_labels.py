@@ -1,4 +1,4 @@
-"""Labels for /work/shared/realmail (each message read; all are held out)."""
+"""Labels for the realmail reference set ($MAILGUARD_REALMAIL; each message read; all are held out)."""
 REALMAIL = {
     "lists/google-groups-dmarc-rewrite.eml": ("personal", "discussion", "patch review on a Google Groups list"),
     "lists/groups-io-post.eml": ("personal", "discussion", "post to a groups.io list"),
