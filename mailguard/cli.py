@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from . import __version__
-from .config import load_config
+from .config import configured_workers, load_config
 from .errors import ConfigError, MailguardError
 from .output import LogFormatter, clean, console, plain, write_json, write_jsonl, write_line
 from .rules import MOVE, Decision
@@ -129,6 +129,7 @@ def scan_cmd(
     moves_only: Annotated[bool, typer.Option("--moves-only", help="Only the messages that would be moved (json, jsonl, --all).")] = False,
     save: Annotated[bool, typer.Option("--save", help="Keep the contacts learned and the decisions in the state database, for flagged, review and the daemon.")] = False,
     no_save: Annotated[bool, typer.Option("--no-save", hidden=True, help="The default: write nothing.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes that parse and score (default: [performance] workers, else every core); the decisions are the same with any number.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Decide every message of a mailbox export, in date order, and explain each decision.
@@ -157,7 +158,7 @@ def scan_cmd(
     decisions: list[Decision] = []
     try:
         pipe = scan_pipeline(promo_model, policy, store, source=str(path),
-                             social=load_networks(cfg.raw))
+                             social=load_networks(cfg.raw), workers=configured_workers(cfg, workers))
         show_progress = err.is_terminal and fmt == Format.table
         progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err, transient=True,

@@ -28,6 +28,9 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 
+#: messages scored together (see analyse)
+SCORE_BLOCK = 64
+
 #: the user's own message to more people than this does not make them all contacts
 MAX_CONTACTS_PER_SENT = 10
 
@@ -56,11 +59,20 @@ def analyse_one(raw: bytes) -> tuple[ParsedMessage, Features | None]:
 def analyse(raws: Sequence[bytes], model: PromoModel,
             mapper: Callable[..., Iterable[tuple[ParsedMessage, Features | None]]] = map
             ) -> list[Analysed]:
-    """Parse, extract and score a batch. ``mapper`` may be a process pool's map."""
+    """Parse, extract and score a batch. ``mapper`` may be a process pool's map.
+
+    Scores are computed SCORE_BLOCK messages at a time, counted from the start of the batch: a
+    vectorised score can differ in the last bit with the shape of the matrix it is part of, so
+    a message's score depends only on its block, never on how a batch is shared among workers
+    (:mod:`mailguard.parallel` sends whole blocks)."""
     pairs = list(mapper(analyse_one, raws))
-    scorable = [f for _, f in pairs if f is not None]
-    scores = iter(model.score_many(scorable)) if scorable else iter(())
-    return [Analysed(m, f, float(next(scores)) if f is not None else None) for m, f in pairs]
+    out: list[Analysed] = []
+    for start in range(0, len(pairs), SCORE_BLOCK):
+        block = pairs[start:start + SCORE_BLOCK]
+        scorable = [f for _, f in block if f is not None]
+        scores = iter(model.score_many(scorable)) if scorable else iter(())
+        out.extend(Analysed(m, f, float(next(scores)) if f is not None else None) for m, f in block)
+    return out
 
 
 def sender_keys(msg: ParsedMessage) -> list[str]:
@@ -107,8 +119,11 @@ class Pipeline:
 
     def __init__(self, model: PromoModel, policy: Policy, store: Store | None = None, *,
                  source: str = "", run_kind: str = "scan",
-                 social: Sequence[Network] | None = None) -> None:
+                 social: Sequence[Network] | None = None, workers: int = 1) -> None:
         self.model = model
+        #: processes that parse, extract and score a large batch (mailguard.parallel); deciding
+        #: stays here, in order, so the decisions do not depend on it
+        self.workers = workers
         #: social networks whose notifications make contacts (social.load_networks(config.raw))
         self.social = tuple(builtin_networks() if social is None else social)
         self.store = store
@@ -358,10 +373,23 @@ class Pipeline:
             self.store.save_decision(self.run_id, d, self.source)
         return d
 
+    def analyse(self, raws: Sequence[bytes]) -> list[Analysed]:
+        """The pure stages of a batch (in worker processes when it is large)."""
+        if self.workers <= 1:
+            return analyse(raws, self.model)
+        from .parallel import analyse_batch
+
+        return analyse_batch(raws, self.model, self.workers)
+
     def process(self, raws: Sequence[bytes], refs: Sequence[str] | None = None, *,
-                learn_only: bool = False) -> list[Decision]:
-        """Analyse a batch and decide it in the given order, in one transaction."""
-        analysed = analyse(raws, self.model)
+                learn_only: bool = False, analysed: Sequence[Analysed] | None = None
+                ) -> list[Decision]:
+        """Analyse a batch (unless ``analysed`` is given, from :meth:`analyse` of the same
+        ``raws``) and decide it in the given order, in one transaction."""
+        if analysed is None:
+            analysed = self.analyse(raws)
+        elif len(analysed) != len(raws):
+            raise ValueError(f"{len(analysed)} analysed for {len(raws)} messages")
         refs = refs or [""] * len(raws)
         # what the batch learns is kept in memory only if the store keeps it too: a failed batch
         # rolls both back, so a retry message by message learns (and saves) it again
