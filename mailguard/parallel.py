@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .pipeline import SCORE_BLOCK, Analysed, analyse
+from .pipeline import SCORE_BLOCK, Analysed, analyse, analyse_one
 
 if TYPE_CHECKING:
     from .classify import PromoModel
+    from .features import Features
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def resolve_workers(workers: int | None) -> int:
 _MODEL: PromoModel | None = None
 
 
-def _init_worker(model: PromoModel) -> None:
+def _init_worker(model: PromoModel | None) -> None:
     global _MODEL
     _MODEL = model
     from .identity import registrable_domain
@@ -70,7 +71,23 @@ def _analyse_chunk(raws: list[bytes]) -> list[Analysed]:
     return analyse(raws, _MODEL)
 
 
-def _ready() -> int:
+def _features_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
+    """(features or None, Date as POSIX seconds or 0) of each message: what training needs."""
+    out: list[tuple[Features | None, float]] = []
+    for raw in raws:
+        msg, feats = analyse_one(raw)
+        out.append((feats, msg.date.timestamp() if msg.date else 0.0))
+    return out
+
+
+def _scores_chunk(raws: list[bytes]) -> list[float | None]:
+    """The score of each message (None when it is not understood): what evaluation needs; only
+    floats cross back from the worker."""
+    assert _MODEL is not None
+    return [a.score for a in analyse(raws, _MODEL)]
+
+
+def _ready(_: int = 0) -> int:
     return os.getpid()
 
 
@@ -91,7 +108,7 @@ def _context() -> Any:
                                        else "spawn")
 
 
-def pool_for(model: PromoModel, workers: int) -> ProcessPoolExecutor:
+def pool_for(model: PromoModel | None, workers: int) -> ProcessPoolExecutor:
     """The process-wide pool of ``workers`` processes holding ``model`` (started on first use)."""
     global _POOL
     with _LOCK:
@@ -117,7 +134,7 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def warm(model: PromoModel, workers: int) -> None:
+def warm(model: PromoModel | None, workers: int) -> None:
     """Start the pool now (every worker), e.g. while the caller lists a source."""
     if workers > 1:
         pool = pool_for(model, workers)
@@ -169,3 +186,38 @@ def stream(batches: Iterable[Sequence[bytes]], model: PromoModel, workers: int |
             yield pending.popleft()()
     while pending:
         yield pending.popleft()()
+
+
+def map_chunks(fn: Callable[[list[bytes]], list[Any]], raws: Iterable[bytes],
+               model: PromoModel | None, workers: int | None = None, *,
+               total: int | None = None) -> Iterator[list[Any]]:
+    """``fn`` (a module-level function of this module, e.g. :func:`_scores_chunk`) over CHUNK
+    messages at a time, results in order; in the shared pool when there are ``workers`` > 1 and
+    at least MIN_PARALLEL messages (``total``, when known), with at most 2 chunks per worker in
+    flight so that memory stays flat on a large mailbox."""
+    n = resolve_workers(workers)
+    chunks = _chunks(raws)
+    if n <= 1 or (total is not None and total < MIN_PARALLEL):
+        if fn is not _features_chunk:
+            _init_worker(model)
+        yield from map(fn, chunks)
+        return
+    pool = pool_for(model, n)
+    pending: deque[Future] = deque()
+    for chunk in chunks:
+        pending.append(pool.submit(fn, chunk))
+        if len(pending) >= 2 * n:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _chunks(raws: Iterable[bytes]) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for raw in raws:
+        chunk.append(raw)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from .classify import PromoModel
 from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
                        role_address)
 from .features import Features, extract
@@ -25,6 +25,9 @@ from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
 from .social import (Network, builtin_networks, kept_reason, learned_line, network_of,
                      parse_notification, social_contact)
 from .store import Store
+
+if TYPE_CHECKING:  # scoring needs scikit-learn: imported by whoever loads a model
+    from .classify import PromoModel
 
 log = logging.getLogger(__name__)
 

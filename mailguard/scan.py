@@ -10,9 +10,8 @@ from pathlib import Path
 
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import classify
 from .config import Config
 from .contacts import Ledger
 from .errors import ConfigError, ModelError
@@ -24,6 +23,9 @@ from .rules import Decision, Policy
 from .social import Network
 from .sources import Item, Source, in_date_order
 from .store import DB_NAME, Store, data_dir, read_snapshot
+
+if TYPE_CHECKING:  # scikit-learn: imported when a model is loaded, not for --help
+    from . import classify
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ def disabled_link_rules(raw: Mapping[str, Any]) -> frozenset[str]:
 
 
 def load_model(config: Config, override: Path | None = None) -> classify.PromoModel:
+    from . import classify
+
     return classify.load(override or config.model)
 
 

@@ -85,7 +85,8 @@ class Source:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
+        """Every message in file order; ``dates=False`` leaves Item.date None (no header read)."""
         raise NotImplementedError
 
     def read(self, item: Item) -> bytes:
@@ -111,9 +112,12 @@ class MboxSource(Source):
         except (OSError, mailbox.Error) as exc:
             raise SourceError(f"cannot open mbox {path}: {exc}") from None
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         out = []
         for pos, key in enumerate(self.box.iterkeys()):
+            if not dates:
+                out.append(Item(f"{self.path.name}#{pos + 1}", str(key), pos, None))
+                continue
             with self.box.get_file(key) as f:
                 head = f.read(HEAD_BYTES)
             out.append(Item(f"{self.path.name}#{pos + 1}", str(key), pos, date_of_head(head)))
@@ -133,10 +137,13 @@ class MaildirSource(Source):
         super().__init__(path)
         self.box = mailbox.Maildir(str(path), factory=None, create=False)
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         out = []
         keys = sorted(self.box.iterkeys())
         for pos, key in enumerate(keys):
+            if not dates:
+                out.append(Item(f"{self.path.name}/{key}", key, pos, None))
+                continue
             try:
                 with self.box.get_file(key) as f:
                     head = f.read(HEAD_BYTES)
@@ -158,9 +165,12 @@ class FolderSource(Source):
         super().__init__(path)
         self.files = sorted(_candidate_files(path))
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         out = []
         for pos, p in enumerate(self.files):
+            if not dates:
+                out.append(Item(str(p.relative_to(self.path)), str(p), pos, None))
+                continue
             try:
                 with open(p, "rb") as f:
                     head = f.read(HEAD_BYTES)
@@ -288,9 +298,9 @@ class SingleFileSource(FolderSource):
         Source.__init__(self, path)
         self.files = [path]
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         return [Item(self.path.name, str(self.path), 0,
-                     date_of_head(self.path.read_bytes()[:HEAD_BYTES]))]
+                     date_of_head(self.path.read_bytes()[:HEAD_BYTES]) if dates else None)]
 
 
 def iter_messages(src: Source, *, ordered: bool = True) -> Iterator[tuple[Item, bytes]]:

@@ -52,9 +52,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .classify import PromoModel
 from .config import Config
 from .digest import is_own_digest
 from .errors import ImapError, MailguardError
@@ -65,6 +64,9 @@ from .rules import MOVE, Decision
 from .scan import make_policy
 from .social import load_networks
 from .store import Store, now_iso
+
+if TYPE_CHECKING:
+    from .classify import PromoModel
 
 log = logging.getLogger(__name__)
 
