@@ -114,8 +114,8 @@ def pool_for(model: PromoModel | None, workers: int) -> ProcessPoolExecutor:
     with _LOCK:
         if _POOL is not None and _POOL[0] == workers and _POOL[1] is model:
             return _POOL[2]
-        if _POOL is not None:
-            _POOL[2].shutdown(wait=True, cancel_futures=True)
+        if _POOL is not None:  # another model (reloaded): the old pool finishes what it has
+            _POOL[2].shutdown(wait=False)
         pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
                                    initargs=(model,))
         _POOL = (workers, model, pool)

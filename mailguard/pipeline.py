@@ -45,6 +45,10 @@ class Analysed:
     msg: ParsedMessage
     feats: Features | None
     score: float | None
+    #: what deciding asks of the message itself, worked out with the pure stages (in a worker when
+    #: there are several): the signature's domains, and the organisations it speaks for
+    sig: frozenset[str] | None = None
+    orgs: dict[str, str] | None = None
 
 
 def analyse_one(raw: bytes) -> tuple[ParsedMessage, Features | None]:
@@ -74,11 +78,22 @@ def analyse(raws: Sequence[bytes], model: PromoModel,
         block = pairs[start:start + SCORE_BLOCK]
         scorable = [f for _, f in block if f is not None]
         scores = iter(model.score_many(scorable)) if scorable else iter(())
-        out.extend(Analysed(m, f, float(next(scores)) if f is not None else None) for m, f in block)
+        out.extend(_analysed(m, f, float(next(scores)) if f is not None else None) for m, f in block)
     return out
 
 
-def sender_keys(msg: ParsedMessage) -> list[str]:
+def _analysed(msg: ParsedMessage, feats: Features | None, score: float | None) -> Analysed:
+    if feats is None or msg.sender is None:
+        return Analysed(msg, feats, score)
+    from .linker import message_org_domains
+
+    try:
+        return Analysed(msg, feats, score, signature_domains(msg), message_org_domains(msg))
+    except Exception:  # noqa: BLE001 - deciding works them out again (and says what failed)
+        return Analysed(msg, feats, score)
+
+
+def sender_keys(msg: ParsedMessage, orgs: dict[str, str] | None = None) -> list[str]:
     """Keys under which a sender's first appearance is remembered: the address, the list, and the
     organisations the message is from (From, Reply-To; not the sending infrastructure of DKIM,
     Return-Path or List-Unsubscribe, which platforms share), so that a relationship with an
@@ -91,7 +106,7 @@ def sender_keys(msg: ParsedMessage) -> list[str]:
     list_id = msg.header("list-id")
     if list_id:
         keys.append("list:" + list_id.lower()[-200:])
-    keys.extend("org:" + org for org, where in message_org_domains(msg).items()
+    keys.extend("org:" + org for org, where in (message_org_domains(msg) if orgs is None else orgs).items()
                 if where.startswith(("From", "Reply-To")))
     return keys
 
@@ -222,7 +237,8 @@ class Pipeline:
                 out.append((got[0], got[1], addr))
         return out
 
-    def _prior(self, msg: ParsedMessage, result: LinkResult) -> tuple[LinkResult, str | None]:
+    def _prior(self, msg: ParsedMessage, result: LinkResult, orgs: dict[str, str] | None = None
+               ) -> tuple[LinkResult, str | None]:
         """Mail from this sender or organisation that predates the contact is not the contact's
         doing: the cause can only be a contact made before the first such message. Mail from (or to)
         the contact's own address is not such a relationship: it is how the contact was made.
@@ -230,7 +246,7 @@ class Pipeline:
         if result.best is None:
             return result, None
         firsts: list[tuple[datetime, str, str]] = []
-        for key in sender_keys(msg):
+        for key in sender_keys(msg, orgs):
             if key.startswith("org:"):
                 firsts.extend(self._org_firsts(key[4:]))
                 continue
@@ -268,15 +284,16 @@ class Pipeline:
                               "answered")
         return None, None
 
-    def _remember(self, msg: ParsedMessage, at: datetime, category: str | None) -> None:
+    def _remember(self, msg: ParsedMessage, at: datetime, category: str | None,
+                  a: Analysed | None = None) -> None:
         """Note what this received message shows: the sender, list and organisation first seen."""
         if msg.message_id and msg.sender is not None and len(self._senders_of) < 200_000:
             self._senders_of[msg.message_id] = (msg.sender.email, category)
-            sig = signature_domains(msg)
+            sig = a.sig if a is not None and a.sig is not None else signature_domains(msg)
             if sig:
                 self._signatures[msg.message_id] = (msg.sender.email, sig)
         note = _describe(msg, at)
-        for key in sender_keys(msg):
+        for key in sender_keys(msg, a.orgs if a is not None else None):
             if not key.startswith("org:"):
                 self._note(key, at, note)
         if msg.sender is not None:
@@ -337,7 +354,7 @@ class Pipeline:
             self.unreadable_reasons[why] = self.unreadable_reasons.get(why, 0) + 1
         elif not is_from_me(msg, self.policy) and net is None:
             result = link_message(msg, self._link_context(), at=at, window=self.window)
-            result, prior = self._prior(msg, result)
+            result, prior = self._prior(msg, result, a.orgs)
             conversation, bump = self._conversation(msg)
         d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
                    bump=bump, ref=ref)
@@ -360,10 +377,11 @@ class Pipeline:
                       and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
-                                     sig_domains=signature_domains(msg), role=signature_role(msg)),
+                                     sig_domains=a.sig if a.sig is not None else signature_domains(msg),
+                                     role=signature_role(msg)),
                                 learned)
                 if net is None:
-                    self._remember(msg, at, d.category)
+                    self._remember(msg, at, d.category, a)
 
         if learn_only and d.action != KEEP:
             d = replace(d, action=KEEP,
