@@ -197,6 +197,56 @@ def spamc_pass(files: list[Path], port: int) -> float:
     return time.perf_counter() - t0
 
 
+# -- a large mbox -------------------------------------------------------------------------------
+
+
+def build_mbox(corpus: Path, dest: Path, gigabytes: float) -> tuple[int, int]:
+    """An mbox of ``gigabytes`` (Takeout-like: every message carries a ~64 KB base64 attachment),
+    from the corpus messages repeated with distinct Message-IDs. (messages, bytes)"""
+    import base64
+    import random
+
+    raws = []
+    for folder in (*PROMO, *PERSONAL):
+        for p in sorted((corpus / folder).iterdir()):
+            if p.is_file() and not p.name.startswith(".") and p.name != "cmds":
+                raws.append(p.read_bytes())
+    blob = base64.encodebytes(random.Random(0).randbytes(48 * 1024))
+    want = int(gigabytes * (1 << 30))
+    n = size = 0
+    with open(dest, "wb") as f:
+        while size < want:
+            raw = raws[n % len(raws)]
+            if raw.startswith(b"From "):
+                raw = raw.split(b"\n", 1)[1]
+            head, sep, body = raw.partition(b"\n\n")
+            msg = (b"From bench@mailguard.invalid Mon Jan  1 00:00:00 2024\n"
+                   + f"X-Bench-Copy: {n}\n".encode() + head + sep
+                   + body.replace(b"\nFrom ", b"\n>From ")
+                   + b"\n" + blob + b"\n")
+            f.write(msg)
+            n += 1
+            size += len(msg)
+    return n, size
+
+
+def big_mbox(args: argparse.Namespace, tmp: Path) -> None:
+    path = tmp / "All mail Including Spam and Trash.mbox"
+    t0 = time.perf_counter()
+    n, size = build_mbox(args.corpus, path, args.big_mbox)
+    print(f"\nlarge mbox: {n:,} messages, {size / (1 << 30):.2f} GiB (built in {time.perf_counter() - t0:.0f} s)")
+    home = tmp / "home-big"
+    home.mkdir()
+    env = {**os.environ, "MAILGUARD_HOME": str(home)}
+    for workers in (2,):
+        took, rc, rss, tree = timed([args.mailguard, "scan", str(path), "--format", "jsonl",
+                                     "--workers", str(workers)], env)
+        print(f"  mailguard scan --format jsonl --workers {workers}: {took:.1f} s = {n / took:,.0f} "
+              f"msgs/s ({size / took / (1 << 20):.0f} MiB/s), exit {rc}; peak RSS {rss / 1024:.0f} MiB "
+              f"(largest process), {tree / 1024:.0f} MiB (all processes)")
+    path.unlink()
+
+
 # -- the benchmark ------------------------------------------------------------------------------
 
 
@@ -225,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         ROOT.parent / "shared" / "corpus" / "spamassassin"))
     ap.add_argument("--mailguard", default=str(Path(sys.executable).with_name("mailguard")))
     ap.add_argument("--no-scan", action="store_true", help="only evaluate, not scan")
+    ap.add_argument("--big-mbox", type=float, default=0.0, metavar="GB",
+                    help="also scan an mbox of this size (Takeout-like) for time and peak RSS")
+    ap.add_argument("--only-big-mbox", action="store_true", help="only the large mbox")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -232,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp.chmod(0o755)
     spamd = None
     try:
+        if args.only_big_mbox:
+            big_mbox(args, tmp)
+            return 0
         promo, personal, n = build_files(args.corpus, tmp / "files", args.messages)
         files = sorted(promo.iterdir()) + sorted(personal.iterdir())
         print(f"mailguard speed benchmark: {n:,} message files ({len(list(promo.iterdir())):,} promo, "
@@ -258,7 +314,6 @@ def main(argv: list[str] | None = None) -> int:
         home = tmp / "home"
         home.mkdir()
         env = {**os.environ, "MAILGUARD_HOME": str(home)}
-        env.pop("MAILGUARD_WORKERS", None)
         for workers in (1, 2):
             r = Result(f"mailguard evaluate, {workers} worker{'s' if workers > 1 else ''}", n)
             rows.append(r)
@@ -292,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                 sa.tree_kib = sum(_rss(p) for p in _tree(spamd.pid))
         print()
         print(table(rows))
+        if args.big_mbox:
+            big_mbox(args, tmp)
         print(f"\nload average after each round: {', '.join(f'{x:.1f}' for x in loads)} "
               f"(2 CPUs shared with other work: best of {args.repeat} runs)")
         return 0

@@ -41,10 +41,7 @@ MAX_DEFAULT_WORKERS = 8
 
 
 def default_workers() -> int:
-    """Every core (at most :data:`MAX_DEFAULT_WORKERS`); ``MAILGUARD_WORKERS`` overrides it."""
-    env = os.environ.get("MAILGUARD_WORKERS", "").strip()
-    if env.isdigit() and int(env) >= 1:
-        return int(env)
+    """Every core this process may use (at most :data:`MAX_DEFAULT_WORKERS`)."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(n, MAX_DEFAULT_WORKERS))
 

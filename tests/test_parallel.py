@@ -17,7 +17,6 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_mbox" / "inbox.mbox"
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MAILGUARD_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("MAILGUARD_WORKERS", raising=False)
     parallel.shutdown()
     yield tmp_path / "home"
     parallel.shutdown()
