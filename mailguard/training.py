@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,40 +133,6 @@ def iter_source(spec: str | Path, config: Any = None) -> Iterator[tuple[str, byt
 
 
 # -- parallel analysis ---------------------------------------------------------------------
-
-
-def _analyse_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
-    out: list[tuple[Features | None, float]] = []
-    for raw in raws:
-        # with header tokens: a model of the user's own mail learns them (others ignore them)
-        msg, feats = analyse_one(raw, header_tokens=True)
-        out.append((feats, msg.date.timestamp() if msg.date else 0.0))
-    return out
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for x in items:
-        chunk.append(x)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _bounded_map(fn: Callable[[Any], Any], chunks: Iterable[Any], workers: int,
-                 initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> Iterator[Any]:
-    """fn over chunks in a process pool, results in order, at most 2 chunks per worker in flight
-    (memory stays flat on a large mailbox)."""
-    with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
-        pending: deque[Future] = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(fn, chunk))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def analyse_raws(raws: Iterable[bytes], *, workers: int | None = None, total: int | None = None,
