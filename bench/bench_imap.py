@@ -249,8 +249,12 @@ def main() -> int:
     ap.add_argument("--rss-messages", type=int, default=10_000, help="new messages fed to the daemon")
     ap.add_argument("--rss-step", type=int, default=1_000)
     ap.add_argument("--people", type=int, default=50, help="contacts made in the history")
-    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus" / "spamassassin")
+    ap.add_argument("--corpus", type=Path, default=next(
+        (p for p in (ROOT.parent / "shared" / "corpus" / "spamassassin",
+                     ROOT.parent.parent / "shared" / "corpus" / "spamassassin") if p.is_dir()),
+        ROOT.parent / "shared" / "corpus" / "spamassassin"))
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--skip-daemon", action="store_true", help="only the first sync and processing")
     args = ap.parse_args()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (Dovecot, daemon) on kill
@@ -266,7 +270,8 @@ def main() -> int:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}")
     try:
         _first_sync_and_processing(args, server, mail, model, scratch)
-        _daemon(args, server, mail, scratch)
+        if not args.skip_daemon:
+            _daemon(args, server, mail, scratch)
     finally:
         server.stop()
         if not args.keep:

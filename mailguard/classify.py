@@ -1,4 +1,4 @@
-"""The promo model: train, save with a card, load (hash-checked), score.
+"""The promo model: train, save with a card, load (checked), score.
 
 A logistic regression over hashed words (tf-idf) plus the structural features of
 :mod:`mailguard.features`, with probabilities calibrated on out-of-fold scores (Platt scaling).
@@ -9,13 +9,17 @@ the model scores thousands of messages a second. The fitted model is plain numpy
 cross-validated scores that :mod:`mailguard.training` picks the threshold from and reports metrics
 on. Scores of messages a model was trained on are optimistic and are never used for either.
 
-joblib loads pickles, and a pickle runs code: a model is loaded only when the sha256 of its file
-matches the one written in the card beside it.
+A model file is data (:mod:`mailguard.modelfile`: numpy arrays and JSON in an ``.npz``, read
+without pickle), so loading one runs nothing from it. Models of the old joblib (pickle) format are
+refused and never unpickled. The card beside a model records how it was made and its sha256: the
+hash catches a corrupted or truncated file, not a planted one (whoever can write the model can
+write its card); that is what the ownership and permission checks before loading are for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import logging
 import platform
@@ -26,7 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import scipy.sparse as sp
 import sklearn
@@ -35,19 +38,25 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.preprocessing import normalize
 
-from . import __version__
+from . import __version__, modelfile
 from .errors import ModelError
 from .features import NUMERIC_NAMES, Features
+from .permissions import check_file
 
 log = logging.getLogger(__name__)
 
 #: Bump when features.extract, the word tokens or the model's outputs change: older models are then
 #: refused. 3: three categories (personal, promotional, transactional), header tokens.
 FEATURE_VERSION = 3
-#: The model shipped with mailguard (trained on the SpamAssassin public corpus).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "promo.joblib"
+#: The model shipped inside the package (trained on the SpamAssassin public corpus), found with
+#: importlib.resources: a file on disk in a checkout and in every pip/pipx install (not zipped).
+DEFAULT_MODEL_PATH = Path(str(importlib.resources.files(__package__) / "models" / "promo.npz"))
 #: File name of a model trained with `mailguard train` in the data directory.
-USER_MODEL_NAME = "promo.joblib"
+USER_MODEL_NAME = "promo.npz"
+#: ... and of one trained before models were data: refused, never unpickled.
+OLD_USER_MODEL_NAME = "promo.joblib"
+#: ``kind`` of the promo model in its file's header.
+MODEL_KIND = "promo"
 
 #: Hash buckets for words (2**18: few collisions at mailbox vocabulary sizes, 1 MB of weights).
 HASH_BITS = 18
@@ -446,16 +455,104 @@ def train(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, **kw: A
     return fit(feats, labels, **kw).model
 
 
-def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
-    """Write the model and its card (JSON beside it, with the model file's sha256)."""
+def _arrays_and_params(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays = {
+        "idf": np.asarray(model.idf, dtype="<f4"),
+        "word_coef": np.asarray(model.word_coef, dtype="<f4"),
+        "num_mean": np.asarray(model.num_mean, dtype="<f8"),
+        "num_scale": np.asarray(model.num_scale, dtype="<f8"),
+        "num_coef": np.asarray(model.num_coef, dtype="<f8"),
+        "intercept": np.asarray(model.intercept, dtype="<f8"),
+        "classes": np.asarray(model.classes, dtype="<i8"),
+        "cal_coef": np.asarray(model.cal_coef, dtype="<f8"),
+        "cal_intercept": np.asarray(model.cal_intercept, dtype="<f8"),
+        "prior": np.asarray(model.prior, dtype="<f8"),
+        "header_idf": np.asarray(model.header_idf, dtype="<f4"),
+        "header_coef": np.asarray(model.header_coef, dtype="<f4"),
+    }
+    params = {
+        "feature_version": int(model.feature_version),
+        "hash_bits": HASH_BITS,
+        "numeric_names": list(model.numeric_names),
+        "classes": list(CLASSES),
+        "threshold": float(model.threshold),
+        "transactional_threshold": float(model.transactional_threshold),
+    }
+    return arrays, params
+
+
+#: The arrays of a promo model: dtype and shape, in terms of W (2**HASH_BITS word buckets), N (the
+#: structural features), K (the categories), k (the categories fitted) and H (header-token buckets:
+#: W, or 0 for a model that does not use header tokens).
+_ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "idf": ("<f4", ("W",)), "word_coef": ("<f4", ("W", "k")),
+    "num_mean": ("<f8", ("N",)), "num_scale": ("<f8", ("N",)), "num_coef": ("<f8", ("N", "k")),
+    "intercept": ("<f8", ("k",)), "classes": ("<i8", ("k",)),
+    "cal_coef": ("<f8", ("k", "k")), "cal_intercept": ("<f8", ("k",)), "prior": ("<f8", ("K",)),
+    "header_idf": ("<f4", ("H",)), "header_coef": ("<f4", ("H", "k")),
+}
+
+
+def _from_data(data: modelfile.ModelData, path: Path) -> PromoModel:
+    """A PromoModel from a model file's contents, every value checked; ModelError otherwise."""
+    p = data.params
+    retrain = "retrain it with `mailguard train`"
+    version = p.get("feature_version")
+    if version != FEATURE_VERSION or p.get("numeric_names") != list(NUMERIC_NAMES) \
+            or p.get("hash_bits") != HASH_BITS or p.get("classes") != list(CLASSES):
+        raise ModelError(f"model {path} was built for feature version {version}; this mailguard uses "
+                         f"{FEATURE_VERSION}: {retrain}")
+    if set(data.arrays) != set(_ARRAYS):
+        raise ModelError(f"model {path} does not hold the arrays of a promo model "
+                         f"({', '.join(sorted(data.arrays))}): {retrain}")
+    a = data.arrays
+    k = a["classes"].shape[0] if a["classes"].ndim == 1 else -1
+    h = a["header_idf"].shape[0] if a["header_idf"].ndim == 1 else -1
+    sizes = {"W": 2**HASH_BITS, "N": len(NUMERIC_NAMES), "K": N_CLASSES, "k": k,
+             "H": h if h in (0, 2**HASH_BITS) else -1}
+    for name, (dtype, dims) in _ARRAYS.items():
+        want = tuple(sizes[d] for d in dims)
+        if a[name].dtype.str != dtype or a[name].shape != want or -1 in want:
+            raise ModelError(f"model {path}: {name} is {a[name].dtype.str} {a[name].shape}, not "
+                             f"{dtype} {want}: {retrain}")
+    classes = a["classes"]
+    if not 1 <= k <= N_CLASSES or len(set(classes.tolist())) != k \
+            or not ((classes >= 0) & (classes < N_CLASSES)).all():
+        raise ModelError(f"model {path}: classes must be distinct category numbers below {N_CLASSES}")
+    if not (a["num_scale"] > 0).all():
+        raise ModelError(f"model {path}: num_scale must be positive")
+    thresholds = [p.get("threshold"), p.get("transactional_threshold")]
+    if not all(isinstance(t, float | int) and not isinstance(t, bool) and 0.0 <= t <= 1.0 for t in thresholds):
+        raise ModelError(f"model {path}: threshold and transactional_threshold must be numbers in [0, 1]")
+    return PromoModel(
+        idf=a["idf"], word_coef=a["word_coef"], num_mean=a["num_mean"], num_scale=a["num_scale"],
+        num_coef=a["num_coef"], intercept=a["intercept"], classes=classes, cal_coef=a["cal_coef"],
+        cal_intercept=a["cal_intercept"], prior=a["prior"], header_idf=a["header_idf"],
+        header_coef=a["header_coef"], threshold=float(thresholds[0]),
+        transactional_threshold=float(thresholds[1]), feature_version=FEATURE_VERSION,
+        numeric_names=NUMERIC_NAMES,
+    )
+
+
+def check_name(path: Path) -> Path:
+    """A model file's name ends in .npz (an old ``.joblib`` name in config or --out included)."""
     path = Path(path)
+    if path.suffix != ".npz":
+        raise ModelError(f"model files are .npz files now: give a name such as {path.with_suffix('.npz')} "
+                         f"instead of {path.name}")
+    return path
+
+
+def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write the model (:mod:`mailguard.modelfile`, an ``.npz``) and its card (JSON beside it,
+    with the model file's sha256)."""
+    path = check_name(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    model.meta = {}
-    joblib.dump(model, tmp, compress=3)
-    tmp.replace(path)
+    arrays, params = _arrays_and_params(model)
+    modelfile.write(path, MODEL_KIND, arrays, params)
     full = {
         "model": path.name,
+        "format": f"{modelfile.FORMAT} {modelfile.FORMAT_VERSION} (npz: header.json + .npy arrays, no pickle)",
         "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "mailguard_version": __version__,
         "feature_version": model.feature_version,
@@ -467,7 +564,6 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
-            "joblib": joblib.__version__,
         },
         **card,
         "sha256": sha256_file(path),
@@ -481,28 +577,54 @@ def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
 
 def default_model_path() -> Path:
     """The model trained on the user's own mail (``mailguard train``, in the data directory) if
-    there is one, else the shipped model."""
+    there is one, else the shipped model. A model trained before models were data
+    (``promo.joblib``) is returned too, so that :func:`load` refuses it and says why."""
     from .store import data_dir
 
-    user = data_dir() / USER_MODEL_NAME
-    return user if user.is_file() else DEFAULT_MODEL_PATH
+    home = data_dir()
+    for name in (USER_MODEL_NAME, OLD_USER_MODEL_NAME):
+        if (home / name).is_file():
+            return home / name
+    return DEFAULT_MODEL_PATH
+
+
+def _refuse_old_format(path: Path, *, by_content: bool) -> None:
+    if path.suffix == ".joblib" or (by_content and modelfile.looks_like_pickle(path)):
+        raise ModelError(
+            f"model {path} is in the old joblib format, which mailguard no longer loads (a pickle can "
+            "run code): retrain it with `mailguard train`, or delete it to use the shipped model"
+        )
+
+
+def _is_shipped(path: Path) -> bool:
+    try:
+        return path.resolve() == DEFAULT_MODEL_PATH.resolve()
+    except OSError:
+        return False
 
 
 def load(path: Path | None = None) -> PromoModel:
-    """Load a model whose sha256 matches its card; ModelError otherwise. Without a path: see
-    :func:`default_model_path`."""
+    """Load a model; ModelError (one line) if it is missing, not data of this version, or does not
+    match its card. Without a path: see :func:`default_model_path`. Nothing in the file is ever
+    executed: see :mod:`mailguard.modelfile`."""
     path = Path(path) if path else default_model_path()
     if not path.is_file():
         raise ModelError(f"no model at {path}; train one with `mailguard train` or pass --model")
+    _refuse_old_format(path, by_content=False)
     cpath = card_path(path)
+    if not _is_shipped(path):  # before anything is read (the shipped one: see mailguard.permissions)
+        check_file(path, "model", ModelError)
+        check_file(cpath, "model card", ModelError)
+    _refuse_old_format(path, by_content=True)
     if not cpath.is_file():
-        raise ModelError(f"model {path} has no card {cpath.name}; refusing to load an unverified pickle")
+        raise ModelError(f"model {path} has no card {cpath.name}; refusing to load it")
     try:
         card = json.loads(cpath.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"model card {cpath} is unreadable: {exc}") from None
     if not isinstance(card, dict):
         raise ModelError(f"model card {cpath} is not a JSON object")
+    # the hash catches a corrupted or truncated file; a planted model comes with a matching card
     expected = str(card.get("sha256", ""))
     actual = sha256_file(path)
     if expected != actual:
@@ -510,17 +632,6 @@ def load(path: Path | None = None) -> PromoModel:
             f"model {path} does not match its card (sha256 {actual[:12]}... != {expected[:12]}...); "
             "refusing to load it"
         )
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling can fail in many ways
-        raise ModelError(f"model {path} cannot be loaded: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, PromoModel):
-        raise ModelError(f"{path} is not a mailguard promo model of this version; retrain it with "
-                         "`mailguard train`")
-    if model.feature_version != FEATURE_VERSION or tuple(model.numeric_names) != NUMERIC_NAMES:
-        raise ModelError(
-            f"model {path} was built for feature version {model.feature_version}; this mailguard uses "
-            f"{FEATURE_VERSION}: retrain it with `mailguard train`"
-        )
+    model = _from_data(modelfile.read(path, MODEL_KIND), path)
     model.meta = card
     return model

@@ -5,23 +5,28 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextlib import nullcontext
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from . import __version__
-from .config import load_config
+from .config import configured_workers, load_config
 from .errors import ConfigError, MailguardError
 from .output import LogFormatter, clean, console, plain, write_json, write_jsonl, write_line
 from .rules import MOVE, Decision
 from .scan import ScanStats, load_model, make_policy, open_store, scan, scan_pipeline
-from .scan_report import ContactCase, full_listing, offender_groups, offenders
 from .social import load_networks
 from .sources import open_source
+
+if TYPE_CHECKING:  # rich's tables: only for --format table
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .scan_report import ContactCase
 
 app = typer.Typer(
     name="mailguard",
@@ -101,6 +106,11 @@ def rules_cmd(
     A message is moved only on strong or medium evidence; a weak link (a display name alone)
     never moves anything. Switch a rule off in config.toml with [links] rule-name = false.
     """
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
     from .linker import rules_table
     from .scan import disabled_link_rules
 
@@ -129,6 +139,7 @@ def scan_cmd(
     moves_only: Annotated[bool, typer.Option("--moves-only", help="Only the messages that would be moved (json, jsonl, --all).")] = False,
     save: Annotated[bool, typer.Option("--save", help="Keep the contacts learned and the decisions in the state database, for flagged, review and the daemon.")] = False,
     no_save: Annotated[bool, typer.Option("--no-save", hidden=True, help="The default: write nothing.")] = False,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes that parse and score (default: [performance] workers, else every core); the decisions are the same with any number.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Decide every message of a mailbox export, in date order, and explain each decision.
@@ -157,15 +168,17 @@ def scan_cmd(
     decisions: list[Decision] = []
     try:
         pipe = scan_pipeline(promo_model, policy, store, source=str(path),
-                             social=load_networks(cfg.raw))
+                             social=load_networks(cfg.raw), workers=configured_workers(cfg, workers))
         show_progress = err.is_terminal and fmt == Format.table
-        progress = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), console=err, transient=True,
-                            disable=not show_progress)
-        with progress, source:
-            task = progress.add_task("scan", total=None)
-            for d in scan(source, pipe, stats=stats,
-                          progress=lambda n: progress.update(task, advance=n, total=stats.total)):
+        progress = _scan_progress(err) if show_progress else None
+        with progress or nullcontext(), source:
+            task = progress.add_task("scan", total=None) if progress else None
+
+            def advance(n: int) -> None:
+                if progress is not None and task is not None:
+                    progress.update(task, advance=n, total=stats.total)
+
+            for d in scan(source, pipe, stats=stats, progress=advance):
                 if fmt == Format.jsonl:
                     if not moves_only or d.action == MOVE:
                         write_jsonl(d.as_dict())
@@ -188,6 +201,8 @@ def scan_cmd(
         if not policy.me:
             log.warning(NO_ME_WARNING)
         return
+    from .scan_report import full_listing, offender_groups, offenders
+
     out = console()
     cases = offender_groups(decisions, pipe.ledger.get)
     out.print(_scan_header(path, decisions, cases, saved=store is not None, show_all=show_all))
@@ -198,6 +213,14 @@ def scan_cmd(
     out.print(plain(summary, "bold"))
     if not policy.me:
         out.print(Text("warning: " + NO_ME_WARNING, style="yellow"))
+
+
+def _scan_progress(err: Console) -> Progress:
+    """The progress bar of a scan on a terminal (rich's progress imports its tables: only here)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=err, transient=True)
 
 
 def _scan_header(path: Path, decisions: list[Decision], cases: list[ContactCase], *,

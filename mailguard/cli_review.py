@@ -14,12 +14,11 @@ from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 
 import typer
 from rich.console import Console, Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from .config import Config, load_config
@@ -46,6 +45,9 @@ from .review import (
 )
 from .sieve import DEFAULT_FOLDER, render_sieve, sieve_targets
 from .store import Store
+
+if TYPE_CHECKING:  # rich's tables: imported by the commands that draw one
+    from rich.table import Table
 
 
 class OutFormat(str, Enum):
@@ -167,6 +169,7 @@ def _flagged_table(rows: Sequence[FlaggedSender]) -> RenderableType:
                              f", {moved_words(f.messages, f.moved_on_server)}")
         if f.max_score is not None:
             head.append(f", promo score up to {f.max_score:.2f}")
+        from rich.table import Table
         t = Table.grid(padding=(0, 1), pad_edge=False)
         t.add_column(width=1)
         t.add_column(width=7, no_wrap=True)
@@ -429,6 +432,7 @@ def read_key(prompt: str) -> str:
 
 def evidence_table(f: FlaggedSender, width: int = 38) -> Table:
     """The contact and the promotion side by side, as short excerpts (subjects, reasons, links)."""
+    from rich.table import Table
     t = Table(show_header=True, expand=True, show_lines=False)
     t.add_column("the contact", ratio=1, overflow="fold")
     t.add_column("the promotion", ratio=1, overflow="fold")
@@ -534,6 +538,7 @@ def log_cmd(
     def table() -> RenderableType:
         """One entry per decision, wrapped to the terminal: number, date, action and score, then
         sender, subject and the first reasons (an address is never cut)."""
+        from rich.table import Table
         t = Table.grid(padding=(0, 1), pad_edge=False)
         t.add_column(justify="right", no_wrap=True)
         t.add_column(width=10, no_wrap=True)
@@ -558,6 +563,7 @@ def log_cmd(
 
 
 def _actions_table(rows: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
     t = Table(title="review actions (newest first)", expand=True)
     for col in ("#", "at", "action", "target", "changed", "reverted by"):
         t.add_column(col, overflow="fold")  # an address is wrapped, never cut
@@ -642,6 +648,7 @@ def contacts_list_cmd(
         return
 
     def table() -> Table:
+        from rich.table import Table
         t = Table(title=f"{len(rows)} networking contact(s)", expand=True)
         t.add_column("contact", overflow="fold", max_width=30,
                      min_width=min(max((len(str(r["email"])) for r in rows), default=7), 30))

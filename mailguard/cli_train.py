@@ -14,24 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from . import classify
-from .config import Config, load_config
+from .config import Config, configured_workers, load_config
 from .errors import StoreError
 from .output import console, write_json
-from .training import (
-    Example,
-    evaluate,
-    load_examples,
-    review_examples,
-    train_model,
-)
+
+if TYPE_CHECKING:  # scikit-learn and rich's tables: imported by the command that runs, not --help
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from . import classify
+    from .training import Example
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +49,7 @@ OptionalSourcesOpt = Annotated[
                       "sources. Optional; without it the model knows personal and promotional only."),
 ]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config.toml (default: $MAILGUARD_HOME/config.toml)")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes for parsing (default: every core).")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes for parsing (default: [performance] workers, else every core).")]
 
 
 class EvalFormat(str, Enum):
@@ -63,11 +60,15 @@ class EvalFormat(str, Enum):
 def default_model_out(config: Config) -> Path:
     """Where `mailguard train` writes: the configured model path, else the data directory (where
     classify.load() looks first)."""
+    from . import classify
+
     return config.model or (config.home / classify.USER_MODEL_NAME)
 
 
 @contextmanager
 def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=True, disable=not enabled)
     with progress:
@@ -76,6 +77,8 @@ def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
 
 def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers: int | None,
           progress: Progress) -> tuple[list[Example], int]:
+    from .training import load_examples
+
     task = progress.add_task(f"reading {label_name}", total=0)
     total = [0]
 
@@ -89,11 +92,29 @@ def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers:
     return examples, bad
 
 
+def _scores(label_name: str, sources: list[str], model: classify.PromoModel, cfg: Config,
+            workers: int, progress: Progress) -> tuple[list[float], int]:
+    from .training import score_sources
+
+    task = progress.add_task(f"scoring {label_name}", total=0)
+    total = [0]
+
+    def grow(n: int) -> None:
+        total[0] += n
+        progress.update(task, total=total[0])
+
+    scores, bad = score_sources(sources, model, workers=workers, config=cfg, on_total=grow,
+                                progress=lambda n: progress.update(task, advance=n))
+    progress.update(task, visible=False)
+    return scores, bad
+
+
 def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]:
     """Labels from review decisions; ([], 0, why) when there are none to take."""
     if not include:
         return [], 0, "not asked"
     from .store import DB_NAME, Store
+    from .training import review_examples
 
     path = cfg.home / DB_NAME
     if not path.is_file():
@@ -115,6 +136,8 @@ def _fmt(x: Any) -> str:
 
 
 def _metrics_table(title: str, m: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     t = Table(title=title, show_header=False)
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -136,6 +159,8 @@ def _metrics_table(title: str, m: dict[str, Any]) -> Table:
 
 
 def _pr_table(rows: list[dict[str, float]], chosen: float) -> Table:
+    from rich.table import Table
+
     t = Table(title="precision / recall by threshold (pick one with --threshold or [rules] promo_threshold)")
     for col in ("threshold", "precision", "recall", "F1", "false-positive rate"):
         t.add_column(col, justify="right")
@@ -167,15 +192,19 @@ def train_cmd(
 
     Example: mailguard train --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
+    from . import classify
+    from .training import train_model
+
     transactional = transactional or []
     cfg = load_config(config)
     err = console(stderr=True)
-    target = out or default_model_out(cfg)
+    target = classify.check_name(out or default_model_out(cfg))  # before the slow part
     t0 = time.perf_counter()
     with _progress(err, err.is_terminal) as progress:
-        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, workers, progress)
-        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional, cfg, workers, progress)
-        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, workers, progress)
+        n = configured_workers(cfg, workers)
+        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, n, progress)
+        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional, cfg, n, progress)
+        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, n, progress)
         review_ex, bad_review, review_why = _review_labels(include_review, cfg)
         examples = promo_ex + tx_ex + personal_ex + review_ex
         labels = [e.label for e in examples]
@@ -240,14 +269,18 @@ def evaluate_cmd(
 
     Example: mailguard evaluate --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
+    from . import classify
+    from .training import evaluate
+
     cfg = load_config(config)
     promo_model = classify.load(model or cfg.model)
     err = console(stderr=True)
+    n = configured_workers(cfg, workers)
     with _progress(err, err.is_terminal and fmt == EvalFormat.table) as progress:
-        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, workers, progress)
-        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional or [], cfg, workers,
+        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, n, progress)
+        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional or [], cfg, n,
                               progress)
-        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, workers, progress)
+        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, n, progress)
     examples = promo_ex + tx_ex + personal_ex
     if not examples:
         from .errors import SourceError

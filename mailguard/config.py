@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .permissions import check_dir, check_file
 from .store import data_dir
 
 log = logging.getLogger(__name__)
@@ -432,6 +433,11 @@ DIGEST = Table({
     "folder": Key(Str("a folder name"), "where it is appended (default: the watched folder)"),
 })
 
+PERFORMANCE = Table({
+    "workers": Key(Int(minimum=1, maximum=64), "processes that parse and score large batches "
+                   "(default: every core)"),
+})
+
 #: the whole config.toml: section -> its schema
 SCHEMA = Table({
     "imap": IMAP,
@@ -444,6 +450,7 @@ SCHEMA = Table({
     "sales_tools": Tables(SALES_TOOL),
     "social": SOCIAL,
     "digest": DIGEST,
+    "performance": PERFORMANCE,
 })
 
 #: key -> the section it belongs to, for "it belongs in [mailbox]" (keys found in one section only)
@@ -452,6 +459,19 @@ for _name, _spec in SCHEMA.keys.items():
     if isinstance(_spec.type, Table):
         for _k in _spec.type.keys:
             _SECTION_OF[_k] = "mailbox" if _k in ACCOUNT_MAILBOX else _SECTION_OF.get(_k, _name)
+
+
+def configured_workers(config: Config, override: int | None = None) -> int:
+    """Worker processes: ``override`` (--workers), else ``[performance] workers``, else every
+    core (see :func:`mailguard.parallel.default_workers`)."""
+    if override is not None:
+        return max(1, override)
+    value = (config.raw.get("performance") or {}).get("workers")
+    if isinstance(value, int) and value >= 1:
+        return value
+    from .parallel import default_workers
+
+    return default_workers()
 
 
 def check_config(data: Mapping[str, Any]) -> None:
@@ -470,7 +490,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     explicit = path is not None
     cfg_path = Path(path) if path else Path(env.get("MAILGUARD_CONFIG", home / CONFIG_NAME))
     data: dict[str, Any] = {}
+    check_dir(home, "state directory", ConfigError)  # before anything is read from it
     if cfg_path.is_file():
+        check_file(cfg_path, "config", ConfigError)
         _check_permissions(cfg_path)
         try:
             data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))

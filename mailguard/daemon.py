@@ -37,9 +37,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .classify import PromoModel
 from .config import Config
 from .digest import after_pass, digest_config
 from .errors import ImapError, MailguardError, StoreError
@@ -49,6 +48,9 @@ from .scan import load_model
 from .secrets import forbid_core_dumps
 from .store import DB_NAME, Store, ensure_private_dir
 from .sync import AccountSync, Checkpoint, PassReport, make_pipeline
+
+if TYPE_CHECKING:
+    from .classify import PromoModel
 
 log = logging.getLogger(__name__)
 

@@ -117,6 +117,8 @@ _GENERIC_NAMES = frozenset(
 
 
 def _fold(s: str) -> str:
+    if s.isascii():  # nothing to decompose or strip (the same result, without a loop per letter)
+        return _WS.sub(" ", _NONWORD.sub(" ", s.lower())).strip()
     s = unicodedata.normalize("NFKD", s)
     s = "".join(c for c in s if not unicodedata.combining(c)).lower()
     return _WS.sub(" ", _NONWORD.sub(" ", s)).strip()

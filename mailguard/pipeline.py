@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from typing import TYPE_CHECKING
 
-from .classify import PROMOTIONAL, PromoModel
 from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
                        role_address)
 from .features import Features, extract
@@ -27,7 +27,13 @@ from .social import (Network, builtin_networks, kept_reason, learned_line, netwo
                      parse_notification, social_contact)
 from .store import Store
 
+if TYPE_CHECKING:  # scoring needs scikit-learn: imported by whoever loads a model
+    from .classify import PromoModel
+
 log = logging.getLogger(__name__)
+
+#: messages scored together (see analyse)
+SCORE_BLOCK = 64
 
 #: the user's own message to more people than this does not make them all contacts
 MAX_CONTACTS_PER_SENT = 10
@@ -43,6 +49,10 @@ class Analysed:
     score: float | None
     #: the calibrated probabilities of personal, promotional, transactional (classify.CLASSES)
     scores: tuple[float, float, float] | None = None
+    #: what deciding asks of the message itself, worked out with the pure stages (in a worker when
+    #: there are several): the signature's domains, and the organisations it speaks for
+    sig: frozenset[str] | None = None
+    orgs: dict[str, str] | None = None
 
 
 def analyse_one(raw: bytes, header_tokens: bool = False) -> tuple[ParsedMessage, Features | None]:
@@ -61,19 +71,40 @@ def analyse_one(raw: bytes, header_tokens: bool = False) -> tuple[ParsedMessage,
 def analyse(raws: Sequence[bytes], model: PromoModel,
             mapper: Callable[..., Iterable[tuple[ParsedMessage, Features | None]]] = map
             ) -> list[Analysed]:
-    """Parse, extract and score a batch. ``mapper`` may be a process pool's map."""
+    """Parse, extract and score a batch. ``mapper`` may be a process pool's map.
+
+    Scores are computed SCORE_BLOCK messages at a time, counted from the start of the batch: a
+    vectorised score can differ in the last bit with the shape of the matrix it is part of, so
+    a message's score depends only on its block, never on how a batch is shared among workers
+    (:mod:`mailguard.parallel` sends whole blocks)."""
+    from .classify import PROMOTIONAL
+
     one = partial(analyse_one, header_tokens=True) if model.uses_header_tokens else analyse_one
     pairs = list(mapper(one, raws))
-    scorable = [f for _, f in pairs if f is not None]
-    probs = iter(model.predict(scorable).tolist()) if scorable else iter(())
-    out = []
-    for m, f in pairs:
-        p = tuple(next(probs)) if f is not None else None
-        out.append(Analysed(m, f, p[PROMOTIONAL] if p else None, p))  # type: ignore[arg-type]
+    out: list[Analysed] = []
+    for start in range(0, len(pairs), SCORE_BLOCK):
+        block = pairs[start:start + SCORE_BLOCK]
+        scorable = [f for _, f in block if f is not None]
+        probs = iter(model.predict(scorable).tolist()) if scorable else iter(())
+        for m, f in block:
+            p = tuple(next(probs)) if f is not None else None
+            out.append(_analysed(m, f, p[PROMOTIONAL] if p else None, p))  # type: ignore[arg-type]
     return out
 
 
-def sender_keys(msg: ParsedMessage) -> list[str]:
+def _analysed(msg: ParsedMessage, feats: Features | None, score: float | None,
+              scores: tuple[float, float, float] | None = None) -> Analysed:
+    if feats is None or msg.sender is None:
+        return Analysed(msg, feats, score, scores)
+    from .linker import message_org_domains
+
+    try:
+        return Analysed(msg, feats, score, scores, signature_domains(msg), message_org_domains(msg))
+    except Exception:  # noqa: BLE001 - deciding works them out again (and says what failed)
+        return Analysed(msg, feats, score, scores)
+
+
+def sender_keys(msg: ParsedMessage, orgs: dict[str, str] | None = None) -> list[str]:
     """Keys under which a sender's first appearance is remembered: the address, the list, and the
     organisations the message is from (From, Reply-To; not the sending infrastructure of DKIM,
     Return-Path or List-Unsubscribe, which platforms share), so that a relationship with an
@@ -86,7 +117,7 @@ def sender_keys(msg: ParsedMessage) -> list[str]:
     list_id = msg.header("list-id")
     if list_id:
         keys.append("list:" + list_id.lower()[-200:])
-    keys.extend("org:" + org for org, where in message_org_domains(msg).items()
+    keys.extend("org:" + org for org, where in (message_org_domains(msg) if orgs is None else orgs).items()
                 if where.startswith(("From", "Reply-To")))
     return keys
 
@@ -117,8 +148,11 @@ class Pipeline:
 
     def __init__(self, model: PromoModel, policy: Policy, store: Store | None = None, *,
                  source: str = "", run_kind: str = "scan",
-                 social: Sequence[Network] | None = None) -> None:
+                 social: Sequence[Network] | None = None, workers: int = 1) -> None:
         self.model = model
+        #: processes that parse, extract and score a large batch (mailguard.parallel); deciding
+        #: stays here, in order, so the decisions do not depend on it
+        self.workers = workers
         #: social networks whose notifications make contacts (social.load_networks(config.raw))
         self.social = tuple(builtin_networks() if social is None else social)
         self.store = store
@@ -216,7 +250,8 @@ class Pipeline:
                 out.append((got[0], got[1], addr))
         return out
 
-    def _prior(self, msg: ParsedMessage, result: LinkResult) -> tuple[LinkResult, str | None]:
+    def _prior(self, msg: ParsedMessage, result: LinkResult, orgs: dict[str, str] | None = None
+               ) -> tuple[LinkResult, str | None]:
         """Mail from this sender or organisation that predates the contact is not the contact's
         doing: the cause can only be a contact made before the first such message. Mail from (or to)
         the contact's own address is not such a relationship: it is how the contact was made.
@@ -224,7 +259,7 @@ class Pipeline:
         if result.best is None:
             return result, None
         firsts: list[tuple[datetime, str, str]] = []
-        for key in sender_keys(msg):
+        for key in sender_keys(msg, orgs):
             if key.startswith("org:"):
                 firsts.extend(self._org_firsts(key[4:]))
                 continue
@@ -262,15 +297,16 @@ class Pipeline:
                               "answered")
         return None, None
 
-    def _remember(self, msg: ParsedMessage, at: datetime, category: str | None) -> None:
+    def _remember(self, msg: ParsedMessage, at: datetime, category: str | None,
+                  a: Analysed | None = None) -> None:
         """Note what this received message shows: the sender, list and organisation first seen."""
         if msg.message_id and msg.sender is not None and len(self._senders_of) < 200_000:
             self._senders_of[msg.message_id] = (msg.sender.email, category)
-            sig = signature_domains(msg)
+            sig = a.sig if a is not None and a.sig is not None else signature_domains(msg)
             if sig:
                 self._signatures[msg.message_id] = (msg.sender.email, sig)
         note = _describe(msg, at)
-        for key in sender_keys(msg):
+        for key in sender_keys(msg, a.orgs if a is not None else None):
             if not key.startswith("org:"):
                 self._note(key, at, note)
         if msg.sender is not None:
@@ -331,7 +367,7 @@ class Pipeline:
             self.unreadable_reasons[why] = self.unreadable_reasons.get(why, 0) + 1
         elif not is_from_me(msg, self.policy) and net is None:
             result = link_message(msg, self._link_context(), at=at, window=self.window)
-            result, prior = self._prior(msg, result)
+            result, prior = self._prior(msg, result, a.orgs)
             conversation, bump = self._conversation(msg)
         d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
                    bump=bump, ref=ref, scores=a.scores)
@@ -354,10 +390,11 @@ class Pipeline:
                       and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
-                                     sig_domains=signature_domains(msg), role=signature_role(msg)),
+                                     sig_domains=a.sig if a.sig is not None else signature_domains(msg),
+                                     role=signature_role(msg)),
                                 learned)
                 if net is None:
-                    self._remember(msg, at, d.category)
+                    self._remember(msg, at, d.category, a)
 
         if learn_only and d.action != KEEP:
             d = replace(d, action=KEEP,
@@ -370,10 +407,23 @@ class Pipeline:
             self.store.save_decision(self.run_id, d, self.source)
         return d
 
+    def analyse(self, raws: Sequence[bytes]) -> list[Analysed]:
+        """The pure stages of a batch (in worker processes when it is large)."""
+        if self.workers <= 1:
+            return analyse(raws, self.model)
+        from .parallel import analyse_batch
+
+        return analyse_batch(raws, self.model, self.workers)
+
     def process(self, raws: Sequence[bytes], refs: Sequence[str] | None = None, *,
-                learn_only: bool = False) -> list[Decision]:
-        """Analyse a batch and decide it in the given order, in one transaction."""
-        analysed = analyse(raws, self.model)
+                learn_only: bool = False, analysed: Sequence[Analysed] | None = None
+                ) -> list[Decision]:
+        """Analyse a batch (unless ``analysed`` is given, from :meth:`analyse` of the same
+        ``raws``) and decide it in the given order, in one transaction."""
+        if analysed is None:
+            analysed = self.analyse(raws)
+        elif len(analysed) != len(raws):
+            raise ValueError(f"{len(analysed)} analysed for {len(raws)} messages")
         refs = refs or [""] * len(raws)
         # what the batch learns is kept in memory only if the store keeps it too: a failed batch
         # rolls both back, so a retry message by message learns (and saves) it again

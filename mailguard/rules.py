@@ -269,7 +269,9 @@ def decide(msg: ParsedMessage, feats: Features | None, score: float | None,
     if not sequence and score < policy.promo_threshold:
         return out(KEEP, f"{score_txt} below {policy.promo_threshold:.2f}: not promotional",
                    cat_txt, *link_reasons)
-    if not sequence and not feats.is_bulk and score < policy.strong_threshold:
+    if not sequence and not feats.is_bulk:
+        # one-to-one mail is never moved on the model's word alone: only a sales tool's mark or a
+        # bump makes it a blast (a short note the model misreads must not leave the inbox)
         note = "forwarded by the contact, judged on their own words" if feats.forward else \
             "personal one-to-one note, not a blast"
         return out(KEEP, f"{note} ({score_txt}, no bulk signals)", cat_txt, *link_reasons)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import classify
 from .config import Config
 from .contacts import Ledger
 from .errors import ConfigError, ModelError
@@ -21,8 +21,11 @@ from .sequences import load_tools
 from .pipeline import Pipeline
 from .rules import Decision, Policy
 from .social import Network
-from .sources import Source, in_date_order
+from .sources import Item, Source, in_date_order
 from .store import DB_NAME, Store, data_dir, read_snapshot
+
+if TYPE_CHECKING:  # scikit-learn: imported when a model is loaded, not for --help
+    from . import classify
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ def disabled_link_rules(raw: Mapping[str, Any]) -> frozenset[str]:
 
 
 def load_model(config: Config, override: Path | None = None) -> classify.PromoModel:
+    from . import classify
+
     return classify.load(override or config.model)
 
 
@@ -90,12 +95,16 @@ class ScanStats:
 def scan(source: Source, pipeline: Pipeline, *, batch: int = BATCH,
          progress: Callable[[int], None] | None = None,
          stats: ScanStats | None = None) -> Iterator[Decision]:
-    """Decide every message of ``source`` in date order; yields decisions as they are made."""
+    """Decide every message of ``source`` in date order; yields decisions as they are made.
+
+    With ``pipeline.workers`` > 1 the next batches are read and analysed in worker processes
+    while this one is decided; the decisions are the same whatever the number of workers."""
     items = in_date_order(source.items())
     if stats is not None:
         stats.total = len(items)
-    for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
+    chunks = [items[start:start + batch] for start in range(0, len(items), batch)]
+
+    def raws_of(chunk: Sequence[Item]) -> list[bytes]:
         raws = []
         for it in chunk:
             try:
@@ -103,7 +112,24 @@ def scan(source: Source, pipeline: Pipeline, *, batch: int = BATCH,
             except (OSError, KeyError) as exc:
                 log.warning("cannot read %s: %s", it.ref, exc)
                 raws.append(b"")
-        yield from pipeline.process(raws, [it.ref for it in chunk])
+        return raws
+
+    read: deque[list[bytes]] = deque()
+
+    def batches() -> Iterator[list[bytes]]:
+        for chunk in chunks:
+            raws = raws_of(chunk)
+            read.append(raws)
+            yield raws
+
+    if pipeline.workers > 1:
+        from .parallel import stream
+
+        analysed = stream(batches(), pipeline.model, pipeline.workers)
+    else:
+        analysed = (pipeline.analyse(raws) for raws in batches())
+    for chunk, done in zip(chunks, analysed):
+        yield from pipeline.process(read.popleft(), [it.ref for it in chunk], analysed=done)
         if progress:
             progress(len(chunk))
 
@@ -115,18 +141,18 @@ def open_store(no_save: bool, env: dict[str, str] | None = None) -> Store | None
 
 def scan_pipeline(model: classify.PromoModel, policy: Policy, store: Store | None, *,
                   source: str, social: Sequence[Network] | None = None,
-                  env: dict[str, str] | None = None) -> Pipeline:
+                  env: dict[str, str] | None = None, workers: int = 1) -> Pipeline:
     """The pipeline of a scan. With a store (--save) it learns into it; without, it still decides
     against what mailguard knows (contacts learned or imported, allow/block rules), read from
     the state database without writing to it, and keeps what it learns in memory."""
     if store is not None:
-        return Pipeline(model, policy, store, source=source, social=social)
+        return Pipeline(model, policy, store, source=source, social=social, workers=workers)
     contacts, rules = read_snapshot(data_dir(env) / DB_NAME)
     policy = replace(
         policy,
         allowed=policy.allowed | {k for k, v in rules.items() if v == "allowed"},
         blocked=policy.blocked | {k for k, v in rules.items() if v == "blocked"},
     )
-    pipe = Pipeline(model, policy, None, source=source, social=social)
+    pipe = Pipeline(model, policy, None, source=source, social=social, workers=workers)
     pipe.ledger = Ledger(contacts)
     return pipe

@@ -12,12 +12,14 @@ import mailbox
 import os
 import re
 import shlex
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import SourceError
 from .parse import parse_date
@@ -47,12 +49,26 @@ class Item:
     date: datetime | None
 
 
+#: header lines (fields and continuations, LF or CRLF) before the Date field, as the feed parser
+#: reads them; then the Date field itself, with its continuation lines
+_FIELDS_THEN_DATE = re.compile(
+    rb"(?:[!-9;-~]+:[^\r\n]*\r?\n|[ \t][^\r\n]*\r?\n)*?"
+    rb"[Dd][Aa][Tt][Ee]:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)\r?(?:\n|\Z)")
+
+
 def date_of_head(head: bytes) -> datetime | None:
+    """The Date of a message from its first bytes (None when it has none or it is hopeless)."""
     if head.startswith(b"From "):
         head = head.split(b"\n", 1)[-1]
     end = head.find(b"\n\n")
     end2 = head.find(b"\r\n\r\n")
     cut = min(x for x in (end, end2, len(head)) if x >= 0)
+    # the common case without the stdlib parser: plain header lines up to an ASCII Date field (the
+    # first one, as Message.get finds it); anything else goes the slow way below
+    m = _FIELDS_THEN_DATE.match(head, 0, cut + 1 if cut < len(head) else cut)
+    if m is not None and m.group(1).isascii():
+        value = m.group(1).decode("ascii").rstrip("\r\n")
+        return parse_date(value) if value else None
     try:
         hdrs = BytesHeaderParser(policy=compat32).parsebytes(head[:cut])
         value = hdrs.get("Date")
@@ -85,7 +101,8 @@ class Source:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
+        """Every message in file order; ``dates=False`` leaves Item.date None (no header read)."""
         raise NotImplementedError
 
     def read(self, item: Item) -> bytes:
@@ -102,28 +119,97 @@ class Source:
 
 
 class MboxSource(Source):
+    """An mbox file, read through an index of where each message starts and ends (the messages
+    are never held in memory together: a 10 GB Takeout export scans in bounded memory).
+
+    Messages are split where :class:`mailbox.mbox` splits them: at every line that starts with
+    ``From `` (the blank line before one belongs to no message), and read as it reads them."""
+
     kind = "mbox"
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         try:
-            self.box = mailbox.mbox(str(path), create=False)
-        except (OSError, mailbox.Error) as exc:
+            self._file = open(path, "rb")
+        except OSError as exc:
             raise SourceError(f"cannot open mbox {path}: {exc}") from None
+        self._index: tuple[array, array] | None = None
 
-    def items(self) -> list[Item]:
+    def _offsets(self) -> tuple[array, array]:
+        """(starts, stops) of every message, in file order (built once, 16 bytes a message)."""
+        if self._index is None:
+            self._index = mbox_offsets(self._file)
+        return self._index
+
+    def items(self, *, dates: bool = True) -> list[Item]:
+        starts, stops = self._offsets()
+        fd = self._file.fileno()
         out = []
-        for pos, key in enumerate(self.box.iterkeys()):
-            with self.box.get_file(key) as f:
-                head = f.read(HEAD_BYTES)
-            out.append(Item(f"{self.path.name}#{pos + 1}", str(key), pos, date_of_head(head)))
+        for pos in range(len(starts)):
+            date = None
+            if dates:
+                head = os.pread(fd, min(HEAD_BYTES, stops[pos] - starts[pos]), starts[pos])
+                date = date_of_head(head)
+            out.append(Item(f"{self.path.name}#{pos + 1}", str(pos), pos, date))
         return out
 
     def read(self, item: Item) -> bytes:
-        return self.box.get_bytes(int(item.key))
+        starts, stops = self._offsets()
+        pos = int(item.key)
+        data = os.pread(self._file.fileno(), stops[pos] - starts[pos], starts[pos])
+        return data[data.find(b"\n") + 1:] if b"\n" in data else b""  # without the From line
 
     def close(self) -> None:
-        self.box.close()
+        self._file.close()
+
+
+#: bytes of an mbox read at a time while indexing it
+_INDEX_BLOCK = 8 << 20
+
+
+def mbox_offsets(f: BinaryIO) -> tuple[array, array]:
+    """Where each message of an mbox starts (its ``From `` line) and stops, as
+    :meth:`mailbox.mbox._generate_toc` finds them: a message starts at every line that begins with
+    ``From ``, and a blank line just before one is not part of the message before. The file is
+    read in blocks: memory is one block and 16 bytes a message."""
+    starts, stops = array("q"), array("q")
+    f.seek(0)
+    pos = 0  # file offset of data[0]
+    prev2 = b""  # the (up to) two bytes before data[0]
+    data = b""
+    first = True
+    while True:
+        block = f.read(_INDEX_BLOCK)
+        data += block
+        if first and len(data) >= 5 or first and not block:
+            first = False
+            if data.startswith(b"From "):
+                starts.append(0)
+        # line starts below `cut` have their 5 bytes in data; later ones are looked at next time
+        cut = len(data) - 5 if block else len(data)
+        combined = prev2 + data
+        p = len(prev2)
+        # a line start in prev2 was handled the time before
+        k = combined.find(b"\nFrom ", max(0, p - 1))
+        while k >= 0 and k + 1 - p < cut:
+            at = pos + k + 1 - p
+            if at > 0:
+                if len(stops) < len(starts):
+                    blank = k >= 1 and combined[k - 1:k] == b"\n"
+                    stops.append(at - 1 if blank else at)
+                starts.append(at)
+            k = combined.find(b"\nFrom ", k + 1)
+        if not block:
+            break
+        if cut > 0:
+            prev2 = (prev2 + data[:cut])[-2:]
+            pos += cut
+            data = data[cut:]
+    if len(stops) < len(starts):
+        end = pos + len(data)
+        last2 = (prev2 + data)[-2:]
+        stops.append(end - 1 if last2 == b"\n\n" else end)
+    return starts, stops
 
 
 class MaildirSource(Source):
@@ -133,10 +219,13 @@ class MaildirSource(Source):
         super().__init__(path)
         self.box = mailbox.Maildir(str(path), factory=None, create=False)
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         out = []
         keys = sorted(self.box.iterkeys())
         for pos, key in enumerate(keys):
+            if not dates:
+                out.append(Item(f"{self.path.name}/{key}", key, pos, None))
+                continue
             try:
                 with self.box.get_file(key) as f:
                     head = f.read(HEAD_BYTES)
@@ -161,9 +250,12 @@ class FolderSource(Source):
         #: visible files that are never mail (.md, .py...): not read, but counted by check_folder
         self.other_files = len(files) - len(self.files)
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         out = []
         for pos, p in enumerate(self.files):
+            if not dates:
+                out.append(Item(str(p.relative_to(self.path)), str(p), pos, None))
+                continue
             try:
                 with open(p, "rb") as f:
                     head = f.read(HEAD_BYTES)
@@ -293,9 +385,9 @@ class SingleFileSource(FolderSource):
         Source.__init__(self, path)
         self.files = [path]
 
-    def items(self) -> list[Item]:
+    def items(self, *, dates: bool = True) -> list[Item]:
         return [Item(self.path.name, str(self.path), 0,
-                     date_of_head(self.path.read_bytes()[:HEAD_BYTES]))]
+                     date_of_head(self.path.read_bytes()[:HEAD_BYTES]) if dates else None)]
 
 
 def iter_messages(src: Source, *, ordered: bool = True) -> Iterator[tuple[Item, bytes]]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .contacts import Contact
-from .errors import StoreError
+from .errors import ConfigError, StoreError
+from .permissions import check_dir
 from .rules import Decision
 
 log = logging.getLogger(__name__)
@@ -229,10 +230,12 @@ def data_dir(env: dict[str, str] | None = None) -> Path:
 
 def ensure_private_dir(path: Path, *, tighten: bool = True) -> Path:
     """Create ``path`` mode 0700, or make an existing one 0700 when ``tighten`` and it is the
-    user's own, non-shared directory. A shared directory (sticky, like /tmp, or someone else's) is
-    never re-moded: mailguard warns instead."""
+    user's own, non-shared directory. One that someone else owns or others can write is refused
+    (ConfigError, see :mod:`mailguard.permissions`); one others can only read is never re-moded
+    unless it is the user's own: mailguard warns instead."""
     try:
         if path.is_dir():
+            check_dir(path, "state directory", ConfigError)
             st = path.stat()
             if st.st_mode & 0o077:
                 own = st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX

@@ -48,23 +48,26 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .classify import PromoModel
-from .config import Config
+from .config import Config, configured_workers
 from .digest import is_own_digest
 from .errors import ImapError, MailguardError
 from .imap import HASH_BODY_BYTES, FetchedMessage, FolderMissing, FolderState, ImapAccount
 from .imap_session import AccountConfig
-from .pipeline import Pipeline
+from .pipeline import Analysed, Pipeline
 from .rules import MOVE, Decision
 from .scan import make_policy
 from .social import load_networks
 from .store import Store, now_iso
+
+if TYPE_CHECKING:
+    from .classify import PromoModel
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +106,7 @@ def make_pipeline(config: Config, acct: AccountConfig, store: Store, model: Prom
     Decisions are recorded with source ``imap:<account name>``."""
     policy = make_policy(config, model, me=acct.me)
     return Pipeline(model, policy, store, source=source_of(acct), run_kind=run_kind,
-                    social=load_networks(config.raw))
+                    social=load_networks(config.raw), workers=configured_workers(config))
 
 
 def source_of(acct: AccountConfig) -> str:
@@ -467,6 +470,14 @@ class AccountSync:
         uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
         pending = iter(sent_items)
         nxt = next(pending, None)
+        # the next batch is analysed (in worker processes) while this one is fetched and decided
+        ahead: deque[tuple[list[Item], Callable[[], list[Analysed]]]] = deque()
+
+        def decide_oldest() -> None:
+            items, analysed = ahead.popleft()
+            self._decide(items, learn_only=True, report=report, analysed=analysed)
+            report.learned += len(items)
+
         for chunk in _chunks(uids, self.acct.batch_size):
             done = self._decided_uids(watch, st.uidvalidity, chunk)  # an interrupted first run
             fresh = [u for u in chunk if u not in done]
@@ -478,8 +489,13 @@ class AccountSync:
                 items.append(nxt)
                 nxt = next(pending, None)
             items.sort(key=lambda it: it.when)
-            self._decide(items, learn_only=True, report=report)
-            report.learned += len(items)
+            ahead.append(self._start_analysis(items))
+            if len(ahead) > 1:
+                decide_oldest()
+                if stop():
+                    return False
+        while ahead:
+            decide_oldest()
             if stop():
                 return False
         rest = ([nxt] if nxt is not None else []) + list(pending)
@@ -640,12 +656,24 @@ class AccountSync:
 
     # -- deciding
 
-    def _decide(self, items: list[Item], *, learn_only: bool,
-                report: PassReport) -> list[tuple[Item, Decision, int | None]]:
-        """Run the pipeline over items in the given order; (item, decision, decision id). A message
-        the pipeline fails on is logged and left where it is."""
-        # mailguard's own digest (digest.py) is never decided, learned from or moved
+    def _start_analysis(self, items: list[Item]) -> tuple[list[Item], Callable[[], list[Analysed]]]:
+        """Start the pure stages of a batch (in the pipeline's worker processes when it is large)
+        and return it with a function that waits for them; mailguard's own digests are left out."""
+        from .parallel import submit
+
         items = [it for it in items if not is_own_digest(self.store, it.msg.raw)]
+        return items, submit([it.msg.raw for it in items], self.pipeline.model,
+                             self.pipeline.workers)
+
+    def _decide(self, items: list[Item], *, learn_only: bool, report: PassReport,
+                analysed: Callable[[], list[Analysed]] | None = None
+                ) -> list[tuple[Item, Decision, int | None]]:
+        """Run the pipeline over items in the given order; (item, decision, decision id). A message
+        the pipeline fails on is logged and left where it is. ``analysed``: from
+        :meth:`_start_analysis` of the same items."""
+        # mailguard's own digest (digest.py) is never decided, learned from or moved
+        if analysed is None:
+            items = [it for it in items if not is_own_digest(self.store, it.msg.raw)]
         if not items:
             return []
         refs = [f"imap:{self.name}/{it.folder}/{it.msg.uid}" for it in items]
@@ -654,7 +682,8 @@ class AccountSync:
             with self.store.transaction():  # the decisions and the places they are about, together
                 last = self._last_decision()
                 decisions = self.pipeline.process([it.msg.raw for it in items], refs,
-                                                  learn_only=learn_only)
+                                                  learn_only=learn_only,
+                                                  analysed=analysed() if analysed else None)
                 pairs = list(zip(items, decisions, strict=True))
                 ids.update(self._record_decided(pairs, last))
         except MailguardError:

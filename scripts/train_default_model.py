@@ -19,7 +19,7 @@ Features (the default model must hold up across mailboxes and years): hashed wor
 the start of the body, and the structural signals of ``features.NUMERIC_NAMES``. No header tokens
 (hosts, addresses, Message-ID domains): those are for models of one mailbox (``mailguard train``).
 
-    python scripts/train_default_model.py [--out models/promo.joblib]
+    python scripts/train_default_model.py [--out mailguard/models/promo.npz]
 
 The messages are read from where they live (see scripts/labelset.py for the paths and variables).
 """

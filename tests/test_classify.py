@@ -215,7 +215,7 @@ def test_grouped_out_of_fold_scores_are_those_of_unseen_senders() -> None:
 
 
 def test_save_writes_card_with_hash_and_load_checks_it(fitted: classify.Fitted, tmp_path: Path) -> None:
-    path = tmp_path / "m" / "promo.joblib"
+    path = tmp_path / "m" / "promo.npz"
     card = classify.save(fitted.model, path, {"data": {"n_promo": 40, "n_personal": 40}})
     on_disk = json.loads(classify.card_path(path).read_text())
     assert on_disk == card
@@ -226,7 +226,7 @@ def test_save_writes_card_with_hash_and_load_checks_it(fitted: classify.Fitted, 
     assert card["transactional_threshold"] == fitted.model.transactional_threshold
     assert card["header_tokens"] is False
     assert card["data"] == {"n_promo": 40, "n_personal": 40}
-    assert {"python", "scikit-learn", "numpy", "joblib"} <= set(card["versions"])
+    assert {"python", "scikit-learn", "numpy"} <= set(card["versions"])
     assert card["created"]
     loaded = classify.load(path)
     feats, _ = generated(5)
@@ -235,7 +235,7 @@ def test_save_writes_card_with_hash_and_load_checks_it(fitted: classify.Fitted, 
 
 
 def test_load_refuses_a_tampered_model(fitted: classify.Fitted, tmp_path: Path) -> None:
-    path = tmp_path / "promo.joblib"
+    path = tmp_path / "promo.npz"
     classify.save(fitted.model, path, {})
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
@@ -245,7 +245,7 @@ def test_load_refuses_a_tampered_model(fitted: classify.Fitted, tmp_path: Path) 
 
 
 def test_load_refuses_a_missing_or_broken_card(fitted: classify.Fitted, tmp_path: Path) -> None:
-    path = tmp_path / "promo.joblib"
+    path = tmp_path / "promo.npz"
     classify.save(fitted.model, path, {})
     cpath = classify.card_path(path)
     cpath.write_text("{not json")
@@ -255,11 +255,11 @@ def test_load_refuses_a_missing_or_broken_card(fitted: classify.Fitted, tmp_path
     with pytest.raises(ModelError, match="has no card"):
         classify.load(path)
     with pytest.raises(ModelError, match="no model at"):
-        classify.load(tmp_path / "missing.joblib")
+        classify.load(tmp_path / "missing.npz")
 
 
 def test_load_refuses_another_feature_version(fitted: classify.Fitted, tmp_path: Path) -> None:
-    path = tmp_path / "promo.joblib"
+    path = tmp_path / "promo.npz"
     fitted.model.feature_version = classify.FEATURE_VERSION - 1
     try:
         classify.save(fitted.model, path, {})
@@ -277,7 +277,7 @@ def test_strongest_signals(fitted: classify.Fitted) -> None:
 
 def test_shipped_model_loads_is_small_and_ranks_real_mail() -> None:
     path = classify.DEFAULT_MODEL_PATH
-    assert path.is_file(), "the default model must ship in models/"
+    assert path.is_file(), "the default model must ship with the package"
     assert path.stat().st_size < 5 * 1024 * 1024
     model = classify.load(path)
     card = model.meta

@@ -48,7 +48,7 @@ def write_sources(tmp_path: Path, n: int = 30) -> tuple[Path, Path]:
 
 def test_train_writes_model_and_card(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     promo, inbox = write_sources(tmp_path)
-    out = tmp_path / "models" / "mine.joblib"
+    out = tmp_path / "models" / "mine.npz"
     code = main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(out),
                  "--no-include-review", "--workers", "1"])
     assert code == 0
@@ -68,19 +68,19 @@ def test_train_writes_model_and_card(home: Path, tmp_path: Path, capsys: pytest.
 def test_train_default_out_is_where_load_looks(home: Path, tmp_path: Path) -> None:
     promo, inbox = write_sources(tmp_path)
     assert main(["train", "--promo", str(promo), "--personal", str(inbox), "--workers", "1"]) == 0
-    assert (home / "promo.joblib").is_file()
+    assert (home / "promo.npz").is_file()
     assert classify.load().meta["data"]["n_promo"] == 30  # the user's model, not the shipped one
 
 
 def test_train_refuses_too_few_examples(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     promo, inbox = write_sources(tmp_path, n=4)
-    code = main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(tmp_path / "m.joblib"),
+    code = main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(tmp_path / "m.npz"),
                  "--no-include-review"])
     err = capsys.readouterr().err.strip()
     assert code != 0
     assert len(err.splitlines()) == 1
     assert "too few examples to train: 4 personal, 4 promotional, 0 transactional" in err
-    assert not (tmp_path / "m.joblib").exists()
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_train_imap_source_without_config(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,13 +103,13 @@ def test_train_adds_review_labels(home: Path, tmp_path: Path, capsys: pytest.Cap
     store = open_store(home)
     store.close()
     promo, inbox = write_sources(tmp_path, n=20)
-    out = tmp_path / "m.joblib"
+    out = tmp_path / "m.npz"
     assert main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(out),
                  "--workers", "1"]) == 0
     card = json.loads(out.with_suffix(".card.json").read_text())
     assert card["data"]["from_review"]["promo"] >= 1  # the blocked sender's messages
     assert card["data"]["n_promo"] == 20 + card["data"]["from_review"]["promo"]
-    out2 = tmp_path / "m2.joblib"
+    out2 = tmp_path / "m2.npz"
     assert main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(out2),
                  "--no-include-review", "--workers", "1"]) == 0
     assert json.loads(out2.with_suffix(".card.json").read_text())["data"]["from_review"]["promo"] == 0
@@ -127,7 +127,7 @@ def test_train_with_transactional_mail_learns_three_categories_and_header_tokens
         home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     promo, inbox = write_sources(tmp_path)
     receipts = write_transactional(tmp_path)
-    out = tmp_path / "three.joblib"
+    out = tmp_path / "three.npz"
     code = main(["train", "--promo", str(promo), "--transactional", str(receipts), "--personal", str(inbox),
                  "--out", str(out), "--no-include-review", "--workers", "1"])
     assert code == 0
@@ -152,7 +152,7 @@ def test_train_with_transactional_mail_learns_three_categories_and_header_tokens
     (tmp_path / "few").mkdir()
     few = write_transactional(tmp_path / "few", n=3)
     code = main(["train", "--promo", str(promo), "--transactional", str(few), "--personal", str(inbox),
-                 "--out", str(tmp_path / "x.joblib"), "--no-include-review", "--workers", "1"])
+                 "--out", str(tmp_path / "x.npz"), "--no-include-review", "--workers", "1"])
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1 and "3 transactional" in err
 
@@ -160,7 +160,7 @@ def test_train_with_transactional_mail_learns_three_categories_and_header_tokens
 @pytest.fixture()
 def trained(home: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     promo, inbox = write_sources(tmp_path)
-    out = tmp_path / "m.joblib"
+    out = tmp_path / "m.npz"
     assert main(["train", "--promo", str(promo), "--personal", str(inbox), "--out", str(out),
                  "--no-include-review", "--workers", "1"]) == 0
     return promo, inbox, out
@@ -215,7 +215,7 @@ def test_train_and_evaluate_from_imap_folders(dovecot, imap_user, home: Path, mo
                        folder="Promotions")
         dovecot.append(imap_user, personal(f"Person {i} <p{i}@friend{i % 4}.example>",
                                            subject=SUBJECTS[i % 10]))
-    out = tmp_path / "imap.joblib"
+    out = tmp_path / "imap.npz"
     assert main(["train", "--promo", "imap:Promotions", "--personal", "imap:INBOX", "--out", str(out),
                  "--no-include-review", "--workers", "1"]) == 0
     card = json.loads(out.with_suffix(".card.json").read_text())

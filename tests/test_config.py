@@ -39,7 +39,8 @@ def error(tmp_path, text: str) -> str:
     ('me = ["sam@rivera.dev"]\n',
      "me is not a section: it is a key of [mailbox] (write it below a [mailbox] line)"),
     ("[nothing_like_it]\nx = 1\n", "unknown section [nothing_like_it] (the sections are [accounts], "
-     "[digest], [imap], [links], [mailbox], [model], [rules], [sales_tools], [sieve], [social])"),
+     "[digest], [imap], [links], [mailbox], [model], [performance], [rules], [sales_tools], "
+     "[sieve], [social])"),
     # tables users extend: each entry against its own schema
     ('[[accounts]]\nname = "work"\nusername = "a@b.example"\npasword_env = "X"\n',
      "unknown key pasword_env in [[accounts]] #1 ('work'); did you mean password_env?"),

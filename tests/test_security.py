@@ -1,5 +1,6 @@
-"""Security checks that need no IMAP server: private state, config permissions, the model's hash
-check before unpickling, and message bodies kept out of logs."""
+"""Security checks that need no IMAP server: private state, who may write the state directory,
+config and model (checked before anything is read from them), the model's hash, and message
+bodies kept out of logs."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from mailguard import classify
 from mailguard.cli import main
 from mailguard.config import load_config
-from mailguard.errors import ModelError
+from mailguard.errors import ConfigError, ModelError
 from mailguard.pipeline import Pipeline, analyse_one
 from mailguard.rules import KEEP, Policy
 from mailguard.store import DB_NAME, Store
@@ -105,9 +106,9 @@ def test_warns_when_config_is_readable_by_others(tmp_path, caplog, perm, warns):
 
 @pytest.fixture
 def model_copy(tmp_path) -> Path:
-    """models/promo.joblib and its card, copied."""
+    """The shipped model and its card, copied."""
     src = classify.DEFAULT_MODEL_PATH
-    dst = tmp_path / "m" / "promo.joblib"
+    dst = tmp_path / "m" / "promo.npz"
     dst.parent.mkdir()
     shutil.copy(src, dst)
     shutil.copy(classify.card_path(src), classify.card_path(dst))
@@ -116,10 +117,15 @@ def model_copy(tmp_path) -> Path:
 
 @pytest.fixture
 def no_unpickling(monkeypatch):
-    """Fails the test if joblib is asked to load anything."""
+    """Fails the test if anything is unpickled."""
     def refuse(*a, **k):
-        raise AssertionError("joblib.load was called on an unverified file")
-    monkeypatch.setattr(classify.joblib, "load", refuse)
+        raise AssertionError("something was unpickled")
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+
+
+def test_loading_a_model_unpickles_nothing(model_copy, no_unpickling):
+    assert classify.load(model_copy).threshold > 0
 
 
 def test_intact_copy_loads(model_copy):
@@ -170,10 +176,11 @@ class _Evil:
 
 
 def test_a_pickle_that_runs_code_is_not_loaded(model_copy, tmp_path):
-    """joblib loads pickles and a pickle runs code: swapping the model file must run nothing."""
+    """A pickle runs code when loaded: swapping the model file must run nothing (with a card that
+    matches too: tests/test_modelfile.py)."""
     ran = tmp_path / "code-ran"
     model_copy.write_bytes(pickle.dumps(_Evil(ran)))
-    with pytest.raises(ModelError, match="does not match its card"):
+    with pytest.raises(ModelError, match="old joblib format"):
         classify.load(model_copy)
     assert not ran.exists()
 
@@ -200,6 +207,123 @@ def test_cli_missing_card_exit(model_copy, home, tmp_path, capsys):
     assert main(["scan", str(p), "--model", str(model_copy)]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "has no card" in err
+
+
+# -- who may write the state directory, the config and a model -----------------------------------
+# The suite runs as root; "another user" is a uid that is neither root nor us (os.chown to it).
+
+OTHER_UID = 4242
+
+
+def _one_line_error(argv: list[str], capsys) -> tuple[int, str]:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("mailguard: error: ") and "Traceback" not in err, err
+    return code, err
+
+
+def _scan_argv(tmp_path: Path, *extra: str) -> list[str]:
+    box = tmp_path / "in.mbox"
+    box.write_bytes(mbox([personal("Jane <jane@acme.io>")]))
+    return ["scan", str(box), "--me", ME, *extra]
+
+
+def _planted_home(home: Path) -> None:
+    """A state directory whose config and user model would fail if anything read them."""
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text("this is [not toml")
+    (home / "promo.npz").write_bytes(pickle.dumps({"planted": True}))
+    os.chmod(home / "config.toml", 0o600)
+
+
+@pytest.mark.parametrize("perm", [0o770, 0o707, 0o1777, 0o730], ids=oct)
+def test_state_dir_writable_by_others_is_refused_before_anything_is_read(home, tmp_path, capsys, perm):
+    _planted_home(home)
+    os.chmod(home, perm)
+    code, err = _one_line_error(_scan_argv(tmp_path), capsys)
+    assert code == 2
+    assert f"state directory {home} can be written by other users (mode {perm:o})" in err
+    assert f"chmod go-w {home}" in err
+    assert "toml" not in err.lower() and "joblib" not in err  # neither file was read
+    assert mode(home) == perm  # and nothing re-moded it
+
+
+def test_state_dir_of_another_user_is_refused(home, tmp_path, capsys):
+    _planted_home(home)
+    os.chmod(home, 0o700)
+    os.chown(home, OTHER_UID, -1)
+    code, err = _one_line_error(_scan_argv(tmp_path), capsys)
+    assert code == 2 and f"state directory {home} belongs to uid {OTHER_UID}" in err and "chown" in err
+
+
+def test_opening_the_store_refuses_a_shared_state_dir(home):
+    home.mkdir(parents=True)
+    os.chmod(home, 0o777)
+    with pytest.raises(ConfigError, match="can be written by other users"):
+        Store.open_default()
+    assert not (home / DB_NAME).exists()
+
+
+@pytest.mark.parametrize("perm", [0o620, 0o602, 0o666], ids=oct)
+def test_config_writable_by_others_is_refused_unread(tmp_path, perm):
+    cfg = tmp_path / "c" / "config.toml"
+    cfg.parent.mkdir()
+    cfg.write_text("this is [not toml")  # the permission error comes first: it was not read
+    os.chmod(cfg, perm)
+    with pytest.raises(ConfigError, match=r"config .*config.toml can be written by other users.*chmod go-w"):
+        load_config(cfg, env={"MAILGUARD_HOME": str(tmp_path / "home")})
+
+
+def test_config_of_another_user_is_refused(tmp_path):
+    cfg = tmp_path / "c" / "config.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(f'[mailbox]\nme = ["{ME}"]\n')
+    os.chmod(cfg, 0o600)
+    os.chown(cfg, OTHER_UID, -1)
+    with pytest.raises(ConfigError, match=f"belongs to uid {OTHER_UID}"):
+        load_config(cfg, env={"MAILGUARD_HOME": str(tmp_path / "home")})
+
+
+def test_config_in_a_directory_others_can_write_is_refused_unless_sticky(tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir()
+    cfg = d / "config.toml"
+    cfg.write_text(f'[mailbox]\nme = ["{ME}"]\n')
+    os.chmod(cfg, 0o600)
+    os.chmod(d, 0o777)  # anyone could replace config.toml
+    with pytest.raises(ConfigError, match=f"directory {d}, which holds config config.toml, can be written"):
+        load_config(cfg, env={"MAILGUARD_HOME": str(tmp_path / "home")})
+    os.chmod(d, 0o1777)  # like /tmp: others cannot replace our file
+    assert load_config(cfg, env={"MAILGUARD_HOME": str(tmp_path / "home")}).me == (ME,)
+
+
+@pytest.mark.parametrize("target, perm", [("model", 0o664), ("model", 0o646), ("card", 0o666), ("dir", 0o777)])
+def test_model_writable_by_others_is_refused_before_it_is_read(model_copy, no_unpickling, target, perm):
+    path = {"model": model_copy, "card": classify.card_path(model_copy), "dir": model_copy.parent}[target]
+    model_copy.write_bytes(pickle.dumps({"planted": True}))  # never read: the permissions come first
+    os.chmod(path, perm)
+    with pytest.raises(ModelError, match="can be written by other users") as exc:
+        classify.load(model_copy)
+    assert f"chmod go-w {path}" in str(exc.value) and "joblib" not in str(exc.value)
+
+
+@pytest.mark.parametrize("target", ["model", "card", "dir"])
+def test_model_of_another_user_is_refused(model_copy, target):
+    path = {"model": model_copy, "card": classify.card_path(model_copy), "dir": model_copy.parent}[target]
+    os.chown(path, OTHER_UID, -1)
+    with pytest.raises(ModelError, match=f"belongs to uid {OTHER_UID}"):
+        classify.load(model_copy)
+
+
+def test_model_in_a_sticky_shared_directory_loads(model_copy):
+    os.chmod(model_copy.parent, 0o1777)
+    assert classify.load(model_copy).threshold > 0
+
+
+def test_cli_refuses_a_model_others_can_write(model_copy, home, tmp_path, capsys):
+    os.chmod(model_copy, 0o666)
+    code, err = _one_line_error(_scan_argv(tmp_path, "--model", str(model_copy), "--no-save"), capsys)
+    assert code != 0 and f"model {model_copy} can be written by other users (mode 666)" in err
 
 
 # -- bodies stay out of logs ---------------------------------------------------------------------

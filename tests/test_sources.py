@@ -165,3 +165,45 @@ def test_a_text_file_starting_with_from_is_not_an_mbox(tmp_path):
     p.write_bytes(b"From the desk of the editor\nDear reader,\n")
     with pytest.raises(SourceError, match="not a mailbox"):
         open_source(p)
+
+
+def test_the_mbox_index_splits_and_reads_as_the_stdlib_mbox(tmp_path, monkeypatch):
+    """The offsets index (read in blocks, never the whole file) finds the messages mailbox.mbox
+    finds, with the same bytes, whatever the block size: From lines in bodies, blank lines,
+    CRLF, a file not starting with From, a From line split across two blocks."""
+    import mailbox
+    import random
+
+    from mailguard import sources as sources_mod
+
+    rnd = random.Random(7)
+    pieces = [b"From a@b Mon\n", b"Subject: x\n", b"\n", b"body From here\n", b">From q\n", b"From ",
+              b"\r\n", b"x", b"From b\n\n", b"\n\n"]
+    cases = [b"".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 30))) for _ in range(300)]
+    cases = [(b"From x@y Tue\n" + c) if i % 3 else c for i, c in enumerate(cases)]
+    path = tmp_path / "t.mbox"
+    for data in cases:
+        path.write_bytes(data)
+        box = mailbox.mbox(str(path), create=False)
+        want = [box.get_bytes(k) for k in box.iterkeys()]
+        box.close()
+        for block in (1, 3, 6, 1 << 20):
+            monkeypatch.setattr(sources_mod, "_INDEX_BLOCK", block)
+            src = sources_mod.MboxSource(path)
+            try:
+                assert [src.read(it) for it in src.items(dates=False)] == want, (block, data)
+            finally:
+                src.close()
+
+
+def test_an_mbox_is_dated_from_its_index(tmp_path):
+    from mailfactory import day, mbox, personal
+
+    p = tmp_path / "a.mbox"
+    p.write_bytes(mbox([personal("A <a@x.io>", when=day(3)), personal("B <b@y.io>", when=day(1))]))
+    src = open_source(p)
+    items = src.items()
+    assert [it.date for it in items] == [day(3), day(1)]
+    assert [it.ref for it in in_date_order(items)] == ["a.mbox#2", "a.mbox#1"]
+    assert b"b@y.io" in src.read(in_date_order(items)[0])
+    src.close()

@@ -1,0 +1,221 @@
+"""The pure stages (parse, features, score) of a batch in worker processes.
+
+:func:`mailguard.pipeline.analyse` is per-message except for scoring, which is batched; both run
+unchanged here, a chunk of messages per task, so a message's result does not depend on how many
+workers there are. Deciding stays in the calling process, in order.
+
+One warm pool serves the whole process (scan, evaluate, train, the IMAP passes): workers start at
+the first batch of at least :data:`MIN_PARALLEL` messages and keep the model, so the daemon's
+usual one or two new messages never pay for a pool, and a later large pass does not start one
+again. A process that has threads (the daemon) starts workers from a fork server, not by forking
+itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .pipeline import SCORE_BLOCK, Analysed, analyse, analyse_one
+
+if TYPE_CHECKING:
+    from .classify import PromoModel
+    from .features import Features
+
+log = logging.getLogger(__name__)
+
+#: Below this many messages a batch is analysed in-process (no pool, no start-up cost).
+MIN_PARALLEL = 64
+#: Messages per worker task: whole scoring blocks from the start of the batch, whatever the
+#: number of workers, so that scores (and decisions) are the same with one worker or many.
+CHUNK = SCORE_BLOCK
+#: Most workers by default (each holds the model and parses; more than the cores only costs memory).
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """Every core this process may use (at most :data:`MAX_DEFAULT_WORKERS`)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n, MAX_DEFAULT_WORKERS))
+
+
+def resolve_workers(workers: int | None) -> int:
+    return default_workers() if workers is None else max(1, int(workers))
+
+
+# -- in the worker -------------------------------------------------------------------------
+
+_MODEL: PromoModel | None = None
+
+
+def _init_worker(model: PromoModel | None) -> None:
+    global _MODEL
+    _MODEL = model
+    from .identity import registrable_domain
+
+    registrable_domain("warm.example.co.uk")  # loads the public suffix list once, now
+
+
+def _analyse_chunk(raws: list[bytes]) -> list[Analysed]:
+    assert _MODEL is not None
+    return analyse(raws, _MODEL)
+
+
+def _features_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
+    """(features or None, Date as POSIX seconds or 0) of each message: what training needs."""
+    out: list[tuple[Features | None, float]] = []
+    for raw in raws:
+        # with header tokens: a model of the user's own mail learns them (others ignore them)
+        msg, feats = analyse_one(raw, header_tokens=True)
+        out.append((feats, msg.date.timestamp() if msg.date else 0.0))
+    return out
+
+
+def _scores_chunk(raws: list[bytes]) -> list[float | None]:
+    """The score of each message (None when it is not understood): what evaluation needs; only
+    floats cross back from the worker."""
+    assert _MODEL is not None
+    return [a.score for a in analyse(raws, _MODEL)]
+
+
+def _ready(_: int = 0) -> int:
+    return os.getpid()
+
+
+# -- the shared pool -----------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+#: (workers, the model it holds, the pool)
+_POOL: tuple[int, Any, ProcessPoolExecutor] | None = None
+
+
+def _context() -> Any:
+    """fork when this process has one thread (fast: the workers inherit the imports), else a
+    fork server (forking a threaded process can copy a lock another thread holds)."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver"
+                                       if "forkserver" in multiprocessing.get_all_start_methods()
+                                       else "spawn")
+
+
+def pool_for(model: PromoModel | None, workers: int) -> ProcessPoolExecutor:
+    """The process-wide pool of ``workers`` processes holding ``model`` (started on first use)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is not None and _POOL[0] == workers and _POOL[1] is model:
+            return _POOL[2]
+        if _POOL is not None:  # another model (reloaded): the old pool finishes what it has
+            _POOL[2].shutdown(wait=False)
+        pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
+                                   initargs=(model,))
+        _POOL = (workers, model, pool)
+        return pool
+
+
+def shutdown() -> None:
+    """Stop the shared pool (it starts again when needed)."""
+    global _POOL
+    with _LOCK:
+        if _POOL is not None:
+            _POOL[2].shutdown(wait=True, cancel_futures=True)
+            _POOL = None
+
+
+atexit.register(shutdown)
+
+
+def warm(model: PromoModel | None, workers: int) -> None:
+    """Start the pool now (every worker), e.g. while the caller lists a source."""
+    if workers > 1:
+        pool = pool_for(model, workers)
+        list(pool.map(_ready, range(workers)))
+
+
+# -- batches -------------------------------------------------------------------------------
+
+
+def _split(raws: Sequence[bytes]) -> list[list[bytes]]:
+    """Chunks of CHUNK messages (the last one shorter), the same for any number of workers."""
+    return [list(raws[i:i + CHUNK]) for i in range(0, len(raws), CHUNK)]
+
+
+def submit(raws: Sequence[bytes], model: PromoModel, workers: int | None = None
+           ) -> Callable[[], list[Analysed]]:
+    """Start analysing a batch; returns a function that waits for the result (in order).
+    Small batches, or one worker, are analysed in-process right away."""
+    n = resolve_workers(workers)
+    if n <= 1 or len(raws) < MIN_PARALLEL:
+        done = analyse(raws, model)
+        return lambda: done
+    pool = pool_for(model, n)
+    futures: list[Future] = [pool.submit(_analyse_chunk, c) for c in _split(raws)]
+
+    def result() -> list[Analysed]:
+        out: list[Analysed] = []
+        for f in futures:
+            out.extend(f.result())
+        return out
+
+    return result
+
+
+def analyse_batch(raws: Sequence[bytes], model: PromoModel, workers: int | None = None
+                  ) -> list[Analysed]:
+    """:func:`mailguard.pipeline.analyse` of a batch, in ``workers`` processes when it is large."""
+    return submit(raws, model, workers)()
+
+
+def stream(batches: Iterable[Sequence[bytes]], model: PromoModel, workers: int | None = None,
+           ahead: int = 2) -> Iterator[list[Analysed]]:
+    """Analysed batches in order, the next ``ahead`` batches being analysed while the caller
+    decides the current one (memory: at most ``ahead + 1`` batches)."""
+    pending: deque[Callable[[], list[Analysed]]] = deque()
+    for raws in batches:
+        pending.append(submit(raws, model, workers))
+        if len(pending) > ahead:
+            yield pending.popleft()()
+    while pending:
+        yield pending.popleft()()
+
+
+def map_chunks(fn: Callable[[list[bytes]], list[Any]], raws: Iterable[bytes],
+               model: PromoModel | None, workers: int | None = None, *,
+               total: int | None = None) -> Iterator[list[Any]]:
+    """``fn`` (a module-level function of this module, e.g. :func:`_scores_chunk`) over CHUNK
+    messages at a time, results in order; in the shared pool when there are ``workers`` > 1 and
+    at least MIN_PARALLEL messages (``total``, when known), with at most 2 chunks per worker in
+    flight so that memory stays flat on a large mailbox."""
+    n = resolve_workers(workers)
+    chunks = _chunks(raws)
+    if n <= 1 or (total is not None and total < MIN_PARALLEL):
+        if fn is not _features_chunk:
+            _init_worker(model)
+        yield from map(fn, chunks)
+        return
+    pool = pool_for(model, n)
+    pending: deque[Future] = deque()
+    for chunk in chunks:
+        pending.append(pool.submit(fn, chunk))
+        if len(pending) >= 2 * n:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _chunks(raws: Iterable[bytes]) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for raw in raws:
+        chunk.append(raw)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
