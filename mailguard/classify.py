@@ -263,12 +263,6 @@ class Fitted:
 #: they say "machine-sent, not a person", never which kind of machine mail. A model of one mailbox,
 #: where they mean what they say, uses them everywhere. The rules use them as bulk signals either way.
 ERA_CONFOUNDED: tuple[str, ...] = ("esp", "feedback_id", "tracking_pixel", "one_click_unsubscribe")
-#: Signals of how people wrote mail in 2002-2003, which nearly all of the default model's personal
-#: training mail has and today's webmail does not: a Message-ID at the sender's own domain (Gmail and
-#: Outlook use theirs), a named mail program (webmail sends none), the "-- " signature line. Absent,
-#: they would call a first note from a new contact promotion. ``fit(..., exclude=...)`` leaves them
-#: out of the default model altogether.
-ERA_CONFOUNDED_WRITING: tuple[str, ...] = ("message_id_elsewhere", "personal_mailer", "has_signature_dashes")
 _ESP_TOKEN_BUCKET = int(_HASHER.transform([[(b"__esp__", 1)]]).indices[0])
 
 
@@ -387,7 +381,7 @@ def fit(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *, C: flo
     in one fold: the scores of senders a model has not seen.
     ``neutral``: structural features (names of ``NUMERIC_NAMES``, e.g. :data:`ERA_CONFOUNDED`) that
     only the personal-against-the-rest part may use; their promotional and transactional weights are 0.
-    ``exclude``: structural features no part uses (e.g. :data:`ERA_CONFOUNDED_WRITING`).
+    ``exclude``: structural features no part uses.
     Raises ModelError on too little data. ``progress(done, total)`` is called after each fit
     (``folds + 1``, or ``2 * folds + 1`` with ``groups``).
     """

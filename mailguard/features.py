@@ -78,6 +78,8 @@ NUMERIC_NAMES: tuple[str, ...] = (
     "order_reference",
 )
 
+#: Fewer letters than this in the body: no share of capitals (``body_caps`` is 0).
+MIN_CAPS_LETTERS = 20
 #: Characters of body text given to the word model (the start of a message says what it is).
 TEXT_CHARS = 4000
 
@@ -243,11 +245,12 @@ _ASCII_UPPER = bytes(range(65, 91))
 _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 
 
-def _caps_share(s: str) -> float:
-    """Upper-case share of the ASCII letters of ``s`` (bytes.translate: C speed)."""
+def _caps_share(s: str, min_letters: int = 1) -> float:
+    """Upper-case share of the ASCII letters of ``s`` (bytes.translate: C speed); 0 with fewer than
+    ``min_letters`` letters."""
     b = s.encode("ascii", "ignore")
     letters = len(b) - len(b.translate(None, _ASCII_LETTERS))
-    if not letters:
+    if not letters or letters < min_letters:
         return 0.0
     return (len(b) - len(b.translate(None, _ASCII_UPPER))) / letters
 
@@ -450,7 +453,8 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     money = _money_marks(msg.subject.lower() + " " + start_low)
     cta = _calls_to_action(start_low[:2000] + " " + visible[-1500:])
     layout = len(_HTML_LAYOUT.findall(html_low, 0, 10000)) if html_low else 0
-    body_caps = _caps_share(start[:3000])
+    # a few words ("See you Thursday. Jane") are too short for a share of capitals to mean anything
+    body_caps = _caps_share(start[:3000], MIN_CAPS_LETTERS)
     link_density = min(n_links / (len(body) / 1000 + 1.0), 20.0)
 
     sender = msg.sender

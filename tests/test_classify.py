@@ -197,6 +197,14 @@ def test_neutral_features_are_used_by_the_personal_part_only() -> None:
         classify.fit(feats, labels, neutral=("nonsense",))
 
 
+def test_excluded_features_have_no_weight() -> None:
+    feats, labels = generated(20)
+    model = classify.fit(feats, labels, exclude=("money_marks", "subject_exclaim")).model
+    for name in ("money_marks", "subject_exclaim"):
+        assert (model.num_coef[NUMERIC_NAMES.index(name)] == 0.0).all()
+    assert (model.num_coef[NUMERIC_NAMES.index("log_links")] != 0.0).any()
+
+
 def test_grouped_out_of_fold_scores_are_those_of_unseen_senders() -> None:
     feats, labels = generated(30)
     groups = [i // 3 % 10 for i in range(len(labels))]

@@ -160,6 +160,11 @@ def test_transactional_and_delivery_features() -> None:
     assert n.value("tracking_number") == 0.0 and n.value("order_reference") == 0.0
     assert n.value("transactional_subject") == 0.0 and n.transactional_reason is None
     assert len(f.numeric) == len(NUMERIC_NAMES)
+    # a few words are too short for a share of capitals
+    short = extract(parse_message(personal("Jane <jane@acme.io>", body="See you Thursday.\n\nJane\n")))
+    assert short.value("body_caps") == 0.0
+    shout = extract(parse_message(personal("X <x@spam.example>", body="BUY NOW AND SAVE BIG ON EVERY ORDER TODAY ONLY\n")))
+    assert shout.value("body_caps") > 0.9
 
 
 def test_more_transactional_subjects_and_none_on_promotion() -> None:
