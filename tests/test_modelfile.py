@@ -65,7 +65,8 @@ def npy(a: np.ndarray, allow_pickle: bool = False) -> bytes:
 
 
 def test_converted_shipped_model_scores_exactly_as_the_joblib_model_did():
-    """The joblib model's scores on the sample inbox, recorded before the conversion."""
+    """The shipped model's scores on the sample inbox, as recorded (first with the joblib model before
+    the conversion; again whenever the default model is retrained)."""
     recorded = json.loads((Path(__file__).parent / "data" / "shipped_model_scores.json").read_text())["scores"]
     feats, ids = [], []
     for _, raw in iter_messages(open_source(REPO / "sample_mbox" / "inbox.mbox"), ordered=False):
