@@ -92,23 +92,6 @@ def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers:
     return examples, bad
 
 
-def _scores(label_name: str, sources: list[str], model: classify.PromoModel, cfg: Config,
-            workers: int, progress: Progress) -> tuple[list[float], int]:
-    from .training import score_sources
-
-    task = progress.add_task(f"scoring {label_name}", total=0)
-    total = [0]
-
-    def grow(n: int) -> None:
-        total[0] += n
-        progress.update(task, total=total[0])
-
-    scores, bad = score_sources(sources, model, workers=workers, config=cfg, on_total=grow,
-                                progress=lambda n: progress.update(task, advance=n))
-    progress.update(task, visible=False)
-    return scores, bad
-
-
 def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]:
     """Labels from review decisions; ([], 0, why) when there are none to take."""
     if not include:

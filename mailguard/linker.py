@@ -42,7 +42,6 @@ from datetime import datetime, timedelta
 
 from .contacts import Contact, Ledger
 from .identity import (
-    _fold,
     dkim_domains,
     esp_of_domain,
     first_name,
@@ -472,7 +471,3 @@ def link(msg: ParsedMessage, ledger: Ledger, *, at: datetime, window: timedelta)
 
 def expired_links(msg: ParsedMessage, ledger: Ledger, *, at: datetime, window: timedelta) -> list[Link]:
     return list(link_message(msg, LinkContext(ledger), at=at, window=window).expired)
-
-
-def folded(s: str) -> str:
-    return _fold(s)

@@ -78,13 +78,6 @@ def _features_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
     return out
 
 
-def _scores_chunk(raws: list[bytes]) -> list[float | None]:
-    """The score of each message (None when it is not understood): what evaluation needs; only
-    floats cross back from the worker."""
-    assert _MODEL is not None
-    return [a.score for a in analyse(raws, _MODEL)]
-
-
 def _ready(_: int = 0) -> int:
     return os.getpid()
 
@@ -189,7 +182,7 @@ def stream(batches: Iterable[Sequence[bytes]], model: PromoModel, workers: int |
 def map_chunks(fn: Callable[[list[bytes]], list[Any]], raws: Iterable[bytes],
                model: PromoModel | None, workers: int | None = None, *,
                total: int | None = None) -> Iterator[list[Any]]:
-    """``fn`` (a module-level function of this module, e.g. :func:`_scores_chunk`) over CHUNK
+    """``fn`` (a module-level function of this module, e.g. :func:`_features_chunk`) over CHUNK
     messages at a time, results in order; in the shared pool when there are ``workers`` > 1 and
     at least MIN_PARALLEL messages (``total``, when known), with at most 2 chunks per worker in
     flight so that memory stays flat on a large mailbox."""

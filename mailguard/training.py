@@ -147,39 +147,6 @@ def analyse_raws(raws: Iterable[bytes], *, workers: int | None = None, total: in
             progress(len(res))
 
 
-def score_sources(paths: Iterable[Path | str], model: classify.PromoModel, *,
-                  workers: int | None = None, config: Any = None,
-                  progress: Callable[[int], None] | None = None,
-                  on_total: Callable[[int], None] | None = None) -> tuple[list[float], int]:
-    """The score of every readable message of ``paths`` (as :func:`load_examples` reads them),
-    parsed, extracted and scored in ``workers`` processes; returns (scores, n_unreadable)."""
-    from .parallel import _scores_chunk, map_chunks
-
-    scores: list[float] = []
-    bad = 0
-    for p in paths:
-        total, messages = open_messages(p, config)
-        if on_total:
-            on_total(total)
-        for res in map_chunks(_scores_chunk, (raw for _, raw in messages), model, workers,
-                              total=total):
-            for s in res:
-                if s is None:
-                    bad += 1
-                else:
-                    scores.append(s)
-            if progress:
-                progress(len(res))
-    return scores, bad
-
-
-def evaluate_scores(p: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray,
-                    threshold: float) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """Metrics at ``threshold`` and the threshold table, from scores already computed."""
-    y = np.asarray(labels)
-    return metrics(y, p, threshold), threshold_table(y, p)
-
-
 def load_examples(paths: Iterable[Path | str], label: int, *, workers: int | None = None,
                   config: Any = None, progress: Callable[[int], None] | None = None,
                   on_total: Callable[[int], None] | None = None) -> tuple[list[Example], int]:
