@@ -272,8 +272,8 @@ _M = None
 def _model():
     global _M
     if _M is None:
-        from mailguard.core import classify
-        _M = classify.load()
+        from mailguard import models_io
+        _M = models_io.load()
     return _M
 
 

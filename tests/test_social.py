@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard.config import load_config
 from mailguard.core.contacts import Ledger, make_contact
@@ -51,7 +53,7 @@ def raw_mail(sender: str, subject: str, body: str, *, date_: str = "Tue, 06 Oct 
 def model() -> classify.PromoModel:
     # the shipped model; MAILGUARD_MODEL overrides it as it does for the CLI
     override = os.environ.get("MAILGUARD_MODEL")
-    return classify.load(Path(override) if override else None)
+    return models_io.load(Path(override) if override else None)
 
 
 @pytest.fixture()
