@@ -15,16 +15,16 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .core.contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
-                       role_address)
+from .core.contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, is_personal, make_contact,
+                            recipient_refusal, role_address)
 from .core.features import Features, extract
 from .core.identity import org_domain, registrable_domain, signature_domains, signature_role
 from .core.linker import MEDIUM, LinkContext, LinkResult, link_message
 from .core.orgs import OrgEvidence, freemail_domains
 from .core.parse import ParsedMessage, parse_message
-from .core.rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
+from .core.rules import KEEP, Decision, Policy, decide, is_from_me
 from .core.social import (Network, builtin_networks, kept_reason, learned_line, network_of,
-                     parse_notification, social_contact)
+                          parse_notification, social_contact)
 from .store import Store
 
 if TYPE_CHECKING:  # scoring needs scikit-learn: imported by whoever loads a model

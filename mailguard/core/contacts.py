@@ -11,9 +11,14 @@ from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .identity import org_domain, org_name_keys, org_name_of_domain, split_display_name
 from .parse import ParsedMessage
+
+if TYPE_CHECKING:  # features and rules import this module
+    from .features import Features
+    from .rules import Policy
 
 # how a contact was made
 WROTE = "you wrote to them"
@@ -259,6 +264,21 @@ def contact_refusal(msg: ParsedMessage, *, bulk: bool, discussion: bool, score: 
     if me and not any(a.email in me for a in recipients):
         return "not addressed to you"
     return robot_reason(msg)
+
+
+def is_personal(msg: ParsedMessage, feats: Features, score: float, policy: Policy) -> bool:
+    """One-to-one, human-written, not bulk, not promotional: a message that makes its sender a
+    networking contact (see :func:`contact_refusal`).
+
+    Mail without bulk signals is promotional only from ``strong_threshold`` (as in
+    :func:`mailguard.core.rules.guarded`): the model has seen few first notes from new people (its
+    personal training mail is mostly replies on lists), so it gives them middling scores, and a
+    first note must still make a contact."""
+    no_bulk_signals = score < policy.strong_threshold and not feats.discussion_list and not feats.is_bulk
+    return contact_refusal(msg, bulk=feats.is_bulk, discussion=feats.discussion_list,
+                           score=0.0 if no_bulk_signals else score,
+                           personal_threshold=policy.personal_threshold,
+                           max_recipients=policy.max_personal_recipients, me=policy.me) is None
 
 
 def recipient_refusal(email: str) -> str | None:
