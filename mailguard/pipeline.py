@@ -347,7 +347,7 @@ class Pipeline:
                 continue  # writing to support@ does not make a networking contact
             sig = frozenset().union(*(d for who, d in answered if who == r.email))
             self._learn(dict(email=r.email, name=r.name, since=at, how=how,
-                             message_id=msg.message_id, subject=msg.subject, sig_domains=sig), learned)
+                             message_id=msg.message_id, subject=msg.subject, named_domains=sig), learned)
 
     # -- the step --------------------------------------------------------------------------
 
@@ -390,7 +390,7 @@ class Pipeline:
                       and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
-                                     sig_domains=a.sig if a.sig is not None else signature_domains(msg),
+                                     named_domains=a.sig if a.sig is not None else signature_domains(msg),
                                      role=signature_role(msg)),
                                 learned)
                 if net is None:

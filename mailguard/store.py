@@ -391,7 +391,7 @@ class Store:
                    sig_domains=excluded.sig_domains, source=excluded.source,
                    network=excluded.network, handle=excluded.handle, role=excluded.role""",
             (c.email, c.name, _iso(c.since), c.how, c.message_id, c.subject, c.org_domain,
-             c.org_name, json.dumps(sorted(c.sig_domains)), c.source, c.network, c.handle, c.role),
+             c.org_name, json.dumps(sorted(c.named_domains)), c.source, c.network, c.handle, c.role),
         )
 
     def forget_contact(self, email: str) -> bool:
@@ -696,7 +696,7 @@ def _contact(r: sqlite3.Row) -> Contact:
     return Contact(
         email=r["email"], name=r["name"], since=since, how=r["how"], message_id=r["message_id"],
         subject=r["subject"], org_domain=r["org_domain"], org_name=r["org_name"],
-        sig_domains=frozenset(json.loads(r["sig_domains"])), source=r["source"],
+        named_domains=frozenset(json.loads(r["sig_domains"])), source=r["source"],
         network=r["network"], handle=r["handle"],
         role=r["role"] if "role" in r.keys() else "",
     )

@@ -39,7 +39,9 @@ class Contact:
     subject: str = ""
     org_domain: str | None = None
     org_name: str = ""
-    sig_domains: frozenset[str] = field(default_factory=frozenset)
+    #: organisation domains their signature block named (a social contact: their profile), never
+    #: links elsewhere in the text (stored in the ``sig_domains`` column)
+    named_domains: frozenset[str] = field(default_factory=frozenset)
     source: str = "mail"
     #: for social contacts: network and handle; for imports: the file
     network: str = ""
@@ -52,8 +54,8 @@ class Contact:
         return split_display_name(self.name).person
 
     def orgs(self) -> frozenset[str]:
-        """Every organisation domain this contact is tied to (own domain and signature)."""
-        out = set(self.sig_domains)
+        """Every organisation domain this contact is tied to (own domain and named domains)."""
+        out = set(self.named_domains)
         if self.org_domain:
             out.add(self.org_domain)
         return frozenset(out)
@@ -81,7 +83,7 @@ class Contact:
 
 
 def make_contact(email: str, name: str, since: datetime, how: str, *, message_id: str = "",
-                 subject: str = "", sig_domains: Iterable[str] = (), org_name: str = "",
+                 subject: str = "", named_domains: Iterable[str] = (), org_name: str = "",
                  source: str = "mail", network: str = "", handle: str = "", role: str = "") -> Contact:
     email = email.lower()
     parts = split_display_name(name)
@@ -94,7 +96,7 @@ def make_contact(email: str, name: str, since: datetime, how: str, *, message_id
         subject=subject,
         org_domain=org_domain(email.rpartition("@")[2]) if "@" in email else None,
         org_name=org_name or (parts.org if parts.person else ""),
-        sig_domains=frozenset(sig_domains),
+        named_domains=frozenset(named_domains),
         source=source,
         network=network,
         handle=handle,
@@ -104,7 +106,7 @@ def make_contact(email: str, name: str, since: datetime, how: str, *, message_id
 
 class Ledger:
     """Contacts by address, with indexes for the linker. Adding a known address keeps the earliest
-    ``since`` and merges what was learned (signature domains, name)."""
+    ``since`` and merges what was learned (named domains, name)."""
 
     def __init__(self, contacts: Iterable[Contact] = ()) -> None:
         self._by_email: dict[str, Contact] = {}
@@ -135,7 +137,7 @@ class Ledger:
             merged = replace(
                 old,
                 name=old.name or c.name,
-                sig_domains=old.sig_domains | c.sig_domains,
+                named_domains=old.named_domains | c.named_domains,
                 org_name=old.org_name or c.org_name,
                 role=old.role or c.role,
             )
