@@ -424,32 +424,6 @@ def train(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, **kw: A
     return fit(feats, labels, **kw).model
 
 
-def to_arrays(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays = {
-        "idf": np.asarray(model.idf, dtype="<f4"),
-        "word_coef": np.asarray(model.word_coef, dtype="<f4"),
-        "num_mean": np.asarray(model.num_mean, dtype="<f8"),
-        "num_scale": np.asarray(model.num_scale, dtype="<f8"),
-        "num_coef": np.asarray(model.num_coef, dtype="<f8"),
-        "intercept": np.asarray(model.intercept, dtype="<f8"),
-        "classes": np.asarray(model.classes, dtype="<i8"),
-        "cal_coef": np.asarray(model.cal_coef, dtype="<f8"),
-        "cal_intercept": np.asarray(model.cal_intercept, dtype="<f8"),
-        "prior": np.asarray(model.prior, dtype="<f8"),
-        "header_idf": np.asarray(model.header_idf, dtype="<f4"),
-        "header_coef": np.asarray(model.header_coef, dtype="<f4"),
-    }
-    params = {
-        "feature_version": int(model.feature_version),
-        "hash_bits": HASH_BITS,
-        "numeric_names": list(model.numeric_names),
-        "classes": list(CLASSES),
-        "threshold": float(model.threshold),
-        "transactional_threshold": float(model.transactional_threshold),
-    }
-    return arrays, params
-
-
 #: The arrays of a promo model: dtype and shape, in terms of W (2**HASH_BITS word buckets), N (the
 #: structural features), K (the categories), k (the categories fitted) and H (header-token buckets:
 #: W, or 0 for a model that does not use header tokens).
@@ -460,6 +434,19 @@ _ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cal_coef": ("<f8", ("k", "k")), "cal_intercept": ("<f8", ("k",)), "prior": ("<f8", ("K",)),
     "header_idf": ("<f4", ("H",)), "header_coef": ("<f4", ("H", "k")),
 }
+
+
+def to_arrays(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays = {name: np.asarray(getattr(model, name), dtype=dtype) for name, (dtype, _) in _ARRAYS.items()}
+    params = {
+        "feature_version": int(model.feature_version),
+        "hash_bits": HASH_BITS,
+        "numeric_names": list(model.numeric_names),
+        "classes": list(CLASSES),
+        "threshold": float(model.threshold),
+        "transactional_threshold": float(model.transactional_threshold),
+    }
+    return arrays, params
 
 
 def from_arrays(params: Mapping[str, Any], arrays: Mapping[str, np.ndarray], path: Path | str) -> PromoModel:

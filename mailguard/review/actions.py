@@ -68,6 +68,18 @@ def _dt(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
 
 
+def filter_date(text: str | None, error: MailguardError) -> datetime | None:
+    """A date (2026-03-12) or date-time a user filters the log by (None for no text); without a
+    zone it is UTC. ``error`` is raised when it is neither."""
+    if not text:
+        return None
+    try:
+        d = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise error from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
 # -- moved messages and flagged senders ------------------------------------------------------
 
 

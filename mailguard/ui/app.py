@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -44,6 +44,7 @@ from ..review.actions import (
     UndoPlan,
     UndoResult,
     apply_undo,
+    filter_date,
     messages_of,
     moved_messages,
     normalise_entry,
@@ -192,13 +193,7 @@ def _int(value: str | None, default: int) -> int:
 
 
 def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        d = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ReviewError(f"{value!r} is not a date like 2026-03-12") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return filter_date(value, ReviewError(f"{value!r} is not a date like 2026-03-12"))
 
 
 def _local_path(value: str | None) -> str:
