@@ -1,5 +1,5 @@
 """The web page as a Starlette application: read-only views over the store, and POST forms for
-allow, block, undo and revert that call review.py exactly as the command line does.
+allow, block, undo and revert that call review/actions.py exactly as the command line does.
 
 Every request must carry the server's random token (``?token=``) and name the server by the host
 it is bound to (127.0.0.1:PORT or localhost:PORT, which defeats DNS rebinding); anything else gets
@@ -226,7 +226,7 @@ class _Refused(Exception):
     pass
 
 
-# -- actions (review.py does the work) ---------------------------------------------------------
+# -- actions (review/actions.py does the work) ---------------------------------------------------
 
 
 def _rule(state: UiState, entry: str, status: str) -> list[str]:
