@@ -80,3 +80,20 @@ def test_the_check_catches_a_store_import_a_socket_and_a_file_read():
         "x.py:4 imports sqlite3", "x.py:9 calls open()", "x.py:9 calls .read_text()", "x.py:9 calls json.load()"])
     # the one allowed read is allowed in orgs.py only
     assert violations("def g(p):\n    return p.read_text()\n", "orgs.py") == []
+
+
+def test_the_command_runs_as_before_the_cli_package(tmp_path):
+    """`python -m mailguard.cli` (the module path of the flat layout) and the console script
+    `mailguard` (entry point mailguard.cli.main:entry) are the same command."""
+    import os
+    import subprocess
+    import sys
+    import tomllib
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"] == {
+        "mailguard": "mailguard.cli.main:entry"}
+    env = {**os.environ, "MAILGUARD_HOME": str(tmp_path / "home")}
+    runs = [subprocess.run([sys.executable, "-m", module, "version"], env=env, capture_output=True,
+                           text=True, timeout=120) for module in ("mailguard.cli", "mailguard.cli.main")]
+    assert [r.returncode for r in runs] == [0, 0]
+    assert runs[0].stdout == runs[1].stdout and runs[0].stdout.strip()
