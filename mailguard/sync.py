@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Config, configured_workers
 from .digest import is_own_digest
@@ -64,7 +64,7 @@ from .pipeline import Analysed, Pipeline
 from .rules import MOVE, Decision
 from .scan import make_policy
 from .social import load_networks
-from .store import Store, now_iso
+from .store import DONE, FAILED, DecidedPlace, MoveIntent, MoveRecord, Settled, Store
 
 if TYPE_CHECKING:
     from .classify import PromoModel
@@ -235,6 +235,7 @@ class AccountSync:
         self.acct = acct
         self.account = account
         self.store = store
+        self.journal = store.journal
         self.pipeline = pipeline
         #: makes a new pipeline when allow/block rules or contacts changed outside this one (the
         #: review commands, a contacts import, another account): a long-running daemon sees them
@@ -259,26 +260,16 @@ class AccountSync:
     def mark(self, folder: str) -> Mark | None:
         if self._overlay is not None and folder in self._overlay:
             return self._overlay[folder]
-        row = self.store.execute(
-            "SELECT uidvalidity, last_uid, learned_until FROM folder_state WHERE account = ? AND folder = ?",
-            (self.name, folder)).fetchone()
-        if row is None:
-            return None
-        learned = datetime.fromisoformat(row["learned_until"]) if row["learned_until"] else None
-        return Mark(int(row["uidvalidity"]), int(row["last_uid"]), learned)
+        found = self.store.folder_mark(self.name, folder)
+        return Mark(*found) if found is not None else None
 
     def _set_mark(self, folder: str, mark: Mark) -> None:
         self.progress += 1
         if self._overlay is not None:
             self._overlay[folder] = mark
             return
-        learned = mark.learned_until.isoformat(timespec="seconds") if mark.learned_until else None
-        self.store.execute(
-            """INSERT INTO folder_state (account, folder, uidvalidity, last_uid, learned_until)
-               VALUES (?, ?, ?, ?, ?)
-               ON CONFLICT(account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
-                   last_uid = excluded.last_uid, learned_until = excluded.learned_until""",
-            (self.name, folder, mark.uidvalidity, mark.last_uid, learned))
+        self.store.set_folder_mark(self.name, folder, mark.uidvalidity, mark.last_uid,
+                                   mark.learned_until)
 
     # -- folders
 
@@ -325,51 +316,27 @@ class AccountSync:
     # Message-ID alone never says that a message was seen: anyone can reuse one. Only rows written
     # before the content hash existed (no hash) are still matched by Message-ID.
 
-    def _in(self, sql: str, params: tuple[Any, ...], keys: Iterable[Any]) -> set[Any]:
-        """Run sql (ending in "IN ({marks})") for the keys, 500 at a time; the first column of
-        every row it returns."""
-        wanted = [k for k in dict.fromkeys(keys) if k not in (None, "")]
-        found: set[Any] = set()
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            rows = self.store.execute(sql.format(marks=",".join("?" * len(part))), (*params, *part))
-            found.update(r[0] for r in rows)
-        return found
-
     def _decided_uids(self, folder: str, uidvalidity: int, uids: Iterable[int], *,
                       real: bool = False, kept: bool = False) -> set[int]:
         """UIDs of folder (at this UIDVALIDITY) already decided on this account; real: by a real
         (not dry) run; kept: and not to be moved."""
-        sql = ("SELECT uid FROM imap_decided WHERE account = ? AND folder = ? AND uidvalidity = ?"
-               + (" AND real = 1" if real else "") + (f" AND action != '{MOVE}'" if kept else "")
-               + " AND uid IN ({marks})")
-        return self._in(sql, (self.name, folder, uidvalidity), uids)
+        return self.store.decided_uids(self.name, folder, uidvalidity, uids, real=real, kept=kept)
 
     def _moved_before(self, msgs: Sequence[FetchedMessage]) -> set[int]:
         """UIDs of msgs that mailguard moved once on this account (same content, wherever it is
         now; a move that failed moved nothing). Rows from before the content hash: same
         Message-ID."""
-        hashes = self._in(
-            "SELECT content_hash FROM moves WHERE account = ? AND state != 'failed' "
-            "AND content_hash IN ({marks})", (self.name,), (m.content_hash for m in msgs))
-        legacy = self._in(
-            "SELECT message_id FROM moves WHERE account = ? AND state != 'failed' "
-            "AND content_hash IS NULL AND reason LIKE ? AND message_id IN ({marks})",
-            (self.name, SYNC_TAG + "%"), (_norm_id(m.message_id) for m in msgs))
+        hashes = self.journal.moved_hashes(self.name, (m.content_hash for m in msgs))
+        legacy = self.journal.legacy_moved_ids(self.name, SYNC_TAG,
+                                               (_norm_id(m.message_id) for m in msgs))
         return {m.uid for m in msgs
                 if m.content_hash in hashes or (m.message_id and _norm_id(m.message_id) in legacy)}
 
     def _seen_anywhere(self, msgs: Sequence[FetchedMessage]) -> set[int]:
         """UIDs of msgs this account decided or moved before, in whatever folder or UIDVALIDITY
         (same content). Decisions from before the content hash: same Message-ID."""
-        hashes = self._in("SELECT content_hash FROM imap_decided WHERE account = ? "
-                          "AND content_hash IN ({marks})", (self.name,),
-                          (m.content_hash for m in msgs))
-        legacy = self._in(
-            """SELECT d.message_id FROM decisions d WHERE d.source = ?
-                 AND NOT EXISTS (SELECT 1 FROM imap_decided i WHERE i.decision_id = d.id)
-                 AND d.message_id IN ({marks})""", (self.source,),
-            (_norm_id(m.message_id) for m in msgs))
+        hashes = self.store.decided_hashes(self.name, (m.content_hash for m in msgs))
+        legacy = self.store.legacy_decided_ids(self.source, (_norm_id(m.message_id) for m in msgs))
         legacy = {_norm_id(x) for x in legacy}
         return self._moved_before(msgs) | {
             m.uid for m in msgs
@@ -422,7 +389,7 @@ class AccountSync:
         if self.renew is None:
             return
         rules = self.store.sender_rules()
-        contacts = self.store.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
+        contacts = self.store.count_contacts()
         if self._reload:
             log.info("%s: reloading contacts and rules from the state database", self.name)
         elif rules == self._rules and contacts == len(self.pipeline.ledger):
@@ -595,32 +562,23 @@ class AccountSync:
 
     def _move(self, folder: str, uidvalidity: int, offenders: list[tuple[Item, Decision, int | None]],
               quarantine: str, report: PassReport, new_mark: Mark | None) -> None:
-        at = now_iso()
-        rows: dict[int, int] = {}
-        with self.store.transaction():
-            for it, d, did in offenders:
-                reason = SYNC_TAG + (d.reasons[0] if d.reasons else "promotion from a contact")
-                cur = self.store.execute(
-                    """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity,
-                           dst_folder, state, decision_id, reason, at, content_hash)
-                       VALUES (?, ?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?)""",
-                    (self.name, _norm_id(it.msg.message_id) or None, folder, it.msg.uid, uidvalidity,
-                     quarantine, did, reason, at, it.msg.content_hash or None))
-                rows[it.msg.uid] = int(cur.lastrowid or 0)
+        intents = [MoveIntent(self.name, _norm_id(it.msg.message_id) or None, folder, it.msg.uid,
+                              uidvalidity, quarantine, did,
+                              SYNC_TAG + (d.reasons[0] if d.reasons else "promotion from a contact"),
+                              it.msg.content_hash or None)
+                   for it, d, did in offenders]
+        rows = dict(zip((it.msg.uid for it, _, _ in offenders), self.journal.intend(intents),
+                        strict=True))
         self.checkpoint("intents")
         mapping = self._move_to_quarantine(folder, list(rows), quarantine)
         self.checkpoint("moved")
-        done = now_iso()
         vanished = {uid for uid in rows if uid not in mapping}
         with self.store.transaction():
             for uid, row in rows.items():
                 if uid in vanished:
-                    self._finish_row({"id": row}, "failed", None,
-                                     f"expunged from {folder} by another client before the move")
+                    self.journal.fail(row, f"expunged from {folder} by another client before the move")
                 else:
-                    self.store.execute(
-                        "UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
-                        (mapping.get(uid), done, row))
+                    self.journal.done(row, mapping.get(uid))
             if new_mark is not None:
                 self._set_mark(folder, new_mark)
         self.progress += 1
@@ -716,7 +674,7 @@ class AccountSync:
         return out
 
     def _last_decision(self) -> int:
-        return int(self.store.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0])
+        return self.store.last_decision_id()
 
     def _record_decided(self, pairs: Sequence[tuple[Item, Decision]], last: int) -> dict[str, int]:
         """Note in imap_decided where each decided message is (folder, UIDVALIDITY, UID) and its
@@ -724,23 +682,11 @@ class AccountSync:
         Returns ref -> decision id. A dry run's rows never replace a real run's."""
         ids: dict[str, int] = {}
         if self.pipeline.run_id is not None and pairs:
-            for r in self.store.execute("SELECT id, ref FROM decisions WHERE id > ? AND run_id = ?",
-                                        (last, self.pipeline.run_id)):
-                ids[r["ref"]] = int(r["id"])
-        at = now_iso()
-        real = 0 if self.dry_run else 1
-        for it, d in pairs:
-            self.store.execute(
-                """INSERT INTO imap_decided (account, folder, uidvalidity, uid, message_id,
-                       content_hash, decision_id, action, real, at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(account, folder, uidvalidity, uid) DO UPDATE SET
-                       message_id = excluded.message_id, content_hash = excluded.content_hash,
-                       decision_id = excluded.decision_id, action = excluded.action,
-                       real = excluded.real, at = excluded.at
-                   WHERE excluded.real >= imap_decided.real""",
-                (self.name, it.folder, it.uidvalidity, it.msg.uid, _norm_id(it.msg.message_id) or None,
-                 it.msg.content_hash, ids.get(d.ref), d.action, real, at))
+            ids = self.store.decision_ids_of_run(self.pipeline.run_id, last)
+        self.store.note_decided(self.name, (
+            DecidedPlace(it.folder, it.uidvalidity, it.msg.uid, _norm_id(it.msg.message_id) or None,
+                         it.msg.content_hash, ids.get(d.ref), d.action) for it, d in pairs),
+            real=not self.dry_run)
         return ids
 
     # -- UIDVALIDITY change
@@ -791,10 +737,8 @@ class AccountSync:
 
     # -- reconcile interrupted moves
 
-    def pending_intents(self) -> list[Any]:
-        return list(self.store.execute(
-            "SELECT * FROM moves WHERE account = ? AND state = 'intent' AND reason LIKE ? ORDER BY id",
-            (self.name, SYNC_TAG + "%")))
+    def pending_intents(self) -> list[MoveRecord]:
+        return self.journal.unresolved(self.name, SYNC_TAG)
 
     def _reconcile(self, quarantine: str, report: PassReport) -> None:
         rows = self.pending_intents()
@@ -805,44 +749,43 @@ class AccountSync:
                         self.name, len(rows))
             return
         log.warning("%s: reconciling %d interrupted move(s)", self.name, len(rows))
-        for row in rows:
+
+        def resolve(row: MoveRecord) -> Settled:
             try:
-                self._reconcile_one(row)
+                how = self._reconcile_one(row)
             except ImapError as exc:
                 # a lost connection or a folder read-only for now: retried with the whole pass.
                 # Anything else (a folder that is gone, a command the server refuses) would
                 # fail the same way at every pass: this row is given up, the others go on.
                 if exc.retryable or not self.account.connected:
                     raise
-                self._finish_row(row, "failed", None, f"reconciled: cannot be resolved: {exc}")
                 report.failed += 1
+                self.progress += 1
                 log.error("%s: move #%d (%s, %s UID %s -> %s) cannot be reconciled and is marked "
-                          "failed: %s", self.name, row["id"], _shown(row["message_id"]),
-                          row["src_folder"], row["src_uid"], row["dst_folder"], exc)
-                continue
+                          "failed: %s", self.name, row.id, _shown(row.message_id),
+                          row.src_folder, row.src_uid, row.dst_folder, exc)
+                return Settled(FAILED, None, f"reconciled: cannot be resolved: {exc}")
             report.reconciled += 1
+            self.progress += 1
+            return how
 
-    def _finish_row(self, row: Any, state: str, dst_uid: int | None, note: str = "") -> None:
-        self.progress += 1
-        self.store.execute(
-            "UPDATE moves SET state = ?, dst_uid = ?, done_at = ?, reason = reason || ? WHERE id = ?",
-            (state, dst_uid, now_iso(), f" ({note})" if note else "", row["id"]))
+        self.journal.reconcile(rows, resolve)
 
-    def _reconcile_one(self, row: Any) -> None:
+    def _reconcile_one(self, row: MoveRecord) -> Settled:
         """Find the message of an intent row in its source and its destination and finish the
-        move. While the source's UIDVALIDITY holds the message is looked at by its UID (a UID is
+        move (on the server; the journal records how it ended). While the source's UIDVALIDITY holds the message is looked at by its UID (a UID is
         never given to another message); otherwise, and in the destination, by Message-ID. A
         message found there counts only when its content hash is the row's (a different message
         may reuse the Message-ID); rows written before content hashes match by Message-ID."""
-        src, dst, mid = row["src_folder"], row["dst_folder"], row["message_id"] or ""
-        digest: str | None = row["content_hash"]
+        src, dst, mid = row.src_folder, row.dst_folder, row.message_id or ""
+        digest: str | None = row.content_hash
         st = self.account.select(src)
-        same_uids = st.uidvalidity == row["src_uidvalidity"]
-        if same_uids and row["src_uid"] is not None:
-            head = next(iter(self.account.fetch([row["src_uid"]], max_body_bytes=HASH_BODY_BYTES)), None)
+        same_uids = st.uidvalidity == row.src_uidvalidity
+        if same_uids and row.src_uid is not None:
+            head = next(iter(self.account.fetch([row.src_uid], max_body_bytes=HASH_BODY_BYTES)), None)
             same = head is not None and (head.content_hash == digest if digest else
                                          not mid or _norm_id(head.message_id) == mid)
-            in_src = [row["src_uid"]] if same else []
+            in_src = [row.src_uid] if same else []
         elif mid:
             in_src = self.account.find_by_message_id(src, mid, content_hash=digest)
         else:
@@ -850,39 +793,35 @@ class AccountSync:
         in_dst = self.account.find_by_message_id(dst, mid, content_hash=digest) if mid else []
         shown = _shown(mid)
         if in_dst and not in_src:
-            self._finish_row(row, "done", in_dst[-1], "reconciled: found in the destination")
-            log.info("%s: move #%d (%s) had completed: marked done", self.name, row["id"], shown)
-        elif in_dst and in_src:
+            log.info("%s: move #%d (%s) had completed: marked done", self.name, row.id, shown)
+            return Settled(DONE, in_dst[-1], "reconciled: found in the destination")
+        if in_dst and in_src:
             # COPY done, EXPUNGE not (no MOVE on this server): never copy it a second time; the
             # source is removed only when it is byte for byte the copy in the destination
-            if same_uids and in_src == [row["src_uid"]] and self._identical(src, in_src[0], dst, in_dst[-1]):
+            if same_uids and in_src == [row.src_uid] and self._identical(src, in_src[0], dst, in_dst[-1]):
                 self.account.select(src)
                 self.account.expunge_copied(in_src)
-                self._finish_row(row, "done", in_dst[-1],
-                                 "reconciled: the copy was made; the original removed now")
                 log.info("%s: move #%d (%s) was interrupted between COPY and EXPUNGE: the copy in "
-                         "%s is identical; completed", self.name, row["id"], shown, dst)
-                return
-            self._finish_row(row, "done", in_dst[-1],
-                             f"reconciled: a copy also remains in {src}, UID {in_src[0]}")
+                         "%s is identical; completed", self.name, row.id, shown, dst)
+                return Settled(DONE, in_dst[-1],
+                               "reconciled: the copy was made; the original removed now")
             log.warning("%s: move #%d (%s) was interrupted between COPY and EXPUNGE, and the "
                         "message in %s is not the same as the copy in %s: both are left as they "
-                        "are", self.name, row["id"], shown, src, dst)
-        elif in_src:
+                        "are", self.name, row.id, shown, src, dst)
+            return Settled(DONE, in_dst[-1], f"reconciled: a copy also remains in {src}, UID {in_src[0]}")
+        if in_src:
             mapping = self._move_to_quarantine(src, in_src[:1], dst)
             if in_src[0] not in mapping:
-                self._finish_row(row, "failed", None, f"reconciled: expunged from {src} meanwhile")
                 log.warning("%s: move #%d (%s) had not happened and the message was expunged by "
-                            "another client meanwhile: marked failed", self.name, row["id"], shown)
-                return
-            self._finish_row(row, "done", mapping.get(in_src[0]), "reconciled: moved after a restart")
-            log.info("%s: move #%d (%s) had not happened: moved now", self.name, row["id"], shown)
-        elif not mid and not same_uids:
-            self._finish_row(row, "failed", None, "reconciled: no Message-ID and UIDVALIDITY changed")
-        else:
-            self._finish_row(row, "failed", None, f"reconciled: in neither {src} nor {dst}")
-            log.warning("%s: move #%d (%s) is in neither %s nor %s (moved or deleted by someone "
-                        "else): marked failed", self.name, row["id"], shown, src, dst)
+                            "another client meanwhile: marked failed", self.name, row.id, shown)
+                return Settled(FAILED, None, f"reconciled: expunged from {src} meanwhile")
+            log.info("%s: move #%d (%s) had not happened: moved now", self.name, row.id, shown)
+            return Settled(DONE, mapping.get(in_src[0]), "reconciled: moved after a restart")
+        if not mid and not same_uids:
+            return Settled(FAILED, None, "reconciled: no Message-ID and UIDVALIDITY changed")
+        log.warning("%s: move #%d (%s) is in neither %s nor %s (moved or deleted by someone "
+                    "else): marked failed", self.name, row.id, shown, src, dst)
+        return Settled(FAILED, None, f"reconciled: in neither {src} nor {dst}")
 
     def _identical(self, src: str, src_uid: int, dst: str, dst_uid: int) -> bool:
         """True if the two messages are the same bytes (size, then the whole message)."""
