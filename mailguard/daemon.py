@@ -82,6 +82,12 @@ class Worker:
     def name(self) -> str:
         return self.acct.name
 
+    @property
+    def idling(self) -> bool:
+        """True while the worker waits in IDLE (the server accepted it): new mail in the watched
+        folder is announced to it now."""
+        return self.account is not None and self.account.idling.is_set()
+
     def start(self) -> None:
         self.thread.start()
 

@@ -41,6 +41,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -587,6 +588,9 @@ class ImapAccount:
         self._layout: tuple[str, str | None] | None = None
         self._selected: str | None = None
         self._selected_readonly = False
+        #: set while the connection is in IDLE (from the server's continuation to DONE): what a
+        #: daemon's observer (a test, say) waits on instead of guessing a delay
+        self.idling = threading.Event()
 
     # -- lifecycle
 
@@ -1194,8 +1198,12 @@ class ImapAccount:
             if self.noop():
                 return True
             with self._command("IDLE") as client:
-                client.idle()
-                responses = list(client.idle_check(timeout=remaining))
+                client.idle()  # returns on the server's "+ idling" continuation
+                self.idling.set()
+                try:
+                    responses = list(client.idle_check(timeout=remaining))
+                finally:
+                    self.idling.clear()
                 _, tail = client.idle_done()  # raises if the server hung up
                 responses.extend(tail)
             bye = _said_bye(responses)
