@@ -19,10 +19,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .contacts import Contact
+from .core.contacts import Contact
 from .errors import ConfigError, StoreError
 from .permissions import check_dir
-from .rules import MOVE, Decision
+from .core.rules import MOVE, Decision
 
 log = logging.getLogger(__name__)
 
@@ -508,7 +508,7 @@ class Store:
                 (entry.lower(), status, now_iso(), note),
             )
 
-    # -- web UI and digest queries (mailguard.ui, mailguard.digest) --------------------------
+    # -- web UI and digest queries (mailguard.ui, mailguard.review.digest) ---------------------
 
     def decision_columns(self) -> frozenset[str]:
         """The columns of the decisions table (a later migration may add some, e.g. category)."""
