@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from dovecot import DovecotServer, free_port
 from mailguard.errors import ConfigError, ImapError, MailguardError
-from mailguard.imap import client as imap
+from mailguard.imap import account as imap_account
+from mailguard.imap.account import ImapAccount
 from mailguard.imap.client import (
     Credentials,
     FetchedMessage,
-    ImapAccount,
     ImapConnectionLost,
     ImapSettings,
     is_loopback_host,
@@ -616,7 +616,7 @@ def test_bye_in_answer_to_idle_is_a_lost_connection(
 def test_idle_wait_without_idle_polls(
     dovecot_legacy: DovecotServer, imap_user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imap, "NOOP_POLL_SECONDS", 0.2)
+    monkeypatch.setattr(imap_account, "NOOP_POLL_SECONDS", 0.2)
     with ImapAccount(settings_for(dovecot_legacy, imap_user), lambda: PASSWORD) as acct:
         assert not acct.has("IDLE")
         acct.select("INBOX")

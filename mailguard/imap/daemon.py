@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..review.digest import after_pass, digest_config
 from ..errors import ImapError, MailguardError, StoreError
-from .client import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
+from .account import ImapAccount
+from .client import MAX_IDLE_SECONDS, ImapConnectionLost
 from .session import AccountConfig, make_account
 from ..scan import load_model
 from .secrets import forbid_core_dumps

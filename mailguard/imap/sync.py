@@ -58,7 +58,8 @@ from typing import TYPE_CHECKING
 from ..config import Config, configured_workers
 from ..review.digest import is_own_digest
 from ..errors import ImapError, MailguardError
-from .client import HASH_BODY_BYTES, FetchedMessage, FolderMissing, FolderState, ImapAccount
+from .account import ImapAccount
+from .client import HASH_BODY_BYTES, FetchedMessage, FolderMissing, FolderState
 from .session import AccountConfig
 from ..pipeline import Analysed, Pipeline
 from ..core.rules import MOVE, Decision

@@ -5,7 +5,7 @@ Reading and planning are functions over the :class:`~mailguard.store.Store`; not
 :func:`set_rule` or :func:`apply_undo` is called. An undo is planned first (:func:`plan_undo`,
 :func:`plan_revert`; :func:`plan_moves_back` is the pure core) and the plan is what ``--dry-run``
 prints. Applying it moves messages back on the IMAP account through any object with the
-:class:`Mover` methods (``mailguard.imap.client.ImapAccount`` has them), logging an ``intent`` row in the
+:class:`Mover` methods (``mailguard.imap.account.ImapAccount`` has them), logging an ``intent`` row in the
 ``moves`` table before each move and marking it ``done`` after, and records what it changed in
 ``review_log`` so that the undo can itself be undone (:func:`plan_revert`).
 
@@ -605,7 +605,7 @@ def plan_revert(store: Store, entry_id: int) -> UndoPlan:
 
 
 class Mover(Protocol):
-    """What an undo needs of an IMAP account (``mailguard.imap.client.ImapAccount`` has it)."""
+    """What an undo needs of an IMAP account (``mailguard.imap.account.ImapAccount`` has it)."""
 
     def select(self, folder: str) -> object: ...
 
