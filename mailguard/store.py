@@ -986,6 +986,10 @@ class MoveJournal:
             "ORDER BY id", move_ids)]
 
 
+#: one message across scans, as review.py keys them: its Message-ID, or sender|date|subject
+_MESSAGE_KEY = ("COALESCE(NULLIF(message_id, ''), "
+                "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
+
 #: one message across scans, as review.py keys them: decided over IMAP, its content hash
 #: (imap_decided), since anyone can reuse a Message-ID; else its Message-ID, or sender|date|subject
 _REVIEW_KEY = ("COALESCE((SELECT 'content:' || i.content_hash FROM imap_decided i "
@@ -994,10 +998,6 @@ _REVIEW_KEY = ("COALESCE((SELECT 'content:' || i.content_hash FROM imap_decided 
 #: whether a decisions row was carried out on an IMAP server
 _ON_SERVER = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = decisions.id "
               "AND mv.state IN ('done', 'undone'))")
-
-#: one message across scans, as the web UI keys them: its Message-ID, or sender|date|subject
-_MESSAGE_KEY = ("COALESCE(NULLIF(message_id, ''), "
-                "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
 
 
 def read_snapshot(path: Path) -> tuple[list[Contact], dict[str, str]]:
