@@ -74,25 +74,17 @@ class PassReport:
 
     def summary(self) -> str:
         verb = "would move" if self.dry_run else "moved"
-        parts = []
-        if self.first_run:
-            parts.append("first run")
+        parts = ["first run"] if self.first_run else []
         if self.learned:
             parts.append(f"learned from {self.learned} message(s)")
-        parts.append(f"{self.decided} new message(s)")
-        parts.append(f"{verb} {len(self.moved)}")
-        if self.new_contacts:
-            parts.append(f"{self.new_contacts} new contact(s)")
-        if self.skipped:
-            parts.append(f"{self.skipped} moved before and put back: left alone")
-        if self.unreadable:
-            parts.append(f"{self.unreadable} not understood: left where they are")
-        if self.reconciled:
-            parts.append(f"{self.reconciled} interrupted move(s) reconciled")
-        if self.failed:
-            parts.append(f"{self.failed} move(s) failed")
-        if self.vanished:
-            parts.append(f"{self.vanished} expunged by another client before the move")
+        parts += [f"{self.decided} new message(s)", f"{verb} {len(self.moved)}"]
+        counted = [(self.new_contacts, "{} new contact(s)"),
+                   (self.skipped, "{} moved before and put back: left alone"),
+                   (self.unreadable, "{} not understood: left where they are"),
+                   (self.reconciled, "{} interrupted move(s) reconciled"),
+                   (self.failed, "{} move(s) failed"),
+                   (self.vanished, "{} expunged by another client before the move")]
+        parts += [text.format(n) for n, text in counted if n]
         if self.resynced:
             parts.append("UIDVALIDITY changed: resynced " + ", ".join(self.resynced))
         if not self.complete:
