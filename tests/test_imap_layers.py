@@ -4,6 +4,9 @@ whole account is in test_imap.py."""
 
 from __future__ import annotations
 
+import ast
+import inspect
+
 import pytest
 from dovecot import DovecotServer
 from test_imap import PASSWORD, QUARANTINE, make_message, settings_for
@@ -16,9 +19,29 @@ from mailguard.imap.fetch import ImapFetch
 from mailguard.imap.folders import ImapFolders
 from mailguard.imap.transfer import ImapTransfer
 
-pytestmark = pytest.mark.dovecot
 
 
+def upward_uses(top: type) -> list[str]:
+    """Methods a class of top's chain calls on self that only a class above it (nearer top)
+    defines: each layer may use itself and the layers below, never the ones built on it."""
+    chain = [c for c in top.__mro__ if c.__module__.startswith("mailguard.")]
+    found = []
+    for i, cls in enumerate(chain):
+        known = {name for c in chain[i:] for name in vars(c)}
+        tree = ast.parse(inspect.getsource(inspect.getmodule(cls)))
+        node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+        for n in ast.walk(node):
+            if (isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self"
+                    and n.attr not in known and any(n.attr in vars(c) for c in chain[:i])):
+                found.append(f"{cls.__name__} uses self.{n.attr}")
+    return found
+
+
+def test_each_layer_uses_only_itself_and_the_layers_below():
+    assert upward_uses(ImapAccount) == []
+
+
+@pytest.mark.dovecot
 def test_connection_alone_logs_in_and_maps_a_dropped_connection(dovecot: DovecotServer, imap_user: str):
     with ImapConnection(settings_for(dovecot, imap_user), lambda: PASSWORD) as conn:
         assert conn.connected and conn.has("IDLE") and conn.has("imap4rev1")
@@ -35,6 +58,7 @@ def test_connection_alone_logs_in_and_maps_a_dropped_connection(dovecot: Dovecot
         assert conn.noop() is False
 
 
+@pytest.mark.dovecot
 def test_folders_layer_names_creates_and_selects_in_the_server_namespace(
         dovecot_legacy: DovecotServer, imap_user: str):
     with ImapFolders(settings_for(dovecot_legacy, imap_user), lambda: PASSWORD) as folders:
@@ -49,6 +73,7 @@ def test_folders_layer_names_creates_and_selects_in_the_server_namespace(
         assert folders.folder_name("Promo/Contact") == name
 
 
+@pytest.mark.dovecot
 def test_fetch_layer_reads_without_seen_and_finds_in_another_folder(dovecot: DovecotServer, imap_user: str):
     inbox = dovecot.append(imap_user, make_message("hello", "<hello@shop>"))
     dovecot.append(imap_user, make_message("promo", "<promo@shop>"), folder=QUARANTINE)
@@ -62,6 +87,7 @@ def test_fetch_layer_reads_without_seen_and_finds_in_another_folder(dovecot: Dov
     assert dovecot.flags(imap_user) == {inbox: ()}  # BODY.PEEK: not \Seen
 
 
+@pytest.mark.dovecot
 def test_transfer_layer_moves_what_the_fetch_layer_found(dovecot: DovecotServer, imap_user: str):
     dovecot.append(imap_user, make_message("promo", "<promo@shop>"))
     with ImapTransfer(settings_for(dovecot, imap_user), lambda: PASSWORD) as transfer:

@@ -24,6 +24,8 @@ from imapkit import (
     write_config,
 )
 
+from test_imap_layers import upward_uses
+
 from mailguard.imap.batch import BatchDecisions
 from mailguard.imap.history import HistoryLearning
 from mailguard.imap.moves import QuarantineMoves
@@ -46,9 +48,10 @@ def part(cls: type, home: Path, model, **options) -> Iterator:
         pipeline.finish()
 
 
-def test_sync_is_the_parts_in_order():
+def test_sync_is_the_parts_in_order_each_using_only_the_parts_below():
     assert AccountSync.__mro__[:5] == (AccountSync, HistoryLearning, QuarantineMoves, BatchDecisions,
                                        FolderPositions)
+    assert upward_uses(AccountSync) == []
 
 
 def test_positions_alone_keep_marks_and_find_the_folders(dovecot, imap_user, home, model):
