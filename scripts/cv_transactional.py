@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import labelset  # noqa: E402
 
-from mailguard import classify  # noqa: E402
+from mailguard.core import classify  # noqa: E402
 from mailguard.training import STRONG_THRESHOLD, train_model  # noqa: E402
 
 MAX_FPR = 0.005
