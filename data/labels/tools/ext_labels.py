@@ -115,6 +115,10 @@ PINNED_LABELS = {
         ("promotional", "newsletter", "Starknet Foundation: hackathon newsletter (HubSpot)"),
     "zkp2p/zk-p2p-v1:app/venmo_email_1.eml": ("transactional", "receipt", "Venmo: payment completed"),
     "zkp2p/zk-p2p-v1:app/venmo_email_2.eml": ("transactional", "receipt", "Venmo: payment completed"),
+    "TickX/ticket-order-email-scraper:emails/LinkedData.eml":
+        ("transactional", "receipt", "SEE Tickets: ticket order confirmation"),
+    "TickX/ticket-order-email-scraper:emails/RegExp.eml":
+        ("transactional", "receipt", "SEE Tickets: ticket order confirmation"),
     "YilunAllenChen/Breaking_DKIM:email_templates.py#original_dhl_email":
         ("transactional", "shipping", "DHL Express: delivery today"),
 }

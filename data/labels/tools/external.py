@@ -158,6 +158,10 @@ PINNED_SOURCES = [
      "src/emls/rawEmailTwitter.eml", "x"),
     (ZP2, "MIT", "db530b2ec1a1480dd339367cb96ee08424ee335a", "app/venmo_email_1.eml", "venmo"),
     (ZP2, "MIT", "db530b2ec1a1480dd339367cb96ee08424ee335a", "app/venmo_email_2.eml", "venmo"),
+    # a ticket-order scraper's real SEE Tickets confirmations (order numbers replaced by its author; two of four:
+    # the same template)
+    *[("TickX/ticket-order-email-scraper", "none stated (public repository)", "e41dc3a2845b9fe86e67b5138cc153ffe7a9d38b",
+       f"emails/{n}.eml", "seetickets") for n in ("LinkedData", "RegExp")],
     # a DKIM demo keeps the real mail it tampers with as a Python string literal (the tampered copies are not used)
     (BDK, "MIT", "803ba22bf0b99bd74e5f70a42ee99df7259b7d58", "email_templates.py#original_dhl_email", "dhl"),
 ]
