@@ -2,5 +2,5 @@
 
 from .main import entry
 
-if __name__ == "__main__":  # importing it (a test walking the package) runs nothing
+if __name__ == "__main__":  # importing the module (a tool walking the package) runs nothing
     entry()
