@@ -1,0 +1,113 @@
+"""The faster ways of computing per-message values give exactly what the plain ones gave.
+
+Each fast path is checked against the plain algorithm it replaced (kept here as the oracle), on
+generated text and on real messages."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mailguard.parse import parse_message
+from mailguard.sequences import BUILTIN_TOOLS, SalesTool, link_hosts, tool_of
+
+from mailfactory import personal
+
+_ROOT = Path(__file__).resolve().parents[1]
+SHARED = next((p for p in (_ROOT.parent / "shared", _ROOT.parent.parent / "shared") if p.is_dir()),
+              _ROOT.parent / "shared")
+CORPUS = SHARED / "corpus" / "spamassassin"
+REALMAIL = SHARED / "realmail"
+
+
+def plain_link_hosts(msg):
+    """link_hosts as it was: a character-by-character scan."""
+    body = (msg.html[:60000] + " " + msg.text[:20000]).lower()
+    pos = 0
+    for _ in range(400):
+        i = body.find("://", pos)
+        if i < 0:
+            return
+        j = i + 3
+        end = j
+        n = len(body)
+        while end < n and end - j < 253 and (body[end].isalnum() or body[end] in ".-"):
+            end += 1
+        if end > j:
+            yield body[j:end].strip(".")
+        pos = end if end > i + 3 else i + 3
+
+
+BASE = parse_message(personal("Jane <jane@acme.io>"))
+PIECES = st.sampled_from(["://", "http://", "https://a.b", "_", ".", "-", "..", " ", ":", "/",
+                          "A", "z", "9", "é", "Ⅻ", "٣", "ß", "İ", "\u0301", "ex_ample.com", "x" * 260])
+TEXT = st.lists(st.one_of(PIECES, st.text(max_size=6)), max_size=60).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(html=TEXT, text=TEXT)
+def test_link_hosts_is_the_plain_scan(html, text):
+    msg = replace(BASE, html=html, text=text)
+    assert list(link_hosts(msg)) == list(plain_link_hosts(msg))
+
+
+def test_link_hosts_stops_at_400_links_like_the_plain_scan():
+    msg = replace(BASE, html="", text=" ".join(f"http://h{i}.example/" for i in range(500)))
+    assert list(link_hosts(msg)) == list(plain_link_hosts(msg))
+    assert len(list(link_hosts(msg))) == 400
+
+
+def _real_messages(limit: int = 1500) -> list[bytes]:
+    files = sorted(p for p in CORPUS.glob("*/*") if p.is_file() and p.name[0].isdigit())[:limit]
+    files += sorted(p for p in REALMAIL.rglob("*.eml") if p.is_file())
+    return [p.read_bytes() for p in files]
+
+
+def test_link_hosts_and_tool_of_on_real_mail():
+    raws = _real_messages()
+    if not raws:
+        import pytest
+
+        pytest.skip("no real mail here")
+    for raw in raws:
+        msg = parse_message(raw)
+        assert list(link_hosts(msg)) == list(plain_link_hosts(msg))
+        assert tool_of(msg) == plain_tool_of(msg, BUILTIN_TOOLS)
+
+
+def plain_tool_of(msg, tools):
+    """tool_of as it was: every tool, domain and host in turn."""
+    for t in tools:
+        for h in t.headers:
+            if h in msg.headers:
+                return t, f"header {h}"
+    hosts = set(link_hosts(msg))
+    if not hosts:
+        return None
+    for t in tools:
+        for d in t.domains:
+            for host in hosts:
+                if host == d or host.endswith("." + d):
+                    return t, f"tracking/link host {host}"
+    return None
+
+
+LABELS = st.sampled_from(["a", "b", "hubspotlinks", "com", "io", "outreach", "x-y", "é", ""])
+HOSTS = st.lists(LABELS, min_size=1, max_size=4).map(".".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(hosts=st.lists(HOSTS, max_size=6), extra=st.lists(HOSTS, max_size=4),
+       headers=st.lists(st.sampled_from(["x-hubspot-mhid", "x-apollo-id", "x-acme", "x-other"]),
+                        max_size=2))
+def test_tool_of_is_the_plain_search(hosts, extra, headers):
+    tools = (*BUILTIN_TOOLS, SalesTool("Acme", ("x-acme",), tuple(extra)),
+             SalesTool("Again", (), ("io", "b.com")))
+    msg = replace(BASE, text=" ".join(f"https://{h}/p" for h in hosts),
+                  headers={**BASE.headers, **{h: ("1",) for h in headers}})
+    assert tool_of(msg, tools) == plain_tool_of(msg, tools)
+    assert tool_of(msg) == plain_tool_of(msg, BUILTIN_TOOLS)
+    assert tool_of(msg, list(tools)) == plain_tool_of(msg, tools)
