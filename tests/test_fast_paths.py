@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailguard.imap import message_id_of
 from mailguard.parse import parse_message
 from mailguard.sequences import BUILTIN_TOOLS, SalesTool, link_hosts, tool_of
 
@@ -111,3 +112,39 @@ def test_tool_of_is_the_plain_search(hosts, extra, headers):
     assert tool_of(msg, tools) == plain_tool_of(msg, tools)
     assert tool_of(msg) == plain_tool_of(msg, BUILTIN_TOOLS)
     assert tool_of(msg, list(tools)) == plain_tool_of(msg, tools)
+
+
+def plain_message_id_of(header: bytes):
+    """message_id_of as it was: the email package's header parser."""
+    from email.parser import BytesHeaderParser
+
+    value = BytesHeaderParser().parsebytes(header).get("Message-ID")
+    if value is None:
+        return None
+    return " ".join(str(value).split()) or None
+
+
+LINE = st.sampled_from([
+    "Message-ID: <a@b>", "message-id:<c@d>", "Message-Id:   <e@f> (comment)", "MESSAGE-ID:",
+    "Message-ID : <g@h>", " <folded@x>", "\t<tab@x>", "  ", "From sam@x Mon Jan 1", "From: Jane <j@x>",
+    ": no name", "Subject: hi", "X-Weird!#$: v", "not a header line", "", "Message-ID: <i@j>\x0b<k>",
+    "Message-ID: <l@m>\x1c", "Resent-Message-ID: <n@o>", "Message-ID:\t\t<p@q>\t",
+])
+ENDS = st.sampled_from(["\r\n", "\n", "\r"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(lines=st.lists(st.tuples(LINE, ENDS), max_size=10), tail=st.sampled_from(["", "\r\n", "body"]),
+       noise=st.text(alphabet=st.characters(max_codepoint=127), max_size=8))
+def test_message_id_of_is_the_email_parsers(lines, tail, noise):
+    header = ("".join(text + end for text, end in lines) + tail + noise).encode("ascii")
+    assert message_id_of(header) == plain_message_id_of(header)
+
+
+def test_message_id_of_on_real_mail():
+    for raw in _real_messages() or [personal("Jane <jane@acme.io>")]:
+        for crlf in (False, True):
+            data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if crlf else raw
+            end = data.find(b"\r\n\r\n" if crlf else b"\n\n")
+            header = data[:end + (4 if crlf else 2)] if end >= 0 else data
+            assert message_id_of(header) == plain_message_id_of(header)
