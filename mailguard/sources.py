@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import SourceError
-from .parse import parse_date
+from .core.parse import parse_date
 
 log = logging.getLogger(__name__)
 

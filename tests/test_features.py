@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import parse
-from mailguard.features import NUMERIC_NAMES, extract, html_to_text, mailer_family
-from mailguard.parse import parse_message
+from mailguard.core import parse
+from mailguard.core.features import NUMERIC_NAMES, extract, html_to_text, mailer_family
+from mailguard.core.parse import parse_message
 
 SAMPLE = Path(__file__).parent / "data" / "corpus_sample"
 
@@ -216,7 +216,7 @@ def test_long_html_is_read_at_both_ends() -> None:
     assert f.value("unsubscribe_text") == 1.0
 
 
-# -- the parser's fast path (mailguard/parse.py) -----------------------------------------------
+# -- the parser's fast path (mailguard/core/parse.py) -----------------------------------------------
 
 FAST_CASES = [
     b"From: a@b.com\r\nSubject: x\r\n\r\nhello\r\nworld",
