@@ -11,9 +11,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailguard.imap import message_id_of
-from mailguard.parse import parse_message
-from mailguard.sequences import BUILTIN_TOOLS, SalesTool, link_hosts, tool_of
+from mailguard.imap.client import message_id_of
+from mailguard.core.parse import parse_message
+from mailguard.core.sequences import BUILTIN_TOOLS, SalesTool, link_hosts, tool_of
 
 from mailfactory import personal
 
