@@ -8,7 +8,9 @@ for a promotion later in it.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -185,6 +187,8 @@ class _Batch:
     undo: list[tuple[Any, Any, Any]] = field(default_factory=list)
     #: the ledger before the batch's first contact
     ledger: Ledger | None = None
+    #: id(Analysed) -> its sender_keys, worked out by the look-up
+    keys: dict[int, list[str]] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -230,6 +234,10 @@ class Pipeline:
         self._sender_links: dict[str, tuple[str, str, str]] = {}
         #: sender address -> the social networks whose notification addresses match it
         self._net_candidates: dict[str, tuple[Network, ...]] = {}
+        #: matches an address (lower case) that any network's sender patterns match
+        globs = [g for net in self.social for g in net.senders]
+        self._any_network = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)) \
+            if globs else None
         #: the batch :meth:`process` is deciding (None when :meth:`step` is called by itself)
         self._batch: _Batch | None = None
         self.run_id = store.start_run(run_kind, source) if store else None
@@ -341,7 +349,9 @@ class Pipeline:
         if nets is None:
             if len(self._net_candidates) >= 100_000:
                 self._net_candidates.clear()
-            nets = self._net_candidates[address] = tuple(n for n in self.social if n.sends(address))
+            maybe = self._any_network is not None and self._any_network.match(address.lower())
+            nets = self._net_candidates[address] = \
+                tuple(n for n in self.social if n.sends(address)) if maybe else ()
         return network_of(msg, nets) if nets else None
 
     def _org_firsts(self, org: str) -> list[tuple[datetime, str, str]]:
@@ -408,7 +418,8 @@ class Pipeline:
             if sig:
                 self._put(self._signatures, msg.message_id, (msg.sender.email, sig))
         note = _describe(msg, at)
-        for key in sender_keys(msg, a.orgs if a is not None else None):
+        known = self._batch.keys.get(id(a)) if self._batch is not None and a is not None else None
+        for key in (sender_keys(msg, a.orgs if a is not None else None) if known is None else known):
             if not key.startswith("org:"):
                 self._note(key, at, note)
         if msg.sender is not None:
@@ -574,7 +585,8 @@ class Pipeline:
                         keys.add(f"at:{org}/{r.email}")
                 continue
             senders.add(msg.sender.email)
-            keys.update(k for k in sender_keys(msg, a.orgs) if not k.startswith("org:"))
+            of_msg = batch.keys[id(a)] = sender_keys(msg, a.orgs)
+            keys.update(k for k in of_msg if not k.startswith("org:"))
             org = org_domain(msg.sender.domain)
             if org:
                 keys.add(f"at:{org}/{msg.sender.email}")
