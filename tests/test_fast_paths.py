@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -148,3 +149,66 @@ def test_message_id_of_on_real_mail():
             end = data.find(b"\r\n\r\n" if crlf else b"\n\n")
             header = data[:end + (4 if crlf else 2)] if end >= 0 else data
             assert message_id_of(header) == plain_message_id_of(header)
+
+
+# -- deciding a batch --------------------------------------------------------------------------
+
+
+def _sample(n: int) -> list[bytes]:
+    import mailbox
+
+    return [m.as_bytes() for m in list(mailbox.mbox(str(_ROOT / "sample_mbox" / "inbox.mbox")))[:n]]
+
+
+def _memory(pipe) -> tuple:
+    return (sorted(c.email for c in pipe.ledger), dict(pipe._first_seen), dict(pipe._org_addresses),
+            set(pipe._my_ids), dict(pipe._senders_of), dict(pipe._signatures),
+            dict(pipe._sender_links), dict(pipe.counts), pipe.last_date)
+
+
+def _tables(store) -> dict[str, list[tuple]]:
+    return {t: [tuple(r) for r in store.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2")]
+            for t, cols in (("contacts", "*"), ("senders", "*"), ("my_messages", "*"),
+                            ("decisions", "message_id, sender, action, reasons, category, scores, ref"))}
+
+
+def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path):
+    """The batch's lookups, kept writes and undo log: after a failure the pipeline's memory and
+    the store are as they were, and deciding again gives what one clean pass gives."""
+    from mailfactory import ME
+
+    from mailguard.core import classify
+    from mailguard.core.rules import Policy
+    from mailguard.pipeline import Pipeline
+    from mailguard.store import Store
+
+    model = classify.load()
+    raws = _sample(120)
+    refs = [f"#{i}" for i in range(len(raws))]
+    policy = Policy(me=frozenset({ME}), promo_threshold=model.threshold)
+    with Store(tmp_path / "clean.sqlite3") as clean_store, Store(tmp_path / "failed.sqlite3") as store:
+        clean = Pipeline(model, policy, clean_store)
+        clean.process(raws[:60], refs[:60])
+        clean.process(raws[60:], refs[60:])
+
+        pipe = Pipeline(model, policy, store)
+        pipe.process(raws[:60], refs[:60])
+        before, tables = _memory(pipe), _tables(store)
+        real, calls = store.save_decision, {"n": 0}
+
+        def failing(*a, **kw):
+            calls["n"] += 1
+            if calls["n"] == 50:
+                raise RuntimeError("disk trouble")
+            return real(*a, **kw)
+
+        store.save_decision = failing  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            pipe.process(raws[60:], refs[60:])
+        assert _memory(pipe) == before and _tables(store) == tables
+        store.save_decision = real  # type: ignore[method-assign]
+        pipe.process(raws[60:], refs[60:])
+        assert _memory(pipe) == _memory(clean)
+        assert _tables(store) == _tables(clean_store)
+        assert len(clean.ledger) >= 5 and clean.counts["messages"] == len(raws)
+        assert len(_tables(clean_store)["senders"]) >= 50 and _tables(clean_store)["my_messages"]
