@@ -8,9 +8,7 @@ for a promotion later in it.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -234,10 +232,17 @@ class Pipeline:
         self._sender_links: dict[str, tuple[str, str, str]] = {}
         #: sender address -> the social networks whose notification addresses match it
         self._net_candidates: dict[str, tuple[Network, ...]] = {}
-        #: matches an address (lower case) that any network's sender patterns match
-        globs = [g for net in self.social for g in net.senders]
-        self._any_network = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)) \
-            if globs else None
+        #: which networks an address can be from: by its domain for the sender patterns with a
+        #: literal domain ("*@e.linkedin.com"), always for the others ("notifications@*")
+        self._nets_by_domain: dict[str, set[int]] = {}
+        self._nets_always: set[int] = set()
+        for i, net in enumerate(self.social):
+            for pattern in net.senders:
+                _, at, domain = pattern.rpartition("@")
+                if at and not any(c in domain for c in "*?["):
+                    self._nets_by_domain.setdefault(domain, set()).add(i)
+                else:
+                    self._nets_always.add(i)
         #: the batch :meth:`process` is deciding (None when :meth:`step` is called by itself)
         self._batch: _Batch | None = None
         self.run_id = store.start_run(run_kind, source) if store else None
@@ -349,9 +354,9 @@ class Pipeline:
         if nets is None:
             if len(self._net_candidates) >= 100_000:
                 self._net_candidates.clear()
-            maybe = self._any_network is not None and self._any_network.match(address.lower())
+            maybe = self._nets_always | self._nets_by_domain.get(address.lower().rpartition("@")[2], set())
             nets = self._net_candidates[address] = \
-                tuple(n for n in self.social if n.sends(address)) if maybe else ()
+                tuple(self.social[i] for i in sorted(maybe) if self.social[i].sends(address))
         return network_of(msg, nets) if nets else None
 
     def _org_firsts(self, org: str) -> list[tuple[datetime, str, str]]:

@@ -212,3 +212,42 @@ def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path)
         assert _tables(store) == _tables(clean_store)
         assert len(clean.ledger) >= 5 and clean.counts["messages"] == len(raws)
         assert len(_tables(clean_store)["senders"]) >= 50 and _tables(clean_store)["my_messages"]
+
+
+LOCALS = st.sampled_from(["notifications", "noreply", "a-noreply", "invitations", "x", "hello", "news"])
+DOMAINS = st.sampled_from(["linkedin.com", "e.linkedin.com", "LinkedIn.com", "x.com", "a.x.com",
+                           "notify.x.com", "mastodon.social", "github.com", "email.github.com",
+                           "lu.ma", "example.org", "corp.example", "bsky.app", "weird@at.example"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(local=LOCALS, domain=DOMAINS)
+def test_the_network_of_a_sender_is_the_tables(local, domain):
+    """Pipeline._network_of asks only the networks an address can be from: the same answer as
+    asking every network, for the built-in table and user entries with odd patterns."""
+    from mailguard.core.parse import Address
+    from mailguard.core.rules import Policy
+    from mailguard.core.social import builtin_networks, network_from_dict, network_of
+    from mailguard.pipeline import Pipeline
+
+    events = [{"kind": "follow", "subject": "(?P<name>.+) follows you"}]
+    extra = [network_from_dict({"key": "corp", "name": "Corp", "senders": ["*@corp.example", "x@*.x.com"],
+                                "events": events}),
+             network_from_dict({"key": "odd", "name": "Odd", "senders": ["*news*@*", "hello@lu.m?", "a@b@weird@at.example"],
+                                "events": events})]
+    table = (*extra, *builtin_networks())
+    pipe = Pipeline(_model(), Policy(), social=table)
+    msg = replace(BASE, sender=Address("N", f"{local}@{domain}".lower()))
+    assert pipe._network_of(msg) == network_of(msg, table)
+    assert pipe._network_of(msg) == network_of(msg, table)  # and from the cache
+
+
+_MODEL = []
+
+
+def _model():
+    if not _MODEL:
+        from mailguard.core import classify
+
+        _MODEL.append(classify.load())
+    return _MODEL[0]
