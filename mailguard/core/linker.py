@@ -208,7 +208,7 @@ def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 def _signature(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     for org, where in _orgs(msg, ctx).items():
         emails = [e for e in ctx.ledger.by_org.get(org, ())
-                  if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.sig_domains]
+                  if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.named_domains]
         if not emails:
             continue
         v = ctx.verdict(org)
