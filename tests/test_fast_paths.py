@@ -177,12 +177,11 @@ def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path)
     the store are as they were, and deciding again gives what one clean pass gives."""
     from mailfactory import ME
 
-    from mailguard.core import classify
     from mailguard.core.rules import Policy
     from mailguard.pipeline import Pipeline
     from mailguard.store import Store
 
-    model = classify.load()
+    model = _model()
     raws = _sample(120)
     refs = [f"#{i}" for i in range(len(raws))]
     policy = Policy(me=frozenset({ME}), promo_threshold=model.threshold)
@@ -247,7 +246,7 @@ _MODEL = []
 
 def _model():
     if not _MODEL:
-        from mailguard.core import classify
+        from imapkit import load_model
 
-        _MODEL.append(classify.load())
+        _MODEL.append(load_model())
     return _MODEL[0]
