@@ -185,11 +185,28 @@ def one_pass(home: Path, model) -> tuple[float, object]:
     with Store(home / DB_NAME) as store, make_account(acct) as account:
         pipeline = make_pipeline(cfg, acct, store, model)
         sync = AccountSync(acct, account, store, pipeline, window_days=cfg.rules.window_days)
+        cpu0 = time.process_time(), workers_cpu()
         t0 = time.perf_counter()
         report = sync.run_pass()
         took = time.perf_counter() - t0
+        one_pass.cpu = (time.process_time() - cpu0[0], workers_cpu() - cpu0[1])  # type: ignore[attr-defined]
         pipeline.finish()
     return took, report
+
+
+def workers_cpu() -> float:
+    """CPU seconds (user + system) used so far by the worker processes of mailguard.parallel."""
+    from mailguard import parallel
+
+    pool = parallel._POOL[2] if parallel._POOL is not None else None
+    total = 0.0
+    for pid in list(getattr(pool, "_processes", None) or ()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def raw_fetch(server, user: str, uids: list[int] | None = None) -> tuple[float, int, list[bytes]]:
@@ -290,6 +307,9 @@ def _first_sync_and_processing(args, server, mail: Mail, model, scratch: Path) -
     n = report.learned
     print(f"\n1. first sync, learn only: {n} messages ({args.messages} INBOX + {len(sent)} Sent) "
           f"in {took:.2f} s = {n / took:,.0f} msgs/s; {report.new_contacts} contacts, moved {len(report.moved)}")
+    main_cpu, pool_cpu = one_pass.cpu  # type: ignore[attr-defined]
+    print(f"   CPU per message: {main_cpu / n * 1e6:,.0f} us in the deciding process (fetch, link, learn, "
+          f"record), {pool_cpu / n * 1e6:,.0f} us in the worker processes (parse, features, score)")
     peer_t, peer_n, raws = raw_fetch(server, user)
     print(f"   peer, imapclient FETCH of the same {peer_n} INBOX messages (same items, no processing): "
           f"{peer_t:.2f} s = {peer_n / peer_t:,.0f} msgs/s")

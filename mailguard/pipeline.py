@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .core.contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, is_personal, make_contact,
                             recipient_refusal, role_address)
@@ -126,9 +126,23 @@ def _short(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[:n - 1] + "…"
 
 
+#: (year, month, day) -> "YYYY-MM-DD" as f"{at:%Y-%m-%d}" writes it (strftime is slow)
+_DAY_TEXT: dict[tuple[int, int, int], str] = {}
+
+
+def _day(at: datetime) -> str:
+    key = (at.year, at.month, at.day)
+    got = _DAY_TEXT.get(key)
+    if got is None:
+        if len(_DAY_TEXT) >= 20_000:
+            _DAY_TEXT.clear()
+        got = _DAY_TEXT[key] = f"{at:%Y-%m-%d}"
+    return got
+
+
 def _describe(msg: ParsedMessage, at: datetime) -> str:
     who = msg.sender.email if msg.sender else "?"
-    return f'"{_short(msg.subject)}" from {who} on {at:%Y-%m-%d} showed a relationship with it'
+    return f'"{_short(msg.subject)}" from {who} on {_day(at)} showed a relationship with it'
 
 
 _MSGID = __import__("re").compile(r"<[^<>\s]{1,250}>")
@@ -141,6 +155,38 @@ def _referenced_ids(msg: ParsedMessage) -> list[str]:
         for v in msg.headers.get(h, ()):
             out.extend(_MSGID.findall(v[:8000]))
     return list(dict.fromkeys(out))[:50]
+
+
+_MISSING: Any = object()
+
+
+@dataclass
+class _Batch:
+    """What :meth:`Pipeline.process` keeps for one batch, inside the batch's transaction.
+
+    Store lookups are made for the whole batch at its start (keys that are absent map to None),
+    and the first-seen notes and the user's Message-IDs are written at its end. That gives the
+    answers one lookup per message gave: while the transaction is open only this pipeline writes,
+    everything it notes is in its memory too (which is asked first), and the decisions it saves
+    during the batch are tracked here (``decided``, ``linked``) for the lookups that read them.
+    ``undo`` takes the batch's changes to memory back when the batch fails."""
+
+    first_seen: dict[str, tuple[datetime, str] | None] = field(default_factory=dict)
+    earlier: dict[str, tuple[str, str, str] | None] = field(default_factory=dict)
+    senders_of: dict[str, tuple[str, str | None] | None] = field(default_factory=dict)
+    mine: dict[str, bool] = field(default_factory=dict)
+    #: Message-ID -> (sender, category) of the first decision about it saved in this batch
+    decided: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: senders of the decisions saved in this batch with a medium or strong link
+    linked: set[str] = field(default_factory=set)
+    notes: list[tuple[str, datetime, str]] = field(default_factory=list)
+    my_messages: list[tuple[str, datetime]] = field(default_factory=list)
+    #: (dict or set, key, the value before or _MISSING), in the order of the changes
+    undo: list[tuple[Any, Any, Any]] = field(default_factory=list)
+    #: the ledger before the batch's first contact
+    ledger: Ledger | None = None
+    #: id(Analysed) -> its sender_keys, worked out by the look-up
+    keys: dict[int, list[str]] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -184,6 +230,21 @@ class Pipeline:
         self._signatures: dict[str, tuple[str, frozenset[str]]] = {}
         #: sender -> (contact, "how, when", kind) of its first medium or strong link
         self._sender_links: dict[str, tuple[str, str, str]] = {}
+        #: sender address -> the social networks whose notification addresses match it
+        self._net_candidates: dict[str, tuple[Network, ...]] = {}
+        #: which networks an address can be from: by its domain for the sender patterns with a
+        #: literal domain ("*@e.linkedin.com"), always for the others ("notifications@*")
+        self._nets_by_domain: dict[str, set[int]] = {}
+        self._nets_always: set[int] = set()
+        for i, net in enumerate(self.social):
+            for pattern in net.senders:
+                _, at, domain = pattern.rpartition("@")
+                if at and not any(c in domain for c in "*?["):
+                    self._nets_by_domain.setdefault(domain, set()).add(i)
+                else:
+                    self._nets_always.add(i)
+        #: the batch :meth:`process` is deciding (None when :meth:`step` is called by itself)
+        self._batch: _Batch | None = None
         self.run_id = store.start_run(run_kind, source) if store else None
         self.last_date: datetime | None = None
         self.counts = {"messages": 0, "moves": 0, "new_contacts": 0, "unreadable": 0}
@@ -197,20 +258,38 @@ class Pipeline:
             return msg.date
         return self.last_date or datetime.now(timezone.utc)
 
+    def _put(self, d: dict[Any, Any], key: Any, value: Any) -> None:
+        """d[key] = value, undone if the batch fails."""
+        if self._batch is not None:
+            self._batch.undo.append((d, key, d.get(key, _MISSING)))
+        d[key] = value
+
+    def _add(self, s: set[Any], item: Any) -> None:
+        """s.add(item), undone if the batch fails."""
+        if item not in s:
+            if self._batch is not None:
+                self._batch.undo.append((s, item, _MISSING))
+            s.add(item)
+
     def _first(self, key: str) -> tuple[datetime, str] | None:
         got = self._first_seen.get(key)
         if got is None and self.store is not None:
-            got = self.store.first_seen_note(key)
+            b = self._batch
+            got = b.first_seen[key] if b is not None and key in b.first_seen else \
+                self.store.first_seen_note(key)
             if got is not None:
-                self._first_seen[key] = got
+                self._put(self._first_seen, key, got)
         return got
 
     def _note(self, key: str, at: datetime, note: str) -> None:
         old = self._first(key)
         if old is None or at < old[0]:
-            self._first_seen[key] = (at, note)
+            self._put(self._first_seen, key, (at, note))
         if self.store is not None:
-            self.store.note_sender(key, at, note)
+            if self._batch is not None:
+                self._batch.notes.append((key, at, note))
+            else:
+                self.store.note_sender(key, at, note)
 
     def _org_evidence(self, org: str) -> OrgEvidence:
         addrs = self._addresses_at(org)
@@ -227,18 +306,58 @@ class Pipeline:
             if self.store is not None:
                 prefix = f"at:{org}/"
                 got = {k[len(prefix):] for k in self.store.keys_with_prefix(prefix)}
-            self._org_addresses[org] = got
+            self._put(self._org_addresses, org, got)
         return got
 
-    def _link_context(self) -> LinkContext:
+    def _link_context(self, orgs: dict[str, str] | None = None) -> LinkContext:
         return LinkContext(self.ledger, own_orgs=self.policy.own_orgs, org_evidence=self._org_evidence,
-                           disabled=self.policy.disabled_links, earlier_link=self._earlier_link)
+                           disabled=self.policy.disabled_links, earlier_link=self._earlier_link,
+                           orgs=orgs)
 
     def _earlier_link(self, sender: str) -> tuple[str, str, str] | None:
         got = self._sender_links.get(sender)
         if got is None and self.store is not None:
-            got = self.store.earlier_link(sender)
+            b = self._batch
+            if b is not None and sender in b.earlier and (b.earlier[sender] is not None
+                                                          or sender not in b.linked):
+                got = b.earlier[sender]
+            else:
+                got = self.store.earlier_link(sender)
         return got
+
+    def _is_mine(self, message_id: str) -> bool:
+        if message_id in self._my_ids:
+            return True
+        if self.store is None:
+            return False
+        b = self._batch
+        if b is not None and message_id in b.mine:
+            return b.mine[message_id]
+        return self.store.is_my_message(message_id)
+
+    def _sender_of(self, message_id: str) -> tuple[str, str | None] | None:
+        got = self._senders_of.get(message_id)
+        if got is None and self.store is not None:
+            b = self._batch
+            if b is not None and message_id in b.senders_of:
+                got = b.senders_of[message_id] or b.decided.get(message_id)
+            else:
+                got = self.store.sender_of_message(message_id)
+        return got
+
+    def _network_of(self, msg: ParsedMessage) -> Network | None:
+        """social.network_of, asking only the networks whose addresses match the sender."""
+        if msg.sender is None or msg.unreadable:
+            return None
+        address = msg.sender.email
+        nets = self._net_candidates.get(address)
+        if nets is None:
+            if len(self._net_candidates) >= 100_000:
+                self._net_candidates.clear()
+            maybe = self._nets_always | self._nets_by_domain.get(address.lower().rpartition("@")[2], set())
+            nets = self._net_candidates[address] = \
+                tuple(self.social[i] for i in sorted(maybe) if self.social[i].sends(address))
+        return network_of(msg, nets) if nets else None
 
     def _org_firsts(self, org: str) -> list[tuple[datetime, str, str]]:
         """(first seen, note, address) of every address at ``org`` the mailbox has heard from or
@@ -285,13 +404,11 @@ class Pipeline:
         if not refs:
             return None, None
         for mid in refs:
-            if mid in self._my_ids or (self.store is not None and self.store.is_my_message(mid)):
+            if self._is_mine(mid):
                 return "a reply in a thread you took part in", None
         me = msg.sender.email if msg.sender else ""
         for mid in refs:
-            got = self._senders_of.get(mid)
-            if got is None and self.store is not None:
-                got = self.store.sender_of_message(mid)
+            got = self._sender_of(mid)
             if got and got[0] == me and got[1] == "promotional":
                 return None, ("a follow-up to the sender's own promotional message, which you never "
                               "answered")
@@ -301,23 +418,26 @@ class Pipeline:
                   a: Analysed | None = None) -> None:
         """Note what this received message shows: the sender, list and organisation first seen."""
         if msg.message_id and msg.sender is not None and len(self._senders_of) < 200_000:
-            self._senders_of[msg.message_id] = (msg.sender.email, category)
+            self._put(self._senders_of, msg.message_id, (msg.sender.email, category))
             sig = a.sig if a is not None and a.sig is not None else signature_domains(msg)
             if sig:
-                self._signatures[msg.message_id] = (msg.sender.email, sig)
+                self._put(self._signatures, msg.message_id, (msg.sender.email, sig))
         note = _describe(msg, at)
-        for key in sender_keys(msg, a.orgs if a is not None else None):
+        known = self._batch.keys.get(id(a)) if self._batch is not None and a is not None else None
+        for key in (sender_keys(msg, a.orgs if a is not None else None) if known is None else known):
             if not key.startswith("org:"):
                 self._note(key, at, note)
         if msg.sender is not None:
             org = org_domain(msg.sender.domain)
             if org:
-                self._addresses_at(org).add(msg.sender.email)
+                self._add(self._addresses_at(org), msg.sender.email)
                 self._note(f"at:{org}/{msg.sender.email}", at, note)
 
     def _learn(self, contact_args: dict | Contact, learned: list[str], line: str = "") -> None:
         c = contact_args if isinstance(contact_args, Contact) else make_contact(**contact_args)
         known = c.email in self.ledger
+        if self._batch is not None and self._batch.ledger is None:
+            self._batch.ledger = Ledger(self.ledger)
         stored, changed = self.ledger.add(c)
         if changed and self.store is not None:
             self.store.save_contact(stored)
@@ -327,15 +447,17 @@ class Pipeline:
 
     def _learn_from_mine(self, msg: ParsedMessage, at: datetime, learned: list[str]) -> None:
         if msg.message_id:
-            self._my_ids.add(msg.message_id)
-            if self.store is not None:
+            self._add(self._my_ids, msg.message_id)
+            if self._batch is not None and self.store is not None:
+                self._batch.my_messages.append((msg.message_id, at))
+            elif self.store is not None:
                 self.store.note_my_message(msg.message_id, at)
         recipients = [r for r in msg.recipients if r.email not in self.policy.me]
         subject = _short(msg.subject)
         for r in recipients:
             org = org_domain(r.domain)
             if org:  # writing to an organisation is a relationship with it
-                self._addresses_at(org).add(r.email)
+                self._add(self._addresses_at(org), r.email)
                 self._note(f"at:{org}/{r.email}", at,
                            f'your message "{subject}" to {r.email} on {at:%Y-%m-%d} showed a relationship with it')
         if len(recipients) > MAX_CONTACTS_PER_SENT:
@@ -360,13 +482,13 @@ class Pipeline:
         result = LinkResult()
         prior = conversation = bump = None
         # a social network's own mail speaks for the network, never for the person it names
-        net = network_of(msg, self.social) if feats is not None else None
+        net = self._network_of(msg) if feats is not None else None
         if msg.unreadable or feats is None:
             self.counts["unreadable"] += 1
             why = msg.unreadable or "unreadable"
             self.unreadable_reasons[why] = self.unreadable_reasons.get(why, 0) + 1
         elif not is_from_me(msg, self.policy) and net is None:
-            result = link_message(msg, self._link_context(), at=at, window=self.window)
+            result = link_message(msg, self._link_context(a.orgs), at=at, window=self.window)
             result, prior = self._prior(msg, result, a.orgs)
             conversation, bump = self._conversation(msg)
         d = decide(msg, feats, score, result, self.policy, prior=prior, conversation=conversation,
@@ -374,8 +496,8 @@ class Pipeline:
         best = result.best
         if (best is not None and msg.sender is not None and best.strength >= MEDIUM
                 and msg.sender.email not in self._sender_links and len(self._sender_links) < 100_000):
-            self._sender_links[msg.sender.email] = (
-                best.contact.email, f"by {best.kind} on {at:%Y-%m-%d}", best.kind)
+            self._put(self._sender_links, msg.sender.email,
+                      (best.contact.email, f"by {best.kind} on {at:%Y-%m-%d}", best.kind))
 
         if feats is not None and msg.sender is not None and score is not None:
             if is_from_me(msg, self.policy):
@@ -405,6 +527,12 @@ class Pipeline:
             self.counts["moves"] += 1
         if self.store is not None:
             self.store.save_decision(self.run_id, d, self.source)
+            b = self._batch
+            if b is not None:
+                if d.message_id and d.message_id not in b.decided:
+                    b.decided[d.message_id] = (d.sender, d.category)
+                if d.linked_contact is not None and d.link_strength in ("strong", "medium"):
+                    b.linked.add(d.sender)
         return d
 
     def analyse(self, raws: Sequence[bytes]) -> list[Analysed]:
@@ -427,26 +555,70 @@ class Pipeline:
         refs = refs or [""] * len(raws)
         # what the batch learns is kept in memory only if the store keeps it too: a failed batch
         # rolls both back, so a retry message by message learns (and saves) it again
-        snapshot = self._snapshot()
+        small = (dict(self.counts), dict(self.unreadable_reasons), self.last_date)
+        self._batch = batch = _Batch()
         try:
             if self.store is None:
                 return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
             with self.store.transaction():
-                return [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+                self._look_up(batch, analysed)
+                out = [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+                self.store.note_senders(batch.notes)
+                self.store.note_my_messages(batch.my_messages)
+                return out
         except BaseException:
-            self._restore(snapshot)
+            self._undo(batch, small)
             raise
+        finally:
+            self._batch = None
 
-    def _snapshot(self) -> tuple:
-        return (Ledger(self.ledger), dict(self._first_seen),
-                {k: set(v) for k, v in self._org_addresses.items()}, set(self._my_ids),
-                dict(self._senders_of), dict(self._signatures), dict(self._sender_links),
-                dict(self.counts), dict(self.unreadable_reasons), self.last_date)
+    def _look_up(self, batch: _Batch, analysed: Sequence[Analysed]) -> None:
+        """Ask the store, for the whole batch at once, what deciding it will ask message by
+        message (a superset): first-seen notes, earlier links, and the messages replied to."""
+        assert self.store is not None
+        keys: set[str] = set()
+        senders: set[str] = set()
+        refs: set[str] = set()
+        for a in analysed:
+            msg = a.msg
+            if a.feats is None or msg.sender is None:
+                continue
+            if is_from_me(msg, self.policy):
+                for r in msg.recipients:
+                    org = org_domain(r.domain)
+                    if org:
+                        keys.add(f"at:{org}/{r.email}")
+                continue
+            senders.add(msg.sender.email)
+            of_msg = batch.keys[id(a)] = sender_keys(msg, a.orgs)
+            keys.update(k for k in of_msg if not k.startswith("org:"))
+            org = org_domain(msg.sender.domain)
+            if org:
+                keys.add(f"at:{org}/{msg.sender.email}")
+            refs.update(_referenced_ids(msg))
+        keys = {k for k in keys if k not in self._first_seen}
+        found = self.store.first_seen_notes(keys)
+        batch.first_seen = {k: found.get(k) for k in keys}
+        senders = {x for x in senders if x not in self._sender_links}
+        links = self.store.earlier_links(senders)
+        batch.earlier = {x: links.get(x) for x in senders}
+        mine = self.store.my_messages_among(m for m in refs if m not in self._my_ids)
+        batch.mine = {m: m in mine for m in refs}
+        asked = [m for m in refs if m not in self._senders_of]
+        got = self.store.senders_of_messages(asked)
+        batch.senders_of = {m: got.get(m) for m in asked}
 
-    def _restore(self, snap: tuple) -> None:
-        (self.ledger, self._first_seen, self._org_addresses, self._my_ids, self._senders_of,
-         self._signatures, self._sender_links, self.counts, self.unreadable_reasons,
-         self.last_date) = snap
+    def _undo(self, batch: _Batch, small: tuple) -> None:
+        for container, key, old in reversed(batch.undo):
+            if isinstance(container, set):
+                container.discard(key)
+            elif old is _MISSING:
+                container.pop(key, None)
+            else:
+                container[key] = old
+        if batch.ledger is not None:
+            self.ledger = batch.ledger
+        self.counts, self.unreadable_reasons, self.last_date = small
 
     def finish(self) -> dict[str, int]:
         counts = dict(self.counts)

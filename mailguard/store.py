@@ -377,6 +377,12 @@ class Store:
         except sqlite3.Error as exc:
             raise _store_error(f"state database {self.path}", exc) from None
 
+    def _executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        try:
+            self.db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise _store_error(f"state database {self.path}", exc) from None
+
     # -- contacts --------------------------------------------------------------------------
 
     def load_contacts(self) -> list[Contact]:
@@ -407,14 +413,7 @@ class Store:
 
     def note_sender(self, key: str, when: datetime, note: str = "") -> None:
         iso = _iso(when)
-        self.execute(
-            """INSERT INTO senders (key, first_seen, last_seen, note) VALUES (?, ?, ?, ?)
-               ON CONFLICT(key) DO UPDATE SET messages = messages + 1,
-                   note = CASE WHEN excluded.first_seen < first_seen THEN excluded.note ELSE note END,
-                   first_seen = min(first_seen, excluded.first_seen),
-                   last_seen = max(last_seen, excluded.last_seen)""",
-            (key, iso, iso, note),
-        )
+        self.execute(_NOTE_SENDER, (key, iso, iso, note))
 
     def first_seen_note(self, key: str) -> tuple[datetime, str] | None:
         """When ``key`` was first seen, and the note of that first message."""
@@ -453,6 +452,59 @@ class Store:
         row = self.execute("SELECT sender, category FROM decisions WHERE message_id = ? ORDER BY id LIMIT 1",
                            (message_id,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    # -- the same, for a batch of messages (pipeline.Pipeline.process) ----------------------
+    #
+    # Each answers for many keys what the single-key method above answers for one, in a few
+    # statements; the writes are the single-key statements, in the given order.
+
+    def _rows_in(self, sql: str, keys: Iterable[str]) -> Iterator[sqlite3.Row]:
+        """Rows of ``sql`` (ending in "IN ({marks})") for the keys, 500 at a time."""
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            yield from self.execute(sql.format(marks=",".join("?" * len(part))), part)
+
+    def first_seen_notes(self, keys: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+        """:meth:`first_seen_note` of each key that has one."""
+        return {r[0]: (_dt(r[1]), r[2]) for r in self._rows_in(  # type: ignore[misc]
+            "SELECT key, first_seen, note FROM senders WHERE key IN ({marks})", keys) if r[1]}
+
+    def note_senders(self, rows: Iterable[tuple[str, datetime, str]]) -> None:
+        """:meth:`note_sender` of each (key, when, note), in order."""
+        self._executemany(_NOTE_SENDER, ((k, iso, iso, n) for k, w, n in rows for iso in (_iso(w),)))
+
+    def note_my_messages(self, rows: Iterable[tuple[str, datetime]]) -> None:
+        """:meth:`note_my_message` of each (Message-ID, when), in order."""
+        self._executemany("INSERT OR IGNORE INTO my_messages (message_id, at) VALUES (?, ?)",
+                          ((m, _iso(w)) for m, w in rows))
+
+    def my_messages_among(self, message_ids: Iterable[str]) -> set[str]:
+        """The Message-IDs for which :meth:`is_my_message` is true."""
+        return {r[0] for r in self._rows_in(
+            "SELECT message_id FROM my_messages WHERE message_id IN ({marks})", message_ids)}
+
+    def earlier_links(self, senders: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """:meth:`earlier_link` of each sender that has one."""
+        out: dict[str, tuple[str, str, str]] = {}
+        for r in self._rows_in(
+                """SELECT sender, linked_contact, link_kind, date, id FROM decisions
+                   WHERE link_strength IN ('strong', 'medium') AND linked_contact IS NOT NULL
+                     AND sender IN ({marks})""", senders):
+            got = out.get(r[0])
+            if got is None or r[4] < got[1]:
+                out[r[0]] = ((r[1], f"by {r[2]} on {(r[3] or '')[:10]}", r[2]), r[4])  # type: ignore[assignment]
+        return {k: v[0] for k, v in out.items()}  # type: ignore[misc]
+
+    def senders_of_messages(self, message_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """:meth:`sender_of_message` of each Message-ID decided earlier."""
+        out: dict[str, tuple[tuple[str, str | None], int]] = {}
+        for r in self._rows_in("SELECT message_id, sender, category, id FROM decisions "
+                               "WHERE message_id IN ({marks})", message_ids):
+            got = out.get(r[0])
+            if got is None or r[3] < got[1]:
+                out[r[0]] = ((r[1], r[2]), r[3])
+        return {k: v[0] for k, v in out.items()}
 
     # -- runs and decisions ----------------------------------------------------------------
 
@@ -985,6 +1037,12 @@ class MoveJournal:
             f"SELECT * FROM moves WHERE id IN ({','.join('?' * len(move_ids))}) AND state = '{DONE}' "
             "ORDER BY id", move_ids)]
 
+
+_NOTE_SENDER = """INSERT INTO senders (key, first_seen, last_seen, note) VALUES (?, ?, ?, ?)
+    ON CONFLICT(key) DO UPDATE SET messages = messages + 1,
+        note = CASE WHEN excluded.first_seen < first_seen THEN excluded.note ELSE note END,
+        first_seen = min(first_seen, excluded.first_seen),
+        last_seen = max(last_seen, excluded.last_seen)"""
 
 #: one message across scans, as review.py keys them: its Message-ID, or sender|date|subject
 _MESSAGE_KEY = ("COALESCE(NULLIF(message_id, ''), "

@@ -102,6 +102,9 @@ class LinkContext:
     disabled: frozenset[str] = frozenset()
     #: sender address -> (contact, when) it was linked to earlier on medium or strong evidence
     earlier_link: Callable[[str], tuple[str, str] | None] | None = None
+    #: message_org_domains of the message, when the caller worked it out already (one context
+    #: per message)
+    orgs: dict[str, str] | None = None
     _verdicts: dict[str, OrgVerdict] = field(default_factory=dict)
     _named: tuple[frozenset[str], frozenset[str]] | None = None
 
@@ -151,6 +154,10 @@ def message_org_domains(msg: ParsedMessage) -> dict[str, str]:
     return found
 
 
+def _orgs(msg: ParsedMessage, ctx: LinkContext) -> dict[str, str]:
+    return message_org_domains(msg) if ctx.orgs is None else ctx.orgs
+
+
 # -- the rules -----------------------------------------------------------------------------
 
 
@@ -185,7 +192,7 @@ def _platform_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 
 def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
-    for org, where in message_org_domains(msg).items():
+    for org, where in _orgs(msg, ctx).items():
         emails = [e for e in ctx.ledger.by_org.get(org, ()) if (c := ctx.ledger.get(e)) and c.org_domain == org]
         if not emails:
             continue
@@ -199,7 +206,7 @@ def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 
 def _signature(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
-    for org, where in message_org_domains(msg).items():
+    for org, where in _orgs(msg, ctx).items():
         emails = [e for e in ctx.ledger.by_org.get(org, ())
                   if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.named_domains]
         if not emails:
@@ -217,7 +224,7 @@ def _signature(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 
 def _company_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
-    for org, where in message_org_domains(msg).items():
+    for org, where in _orgs(msg, ctx).items():
         keys = org_name_keys(org.split(".")[0])
         emails = {e for k in keys for e in ctx.ledger.by_org_name.get(k, ())}
         for email in sorted(emails):
@@ -247,7 +254,7 @@ def _display_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
         parts = split_display_name(name)
         people: set[str] = set()
         if parts.person and " " in parts.person:
-            people |= set(same_name(ledger, parts.person, _message_org_names(msg, parts.org)))
+            people |= set(same_name(ledger, parts.person, _message_org_names(msg, parts.org, ctx)))
         orgs: set[str] = set()
         if parts.org:
             orgs = {e for k in org_name_keys(parts.org) for e in ledger.by_org_name.get(k, ())}
@@ -289,9 +296,10 @@ def same_name(ledger: Ledger, person: str, orgs: set[str]) -> list[str]:
     return [c.email for c in found]
 
 
-def _message_org_names(msg: ParsedMessage, display_org: str) -> set[str]:
+def _message_org_names(msg: ParsedMessage, display_org: str, ctx: LinkContext | None = None
+                       ) -> set[str]:
     keys: set[str] = set(org_name_keys(display_org)) if display_org else set()
-    for d in message_org_domains(msg):
+    for d in (message_org_domains(msg) if ctx is None else _orgs(msg, ctx)):
         keys |= org_name_keys(d.split(".")[0])
     return keys
 

@@ -13,7 +13,8 @@ or a sub-domain of it, ``sequencer``: false for a tool reps also use to track on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,22 +85,22 @@ def load_tools(raw: Mapping[str, Any] | None) -> tuple[SalesTool, ...]:
     return tuple(out)
 
 
+#: a link's host after "://": letters, digits, "." and "-" (``\\w`` is str.isalnum() plus "_", cut at
+#: the first "_" below), at most 253 characters; the scan is linear
+_HOST = re.compile(r"://([\w.-]{0,253})")
+#: at most this many "://" are looked at
+MAX_LINKS = 400
+
+
 def link_hosts(msg: ParsedMessage) -> Iterable[str]:
-    """Hosts of the links and images of a message (bounded; a plain scan, no regular expression)."""
+    """Hosts of the links and images of a message (bounded; linear)."""
     body = (msg.html[:60000] + " " + msg.text[:20000]).lower()
-    pos = 0
-    for _ in range(400):
-        i = body.find("://", pos)
-        if i < 0:
+    for n, m in enumerate(_HOST.finditer(body)):
+        if n >= MAX_LINKS:
             return
-        j = i + 3
-        end = j
-        n = len(body)
-        while end < n and end - j < 253 and (body[end].isalnum() or body[end] in ".-"):
-            end += 1
-        if end > j:
-            yield body[j:end].strip(".")
-        pos = end if end > i + 3 else i + 3
+        host = m.group(1).partition("_")[0]
+        if host:
+            yield host.strip(".")
 
 
 def _matches(host: str, domain: str) -> bool:
@@ -107,7 +108,9 @@ def _matches(host: str, domain: str) -> bool:
 
 
 def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> tuple[SalesTool, str] | None:
-    """(the sales-engagement tool, the mark that showed it), or None."""
+    """(the sales-engagement tool, the mark that showed it), or None. The first tool (in table
+    order) with a header on the message; else the first tool and domain with a link host that is
+    that domain or under it."""
     for t in tools:
         for h in t.headers:
             if h in msg.headers:
@@ -115,9 +118,44 @@ def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> t
     hosts = set(link_hosts(msg))
     if not hosts:
         return None
-    for t in tools:
-        for d in t.domains:
-            for host in hosts:
-                if _matches(host, d):
-                    return t, f"tracking/link host {host}"
-    return None
+    index = _domain_index(tools)
+    best: tuple[int, int] | None = None
+    for host in hosts:  # the host itself and what follows each "." in it
+        for suffix in _suffixes(host):
+            for place in index.get(suffix, ()):
+                if best is None or place < best:
+                    best = place
+    if best is None:
+        return None
+    t = tools[best[0]]
+    domain = t.domains[best[1]]
+    host = next(h for h in hosts if _matches(h, domain))
+    return t, f"tracking/link host {host}"
+
+
+def _suffixes(host: str) -> Iterator[str]:
+    yield host
+    i = host.find(".")
+    while i >= 0:
+        yield host[i + 1:]
+        i = host.find(".", i + 1)
+
+
+#: id(tools) -> (tools, domain -> [(tool index, domain index)])
+_INDEXES: dict[int, tuple[Sequence[SalesTool], dict[str, list[tuple[int, int]]]]] = {}
+
+
+def _domain_index(tools: Sequence[SalesTool]) -> dict[str, list[tuple[int, int]]]:
+    got = _INDEXES.get(id(tools))
+    if got is not None and got[0] is tools:
+        return got[1]
+    index: dict[str, list[tuple[int, int]]] = {}
+    for i, t in enumerate(tools):
+        for j, d in enumerate(t.domains):
+            index.setdefault(d, []).append((i, j))
+    if not isinstance(tools, tuple):  # a list may change: not kept
+        return index
+    if len(_INDEXES) >= 64:
+        _INDEXES.clear()
+    _INDEXES[id(tools)] = (tools, index)
+    return index

@@ -38,6 +38,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import imaplib
+import io
 import ipaddress
 import logging
 import re
@@ -436,11 +437,47 @@ def imap_quoted(text: str) -> bytes:
 
 def message_id_of(header: bytes) -> str | None:
     """The Message-ID of a raw header block, whitespace-unfolded, or None if absent or empty."""
-    value = BytesHeaderParser().parsebytes(header).get("Message-ID")
+    value = _ascii_message_id(header) if header.isascii() else _EMAIL_PARSER
+    if value is _EMAIL_PARSER:
+        value = BytesHeaderParser().parsebytes(header).get("Message-ID")
     if value is None:
         return None
     text = " ".join(str(value).split())
     return text or None
+
+
+_EMAIL_PARSER: Any = object()
+#: what email.feedparser takes for a header line (a field, a continuation, a unix From)
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
+
+
+def _ascii_message_id(header: bytes) -> str | None:
+    """The raw value of the first Message-ID field of an ASCII header block, exactly as
+    email.parser.BytesHeaderParser (compat32) gives it: the same lines (split at CR, LF or CRLF),
+    the same end of the header, the same malformed lines skipped."""
+    value: list[str] | None = None
+    current = ""
+    for line in io.StringIO(header.decode("ascii"), newline=""):
+        if not _HEADER_LINE.match(line):
+            break  # the end of the header
+        if line[0] in " \t":
+            if current and value is not None:
+                value.append(line)
+            continue
+        if value is not None:
+            break  # the first Message-ID is complete
+        current = ""
+        if line.startswith("From "):
+            continue
+        i = line.find(":")
+        if i > 0:
+            current = line[:i]
+            if current.lower() == "message-id":
+                value = [line]
+    if value is None:
+        return None
+    first = value[0].split(":", 1)[1].lstrip(" \t")
+    return (first + "".join(value[1:])).rstrip("\r\n")
 
 
 def server_folder_name(name: str, prefix: str = "", delimiter: str | None = "/") -> str:
