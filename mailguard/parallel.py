@@ -78,6 +78,21 @@ def _features_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
     return out
 
 
+def _probs_chunk(raws: list[bytes]) -> Any:
+    """Calibrated probabilities (n, 3) of a chunk, scored as one block (CHUNK is SCORE_BLOCK) with
+    the header tokens only a model that uses them needs; a NaN row for a message that has no
+    features (not understood). What evaluating a model needs, without sending features back."""
+    import numpy as np
+
+    assert _MODEL is not None
+    feats = [analyse_one(raw, header_tokens=_MODEL.uses_header_tokens)[1] for raw in raws]
+    out = np.full((len(raws), 3), np.nan)
+    where = [i for i, f in enumerate(feats) if f is not None]
+    if where:
+        out[where] = _MODEL.predict([feats[i] for i in where])
+    return out
+
+
 def _ready(_: int = 0) -> int:
     return os.getpid()
 
