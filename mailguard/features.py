@@ -22,7 +22,7 @@ from operator import methodcaller
 from .categories import transactional_reason, transactional_subject
 from .contacts import TICKET_HEADERS
 from .identity import esp_of, registrable_domain
-from .parse import ParsedMessage
+from .parse import ParsedMessage, pickled_by_fields
 
 #: The model's structural inputs. Whether a message came through a mailing list is left out on
 #: purpose: in training data most personal mail may be list traffic (it is in the SpamAssassin
@@ -180,6 +180,7 @@ _ORDER_REF = re.compile(r"\b(?:order|bestellung|commande|pedido|zamówieni\w*)\s
                         r"#?[a-z]{0,4}-?\d[\d-]{2,}")
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Features:
     """Model input and the bulk signals the rules explain themselves with."""
@@ -318,6 +319,8 @@ def _own_words(msg: ParsedMessage, text: str) -> str | None:
 #: and C1 controls, DEL
 _UNDECODED = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), *range(0x7f, 0xa0), 0xfffd]}
 _UNDECODED_ASCII = bytes(c for c in _UNDECODED if c < 128)
+_UNDECODED_OTHER = frozenset(chr(c) for c in _UNDECODED if c >= 128)
+_NON_ASCII = re.compile("[^\x00-\x7f]")
 
 
 def _understood(msg: ParsedMessage, text: str) -> str:
@@ -328,17 +331,17 @@ def _understood(msg: ParsedMessage, text: str) -> str:
         return "empty message"
     if not stripped:
         return "" if msg.subject.strip() and msg.n_attachments else "no body text"
-    if sample.isascii():  # the same counts on bytes, at C speed (ASCII letters are A-Z, a-z)
-        b = sample.encode("ascii")
-        bad = len(b) - len(b.translate(None, _UNDECODED_ASCII))
-        letters = len(b) - len(b.translate(None, _ASCII_LETTERS))
-    else:
-        bad = len(sample) - len(sample.translate(_UNDECODED))
-        letters = -1
+    # the ASCII characters counted on the UTF-8 bytes at C speed (ASCII letters are A-Z and a-z;
+    # the bytes of other characters are all >= 0x80), the others one by one
+    b = sample.encode("utf-8", "surrogatepass")
+    bad = len(b) - len(b.translate(None, _UNDECODED_ASCII))
+    letters = len(b) - len(b.translate(None, _ASCII_LETTERS))
+    if not sample.isascii():
+        others = _NON_ASCII.findall(sample)
+        bad += sum(map(_UNDECODED_OTHER.__contains__, others))
+        letters += sum(map(str.isalpha, others))
     if bad / len(sample) > 0.05:
         return "the body does not decode as text"
-    if letters < 0:
-        letters = sum(map(str.isalpha, sample))
     if len(stripped) > 40 and letters / len(sample) < 0.3:
         return "the body is not language"
     return ""

@@ -28,6 +28,7 @@ from .pipeline import SCORE_BLOCK, Analysed, analyse, analyse_one
 if TYPE_CHECKING:
     from .classify import PromoModel
     from .features import Features
+    from .sources import Item, Source
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,29 @@ def submit(raws: Sequence[bytes], model: PromoModel, workers: int | None = None
         return out
 
     return result
+
+
+#: messages whose Date one worker task reads
+DATE_CHUNK = 512
+
+
+def dated_items(source: Source, model: PromoModel | None, workers: int | None = None) -> list[Item]:
+    """``source.items()`` (file order, with dates), the dates read in the shared pool when the
+    source says where its messages are and there are many: the first pass of a scan is then
+    spread over the cores too."""
+    from .sources import Item, dates_of_spans
+
+    n = resolve_workers(workers)
+    if n <= 1:
+        return source.items()
+    items = source.items(dates=False)
+    spans = source.head_spans(items)
+    if spans is None or len(spans) < MIN_PARALLEL:
+        return source.items()
+    pool = pool_for(model, n)
+    parts = pool.map(dates_of_spans, [spans[i:i + DATE_CHUNK] for i in range(0, len(spans), DATE_CHUNK)])
+    dates = [d for part in parts for d in part]
+    return [Item(it.ref, it.key, it.position, d) for it, d in zip(items, dates)]
 
 
 def analyse_batch(raws: Sequence[bytes], model: PromoModel, workers: int | None = None

@@ -16,11 +16,15 @@ import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
+from operator import attrgetter
+from typing import Any, TypeVar
 from datetime import datetime, timezone
 from email.message import Message
 from email.policy import compat32
 
 from dateutil import parser as dateparser
+
+_T = TypeVar("_T")
 
 #: Bytes of a raw message that are parsed at all; the rest (attachments, mostly) is ignored.
 MAX_PARSE_BYTES = 512 * 1024
@@ -32,6 +36,21 @@ MAX_PARTS = 64
 MAX_HEADER_CHARS = 4096
 
 
+def pickled_by_fields(cls: type[_T]) -> type[_T]:
+    """Pickle a slots dataclass as its class and its field values. Unpickling then calls the
+    class once, instead of dataclasses' __setstate__ (a loop over fields() for every object):
+    twice as fast, which counts when workers send thousands of parsed messages back."""
+    get = attrgetter(*cls.__slots__)  # type: ignore[attr-defined]
+    one = len(cls.__slots__) == 1  # type: ignore[attr-defined]
+
+    def __reduce__(self: Any) -> tuple[type, tuple]:
+        return type(self), ((get(self),) if one else get(self))
+
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign,assignment]
+    return cls
+
+
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Address:
     """One mailbox: display name (decoded, may be empty) and lower-cased address."""
@@ -47,6 +66,7 @@ class Address:
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
     """What the pipeline knows about one message. Built by :func:`parse_message`."""

@@ -21,7 +21,7 @@ from .features import Features, extract
 from .identity import org_domain, registrable_domain, signature_domains, signature_role
 from .linker import MEDIUM, LinkContext, LinkResult, link_message
 from .orgs import OrgEvidence, freemail_domains
-from .parse import ParsedMessage, parse_message
+from .parse import ParsedMessage, parse_message, pickled_by_fields
 from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
 from .social import (Network, builtin_networks, kept_reason, learned_line, network_of,
                      parse_notification, social_contact)
@@ -39,6 +39,7 @@ SCORE_BLOCK = 64
 MAX_CONTACTS_PER_SENT = 10
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Analysed:
     """A message after the pure stages."""

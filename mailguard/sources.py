@@ -108,6 +108,12 @@ class Source:
     def read(self, item: Item) -> bytes:
         raise NotImplementedError
 
+    def head_spans(self, items: list[Item]) -> list[tuple[str, int, int]] | None:
+        """Where the first bytes of each item are, (file, offset, length), for reading the
+        dates elsewhere (:func:`dates_of_spans`, in worker processes); None when the source
+        cannot say (its items() reads the dates itself)."""
+        return None
+
     def close(self) -> None:
         pass
 
@@ -152,6 +158,12 @@ class MboxSource(Source):
                 date = date_of_head(head)
             out.append(Item(f"{self.path.name}#{pos + 1}", str(pos), pos, date))
         return out
+
+    def head_spans(self, items: list[Item]) -> list[tuple[str, int, int]] | None:
+        starts, stops = self._offsets()
+        path = str(self.path)
+        return [(path, starts[p], min(HEAD_BYTES, stops[p] - starts[p]))
+                for p in (int(it.key) for it in items)]
 
     def read(self, item: Item) -> bytes:
         starts, stops = self._offsets()
@@ -264,8 +276,36 @@ class FolderSource(Source):
             out.append(Item(str(p.relative_to(self.path)), str(p), pos, date_of_head(head)))
         return out
 
+    def head_spans(self, items: list[Item]) -> list[tuple[str, int, int]] | None:
+        return [(it.key, 0, HEAD_BYTES) for it in items]
+
     def read(self, item: Item) -> bytes:
         return Path(item.key).read_bytes()
+
+
+def dates_of_spans(spans: list[tuple[str, int, int]]) -> list[datetime | None]:
+    """The Date of each message whose first bytes are at (file, offset, length), as items()
+    reads it (an unreadable file has no date)."""
+    out: list[datetime | None] = []
+    fds: dict[str, int] = {}
+    try:
+        for path, offset, length in spans:
+            try:
+                if offset == 0:
+                    with open(path, "rb") as f:
+                        head = f.read(length)
+                else:
+                    fd = fds.get(path)
+                    if fd is None:
+                        fd = fds[path] = os.open(path, os.O_RDONLY)
+                    head = os.pread(fd, length, offset)
+            except OSError:
+                head = b""
+            out.append(date_of_head(head))
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return out
 
 
 def _visible_files(root: Path) -> Iterator[Path]:

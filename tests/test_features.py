@@ -340,6 +340,7 @@ def test_understood_counts_the_same_on_ascii_and_other_text():
     texts = ["Hello there, this is a perfectly normal message with words in it.",
              "1234567890 " * 10, "\x01\x02\x03 some words here to read and more and more text",
              "ab\x7f\x7f\x7f" * 20, "naïve café déjà vu " * 5, "\ufffd" * 10 + "words " * 20,
-             "\x85\x90 control c1 " * 10, "== -- ## " * 10 + "a", "日本語のテキスト" * 10, ""]
+             "\x85\x90 control c1 " * 10, "== -- ## " * 10 + "a", "日本語のテキスト" * 10, "",
+             "lone \ud800 surrogate and some words to make it long enough " * 3, "Ⅻ ½ ² ٣ " * 20]
     for t in texts:
         assert _understood(msg, t) == reference(msg, t), t

@@ -58,3 +58,21 @@ def test_a_large_batch_in_workers_equals_in_process(home):
     assert parallel._POOL is not None
     assert [(a.msg, a.feats, a.score) for a in there] == [(a.msg, a.feats, a.score) for a in here]
     assert there[7].feats is None and there[7].msg.unreadable
+
+
+def test_dates_read_in_the_workers_are_the_ones_items_reads(home, tmp_path):
+    from mailguard.sources import open_source
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i in range(80):
+        raw = personal(f"P {i} <p{i}@acme.io>", when=day(i % 40)) if i % 7 else b"Subject: no date\r\n\r\nx\r\n"
+        (folder / f"{i:03d}.eml").write_bytes(raw)
+    (folder / "broken.eml").symlink_to(tmp_path / "gone")
+    for path in (SAMPLE, folder):
+        with open_source(path) as src:
+            want = src.items()
+            got = parallel.dated_items(src, None, workers=2)
+        assert len(want) > parallel.MIN_PARALLEL and got == want
+        assert any(it.date is None for it in want) or path == SAMPLE
+    assert parallel._POOL is not None  # the dates were read in the pool
