@@ -104,6 +104,23 @@ class ParsedMessage:
         return self.to + self.cc
 
 
+class Head(bytes):
+    """The first bytes of a message larger than what is parsed, with the whole message's
+    ``size``: what a source hands the pipeline instead of reading a 25 MB attachment.
+    :func:`parse_message` gives the same result for it as for the whole message, as long as it
+    holds the first MAX_PARSE_BYTES + 1024 bytes (room for an mbox ``From `` line)."""
+
+    size: int
+
+    def __new__(cls, data: bytes, size: int) -> Head:
+        obj = super().__new__(cls, data)
+        obj.size = size
+        return obj
+
+    def __reduce__(self) -> tuple[type, tuple[bytes, int]]:
+        return Head, (bytes(self), self.size)
+
+
 _WS = re.compile(r"\s+")
 _ADDR_OK = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
@@ -412,8 +429,9 @@ def _for_stdlib(head: bytes, defects: list[str]) -> bytes:
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes. Never raises on bad input; see ``defects`` and ``unreadable``."""
-    size = len(raw)
+    """Parse raw RFC 5322 bytes (or a :class:`Head` of them). Never raises on bad input; see
+    ``defects`` and ``unreadable``."""
+    size = raw.size if type(raw) is Head else len(raw)
     if raw.startswith(b"From ") and b"\n" in raw[:1024]:
         # an mbox "From " envelope line that came along with a single-file message (skipped
         # without copying the whole message: it may be 50 MB)

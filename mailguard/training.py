@@ -99,7 +99,8 @@ def _open_imap(folder: str, config: Any) -> tuple[int, Iterator[tuple[str, bytes
 def open_messages(spec: str | Path, config: Any = None) -> tuple[int, Iterator[tuple[str, bytes]]]:
     """How many messages a source has and an iterator of their (ref, raw bytes): an mbox, a
     Maildir, a folder, a message file, or ``imap:FOLDER`` on the account of ``config``. The source
-    is listed once and closed when the iterator is done."""
+    is listed once and closed when the iterator is done. A message larger than what is parsed
+    is read only that far (:meth:`mailguard.sources.Source.read_message`)."""
     s = str(spec)
     if s.startswith(IMAP_PREFIX):
         folder = s[len(IMAP_PREFIX):]
@@ -117,7 +118,7 @@ def open_messages(spec: str | Path, config: Any = None) -> tuple[int, Iterator[t
         with src:
             for it in items:
                 try:
-                    raw = src.read(it)
+                    raw = src.read_message(it)
                 except (OSError, KeyError) as exc:
                     log.warning("cannot read %s: %s", it.ref, exc)
                     continue
