@@ -61,13 +61,13 @@ mailfactory = _load("mailfactory", ROOT / "tests" / "mailfactory.py")
 
 from imapclient import IMAPClient  # noqa: E402  (the peer, not mailguard)
 
-from mailguard import classify  # noqa: E402
+from mailguard.core import classify  # noqa: E402
 from mailguard.config import load_config  # noqa: E402
-from mailguard.imap_session import load_accounts, make_account  # noqa: E402
+from mailguard.imap.session import load_accounts, make_account  # noqa: E402
 from mailguard.pipeline import Pipeline  # noqa: E402
 from mailguard.scan import make_policy  # noqa: E402
 from mailguard.store import DB_NAME, Store  # noqa: E402
-from mailguard.sync import AccountSync, make_pipeline  # noqa: E402
+from mailguard.imap.sync import AccountSync, make_pipeline  # noqa: E402
 
 ME = mailfactory.ME
 PASSWORD_ENV = "MAILGUARD_BENCH_PASSWORD"
@@ -337,7 +337,7 @@ def _daemon(args, server, mail: Mail, scratch: Path) -> None:
     home = write_home(scratch, server, user)
     env = dict(os.environ, MAILGUARD_HOME=str(home))
     log = (scratch / "daemon.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "mailguard.cli", "run"], env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "mailguard.cli.main", "run"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         wait(lambda: last_uid(home) > 0 or proc.poll() is not None, 120, "the daemon's first pass", 0.05)

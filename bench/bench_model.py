@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import labelset  # noqa: E402
 
-from mailguard import classify  # noqa: E402
+from mailguard.core import classify  # noqa: E402
 from mailguard.sources import date_of_head  # noqa: E402
 from mailguard.training import STRONG_THRESHOLD, RawScorer, analyse_raws, metrics, train_model  # noqa: E402
 

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from mailguard.config import load_config  # noqa: E402
-from mailguard.contacts import PERSONAL, REPLIED, WROTE, make_contact  # noqa: E402
-from mailguard.review import flagged_senders  # noqa: E402
-from mailguard.rules import KEEP, MOVE, Decision  # noqa: E402
+from mailguard.core.contacts import PERSONAL, REPLIED, WROTE, make_contact  # noqa: E402
+from mailguard.review.actions import flagged_senders  # noqa: E402
+from mailguard.core.rules import KEEP, MOVE, Decision  # noqa: E402
 from mailguard.store import DB_NAME, Store, ensure_private_dir, now_iso  # noqa: E402
 
 START = datetime(2025, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -163,14 +163,14 @@ def main() -> None:
     with Store(home / DB_NAME) as store:
         t_core = median_time(lambda: flagged_senders(store), args.runs)
     env = {**os.environ, "MAILGUARD_HOME": str(home)}
-    cli = [sys.executable, "-m", "mailguard.cli", "flagged", "--format", "json"]
+    cli = [sys.executable, "-m", "mailguard.cli.main", "flagged", "--format", "json"]
 
     def run_cli() -> None:
         out = subprocess.run(cli, env=env, capture_output=True, text=True, check=True).stdout
         assert len(json.loads(out)) == counts["flagged"]
 
     t_cli = median_time(run_cli, max(args.runs // 2, 3))
-    version = [sys.executable, "-m", "mailguard.cli", "version"]
+    version = [sys.executable, "-m", "mailguard.cli.main", "version"]
     t_start = median_time(lambda: subprocess.run(version, env=env, capture_output=True, check=True),
                           max(args.runs // 2, 3))
 

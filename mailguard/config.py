@@ -345,7 +345,7 @@ def _unknown(key: str, known: Collection[str], where: str, *, noun: str = "key")
 # name of lower-case letters, digits and '-'; the linker returns its rule names here once they
 # are named.
 def known_link_rules() -> Collection[str] | None:
-    from .linker import RULE_NAMES  # the linker's registry; imported late (it imports config's users)
+    from .core.linker import RULE_NAMES  # the linker's registry; imported late (it imports config's users)
 
     return RULE_NAMES
 

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from .pipeline import SCORE_BLOCK, Analysed, analyse, analyse_one
 
 if TYPE_CHECKING:
-    from .classify import PromoModel
-    from .features import Features
+    from .core.classify import PromoModel
+    from .core.features import Features
     from .sources import Item, Source, Span
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ _MODEL: PromoModel | None = None
 def _init_worker(model: PromoModel | None) -> None:
     global _MODEL
     _MODEL = model
-    from .identity import registrable_domain
+    from .core.identity import registrable_domain
 
     registrable_domain("warm.example.co.uk")  # loads the public suffix list once, now
 

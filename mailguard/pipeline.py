@@ -15,20 +15,20 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
+from .core.contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
                        role_address)
-from .features import Features, extract
-from .identity import org_domain, registrable_domain, signature_domains, signature_role
-from .linker import MEDIUM, LinkContext, LinkResult, link_message
-from .orgs import OrgEvidence, freemail_domains
-from .parse import ParsedMessage, parse_message, pickled_by_fields
-from .rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
-from .social import (Network, builtin_networks, kept_reason, learned_line, network_of,
+from .core.features import Features, extract
+from .core.identity import org_domain, registrable_domain, signature_domains, signature_role
+from .core.linker import MEDIUM, LinkContext, LinkResult, link_message
+from .core.orgs import OrgEvidence, freemail_domains
+from .core.parse import ParsedMessage, parse_message, pickled_by_fields
+from .core.rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
+from .core.social import (Network, builtin_networks, kept_reason, learned_line, network_of,
                      parse_notification, social_contact)
 from .store import Store
 
 if TYPE_CHECKING:  # scoring needs scikit-learn: imported by whoever loads a model
-    from .classify import PromoModel
+    from .core.classify import PromoModel
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def analyse(raws: Sequence[bytes], model: PromoModel,
     vectorised score can differ in the last bit with the shape of the matrix it is part of, so
     a message's score depends only on its block, never on how a batch is shared among workers
     (:mod:`mailguard.parallel` sends whole blocks)."""
-    from .classify import PROMOTIONAL
+    from .core.classify import PROMOTIONAL
 
     one = partial(analyse_one, header_tokens=True) if model.uses_header_tokens else analyse_one
     pairs = list(mapper(one, raws))
@@ -97,7 +97,7 @@ def _analysed(msg: ParsedMessage, feats: Features | None, score: float | None,
               scores: tuple[float, float, float] | None = None) -> Analysed:
     if feats is None or msg.sender is None:
         return Analysed(msg, feats, score, scores)
-    from .linker import message_org_domains
+    from .core.linker import message_org_domains
 
     try:
         return Analysed(msg, feats, score, scores, signature_domains(msg), message_org_domains(msg))
@@ -110,7 +110,7 @@ def sender_keys(msg: ParsedMessage, orgs: dict[str, str] | None = None) -> list[
     organisations the message is from (From, Reply-To; not the sending infrastructure of DKIM,
     Return-Path or List-Unsubscribe, which platforms share), so that a relationship with an
     organisation counts whichever of its addresses showed it."""
-    from .linker import message_org_domains
+    from .core.linker import message_org_domains
 
     keys = []
     if msg.sender:

@@ -13,19 +13,19 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
-from .contacts import Ledger
+from .core.contacts import Ledger
 from .errors import ConfigError, ModelError
-from .identity import registrable_domain
-from .linker import RULE_NAMES
-from .sequences import load_tools
+from .core.identity import registrable_domain
+from .core.linker import RULE_NAMES
+from .core.sequences import load_tools
 from .pipeline import Pipeline
-from .rules import Decision, Policy
-from .social import Network
+from .core.rules import Decision, Policy
+from .core.social import Network
 from .sources import Item, Source, in_date_order
 from .store import DB_NAME, Store, data_dir, read_snapshot
 
 if TYPE_CHECKING:  # scikit-learn: imported when a model is loaded, not for --help
-    from . import classify
+    from .core import classify
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def disabled_link_rules(raw: Mapping[str, Any]) -> frozenset[str]:
 
 
 def load_model(config: Config, override: Path | None = None) -> classify.PromoModel:
-    from . import classify
+    from .core import classify
 
     return classify.load(override or config.model)
 

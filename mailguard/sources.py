@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import SourceError
-from .parse import MAX_PARSE_BYTES, Head, parse_date
+from .core.parse import MAX_PARSE_BYTES, Head, parse_date
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Source:
 
     def read_message(self, item: Item) -> bytes:
         """The message's bytes, but no more than the pipeline parses: READ_BYTES of a larger one
-        (a :class:`~mailguard.parse.Head` that knows the whole size), so that a 25 MB attachment
+        (a :class:`~mailguard.core.parse.Head` that knows the whole size), so that a 25 MB attachment
         is never read or held."""
         spans = self.spans([item])
         return self.read(item) if spans is None else read_span(spans[0])
@@ -299,7 +299,7 @@ _ENVELOPE_ROOM = 4096
 
 def read_span(span: Span, files: dict[str, int] | None = None) -> bytes:
     """The message at ``span`` as the source's read() gives it, but at most READ_BYTES of it: a
-    larger message is a :class:`~mailguard.parse.Head` (its first bytes, and its size). OSError
+    larger message is a :class:`~mailguard.core.parse.Head` (its first bytes, and its size). OSError
     when the file cannot be read. ``files``: mbox file descriptors kept open between calls (the
     caller closes them: :func:`close_files`)."""
     path, offset, length = span

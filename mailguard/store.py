@@ -17,10 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .contacts import Contact
+from .core.contacts import Contact
 from .errors import ConfigError, StoreError
 from .permissions import check_dir
-from .rules import Decision
+from .core.rules import Decision
 
 log = logging.getLogger(__name__)
 
@@ -506,7 +506,7 @@ class Store:
                 (entry.lower(), status, now_iso(), note),
             )
 
-    # -- web UI and digest queries (mailguard.ui, mailguard.digest) --------------------------
+    # -- web UI and digest queries (mailguard.ui, mailguard.review.digest) ---------------------
 
     def decision_columns(self) -> frozenset[str]:
         """The columns of the decisions table (a later migration may add some, e.g. category)."""

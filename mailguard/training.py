@@ -1,10 +1,10 @@
 """Labelled mail -> features, a model with a threshold chosen on out-of-fold scores, and metrics.
 
-Used by `mailguard train` / `mailguard evaluate` (:mod:`mailguard.cli_train`),
+Used by `mailguard train` / `mailguard evaluate` (:mod:`mailguard.cli.train`),
 ``scripts/train_default_model.py`` and ``bench/bench_model.py``.
 
 Thresholds come from *out-of-fold* probabilities: each training message is scored by a model that
-did not see it (:func:`mailguard.classify.fit`). The promo threshold is the lowest at which at most
+did not see it (:func:`mailguard.core.classify.fit`). The promo threshold is the lowest at which at most
 ``max_fpr`` of the personal mail and at most ``max_fpr_transactional`` of the transactional mail
 lie above it; the transactional threshold the lowest at which at most ``max_fpr`` of the personal
 mail that is not promotional is called transactional. Scores of messages a model was trained on are
@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from . import classify
+from .core import classify
 from .errors import ConfigError, SourceError
-from .features import Features, extract
-from .identity import registrable_domain
-from .parse import parse_message
+from .core.features import Features, extract
+from .core.identity import registrable_domain
+from .core.parse import parse_message
 from .pipeline import analyse_one
 from .sources import open_source
 
@@ -58,7 +58,7 @@ PROMO_FLOOR = 0.5
 @dataclass(frozen=True)
 class Example:
     """One labelled message: its features, its category (0 personal, 1 promotional, 2 transactional:
-    an index into :data:`mailguard.classify.CLASSES`), its Date and where it came from."""
+    an index into :data:`mailguard.core.classify.CLASSES`), its Date and where it came from."""
 
     feats: Features
     label: int
@@ -75,7 +75,7 @@ def default_workers() -> int:
 
 def _open_imap(folder: str, config: Any) -> tuple[int, Iterator[tuple[str, bytes]]]:
     try:
-        from .imap_session import open_account
+        from .imap.session import open_account
     except ImportError:  # the IMAP side is not installed in this tree
         open_account = None  # type: ignore[assignment]
     if config is None or open_account is None or not (config.raw.get("imap") or config.raw.get("accounts")):
@@ -204,7 +204,7 @@ def review_examples(store: Any) -> tuple[list[Example], int]:
     """Labels from review (allow = personal, block = promo), read back from their sources.
     Returns ([], 0) when the review module is not there."""
     try:
-        from .review import labelled_examples, read_examples
+        from .review.actions import labelled_examples, read_examples
     except ImportError:
         return [], 0
     out: list[Example] = []
@@ -332,10 +332,10 @@ def choose_thresholds(y: np.ndarray | Sequence[int], probs: np.ndarray, max_fpr:
     needs at least ``1 / max_fpr_transactional`` transactional examples (with fewer, that share
     cannot be estimated and one odd message would set the threshold); below that the promo
     threshold comes from the personal mail alone. ``recognised``: transactional mail the rules'
-    structural/subject check already calls transactional (:func:`mailguard.categories.transactional_reason`)
+    structural/subject check already calls transactional (:func:`mailguard.core.categories.transactional_reason`)
     is never flagged promotional whatever its score, so it does not count against the bound.
     ``guarded``: posts to discussion lists and mail without bulk signals, which the rules call
-    promotional only from ``strong`` (:func:`mailguard.rules.guarded`); they count as flagged only
+    promotional only from ``strong`` (:func:`mailguard.core.rules.guarded`); they count as flagged only
     from there.
     Transactional (on the share
     P(transactional) / (P(transactional) + P(personal))): the lowest with at most ``max_fpr`` of the

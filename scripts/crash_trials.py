@@ -137,7 +137,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _command() -> list[str]:
-    return [sys.executable, "-c", "from mailguard.cli import entry; entry()", "run", "--once"]
+    return [sys.executable, "-c", "from mailguard.cli.main import entry; entry()", "run", "--once"]
 
 
 def run_once(home: Path, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:

@@ -17,9 +17,9 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from mailguard import classify
+from mailguard.core import classify
 from mailguard.pipeline import Pipeline
-from mailguard.rules import MOVE, Policy
+from mailguard.core.rules import MOVE, Policy
 from mailguard.scan import scan
 from mailguard.sources import open_source
 

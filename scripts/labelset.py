@@ -199,8 +199,8 @@ class Featurised:
 def featurise(data: list[Labelled], workers: int | None = None) -> tuple[Featurised, int]:
     """Features (with header tokens) and the structural transactional check of each message; and how
     many were not mail at all."""
-    from mailguard.categories import transactional_reason
-    from mailguard.parse import parse_message
+    from mailguard.core.categories import transactional_reason
+    from mailguard.core.parse import parse_message
     from mailguard.training import analyse_raws
 
     out = Featurised([], [], [], [])
@@ -224,7 +224,7 @@ def sender_groups(fs: Featurised) -> list[str]:
     templates by the project they follow."""
     import re
 
-    from mailguard.identity import registrable_domain
+    from mailguard.core.identity import registrable_domain
 
     out = []
     for r, f in zip(fs.rows, fs.feats):
@@ -257,7 +257,7 @@ def heldout_report(model, fs: Featurised) -> dict:
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from mailguard import classify
+    from mailguard.core import classify
 
     y = fs.y
     probs = model.predict(fs.feats)

@@ -386,7 +386,7 @@ class Faults(threading.Thread):
 
 
 def _daemon_command() -> list[str]:
-    return [sys.executable, "-c", "from mailguard.cli import entry; entry()", "-v", "run"]
+    return [sys.executable, "-c", "from mailguard.cli.main import entry; entry()", "-v", "run"]
 
 
 def _peak_rss_kib(pid: int) -> int | None:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import labelset  # noqa: E402
 
-from mailguard import classify  # noqa: E402
+from mailguard.core import classify  # noqa: E402
 from mailguard.training import train_model  # noqa: E402
 
 DEFAULT_MAX_FPR = 0.005

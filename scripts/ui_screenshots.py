@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from uikit import launch, open_sender, recorded_page, scan_sample, serving  # noqa: E402
 
-from mailguard.review import ALLOWED, BLOCKED, set_rule  # noqa: E402
+from mailguard.review.actions import ALLOWED, BLOCKED, set_rule  # noqa: E402
 from mailguard.store import DB_NAME, Store  # noqa: E402
 
 DOCS = ROOT / "docs"

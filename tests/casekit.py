@@ -116,7 +116,7 @@ _MODEL = None
 def _model():
     global _MODEL
     if _MODEL is None:
-        from mailguard import classify
+        from mailguard.core import classify
         _MODEL = classify.load()
     return _MODEL
 
@@ -126,7 +126,7 @@ def run_case(case: Case) -> list[Outcome]:
     from mailguard.config import load_config
     from mailguard.pipeline import Pipeline
     from mailguard.scan import make_policy
-    from mailguard.social import load_networks
+    from mailguard.core.social import load_networks
     from mailguard.sources import Item, date_of_head, in_date_order
 
     model = _model()

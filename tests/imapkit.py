@@ -14,9 +14,9 @@ import pytest
 from dovecot import DovecotServer
 from mailfactory import ME, day, newsletter, personal
 
-from mailguard import classify
+from mailguard.core import classify
 from mailguard.config import Config, load_config
-from mailguard.imap_session import AccountConfig, load_accounts
+from mailguard.imap.session import AccountConfig, load_accounts
 from mailguard.store import DB_NAME, Store
 
 PASSWORD_ENV = "MAILGUARD_TEST_IMAP_PASSWORD"
@@ -162,8 +162,8 @@ def folders(server: DovecotServer, user: str) -> list[str]:
 def one_pass(home: Path, model: classify.PromoModel, *, history: bool = False, **options: object):
     """One sync pass as a fresh process would make it (new connection, store and pipeline), for
     the config in home; history: apply_history() instead of run_pass(). Returns the PassReport."""
-    from mailguard.imap_session import make_account
-    from mailguard.sync import AccountSync, make_pipeline
+    from mailguard.imap.session import make_account
+    from mailguard.imap.sync import AccountSync, make_pipeline
 
     cfg = config_of(home)
     acct = account_of(home)

@@ -94,8 +94,8 @@ GUARDED: dict[str, str] = {
     # "<" never closed by a ">": every "<" reads to the end. html_to_text searches only up to the
     # last ">", where each match ends at the next ">". (Keeping "<[^>]*>" keeps "<!--<![endif]-->"
     # one tag, as it is in real newsletters.)
-    "features:_TAG": "html_to_text",
-    "social:_BLOCK_TAG": "html_lines",  # the same guard
+    "core.features:_TAG": "html_to_text",
+    "core.social:_BLOCK_TAG": "html_lines",  # the same guard
 }
 
 
@@ -268,19 +268,19 @@ def collect() -> tuple[list[Case], list[str]]:
             add(f"{short}:{node.lineno} re.{func}", re.compile(pattern, flags),
                 "match" if func in _MATCH_ONLY else "findall")
 
-    from mailguard import social  # the network table: strings compiled at run time
+    from mailguard.core import social  # the network table: strings compiled at run time
     for d in social.BUILTIN_TABLE:
         for i, ev in enumerate(d["events"]):
             for part in ("subject", "body"):
                 if ev.get(part):
-                    add(f"social:{d['name']} event {i + 1} {part}", social._compile(ev[part], "test"), "findall")
+                    add(f"core.social:{d['name']} event {i + 1} {part}", social._compile(ev[part], "test"), "findall")
         for key in ("fields", "ignore_subjects"):
             for i, p in enumerate(d.get(key, ())):
-                add(f"social:{d['name']} {key}[{i}]", social._compile(p, "test"), "findall")
+                add(f"core.social:{d['name']} {key}[{i}]", social._compile(p, "test"), "findall")
         if d.get("profile"):
-            add(f"social:{d['name']} profile", social._compile(d["profile"], "test"), "findall")
+            add(f"core.social:{d['name']} profile", social._compile(d["profile"], "test"), "findall")
     for i, p in enumerate(social.GENERIC_FIELDS):
-        add(f"social:GENERIC_FIELDS[{i}]", social._compile(p, "test"), "findall")
+        add(f"core.social:GENERIC_FIELDS[{i}]", social._compile(p, "test"), "findall")
     return cases, dynamic
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailguard.cli import main
+from mailguard.cli.main import main
 from mailguard.store import DB_NAME, Store
 from mailfactory import ME, day, mbox, newsletter, personal
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mailguard import classify
-from mailguard.classify import PERSONAL, PROMOTIONAL, TRANSACTIONAL
+from mailguard.core import classify
+from mailguard.core.classify import PERSONAL, PROMOTIONAL, TRANSACTIONAL
 from mailguard.errors import ModelError
-from mailguard.features import NUMERIC_NAMES, extract
-from mailguard.parse import parse_message
+from mailguard.core.features import NUMERIC_NAMES, extract
+from mailguard.core.parse import parse_message
 from mailfactory import newsletter, personal, transactional
 
 SAMPLE = Path(__file__).parent / "data" / "corpus_sample"

@@ -13,7 +13,7 @@ import pytest
 import typer
 
 from mailguard import __version__
-from mailguard.cli import app, main
+from mailguard.cli.main import app, main
 from reviewkit import ACME, scan, write_inbox
 
 

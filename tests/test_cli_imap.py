@@ -19,10 +19,10 @@ from imapkit import (
     write_config,
 )
 
-from mailguard.cli import main
+from mailguard.cli.main import main
 from mailguard.config import load_config
 from mailguard.errors import ConfigError
-from mailguard.imap_session import find_account, load_accounts
+from mailguard.imap.session import find_account, load_accounts
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:

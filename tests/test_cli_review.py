@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mailguard.cli import app, main
+from mailguard.cli.main import app, main
 from reviewkit import ACME, DATAFLOW, SHOP, open_store, scan, write_inbox
 
 
@@ -171,7 +171,7 @@ def test_undo_of_an_imap_move_without_imap_config_says_so_in_one_line(scanned, c
     code, out, err = run(capsys, "undo", DATAFLOW)
     assert code == 1
     assert err == ("mailguard: error: undoing a move on the IMAP account needs an [imap] config "
-                   "(and mailguard.imap_session); nothing was changed\n")
+                   "(and mailguard.imap.session); nothing was changed\n")
     assert [r["sender"] for r in flagged_json(capsys)] == [DATAFLOW, ACME]
 
 

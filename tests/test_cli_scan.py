@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from mailguard.cli import main
+from mailguard.cli.main import main
 from mailfactory import ME, day, mbox, newsletter, personal
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import classify
-from mailguard.cli import main
+from mailguard.core import classify
+from mailguard.cli.main import main
 from mailfactory import mbox, newsletter, personal, transactional
 from reviewkit import ACME, open_store, scan, write_inbox
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mailguard import config as config_module
-from mailguard.cli import main
+from mailguard.cli.main import main
 from mailguard.config import SalesTool, load_config
 from mailguard.errors import ConfigError
 
@@ -168,7 +168,8 @@ def test_the_cli_says_it_in_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
 
 def test_every_key_the_code_reads_is_in_the_schema():
     """The sections and keys read elsewhere (imap_session, social) are all known to the schema."""
-    from mailguard import imap_session, social
+    from mailguard.imap import session as imap_session
+    from mailguard.core import social
 
     assert imap_session._IMAP_KEYS <= set(config_module.IMAP.keys)
     assert imap_session._MAILBOX_KEYS <= set(config_module.ACCOUNT_MAILBOX)

@@ -1,11 +1,11 @@
-"""The pure identity helpers of mailguard.imap on byte literals (issue 13): the content hash that
+"""The pure identity helpers of mailguard.imap.client on byte literals (issue 13): the content hash that
 tells a message from another that reuses its Message-ID, and what a SEARCH for a Message-ID sends."""
 
 from __future__ import annotations
 
 import pytest
 
-from mailguard.imap import content_hash, imap_quoted, search_term
+from mailguard.imap.client import content_hash, imap_quoted, search_term
 
 
 HEAD = (b"From: Acme News <news@acme.io>\r\nTo: sam@rivera.dev\r\nSubject: Flash sale\r\n"

@@ -1,4 +1,4 @@
-"""mailguard.daemon against a real Dovecot: IDLE picks up new mail, polling without IDLE, reconnect
+"""mailguard.imap.daemon against a real Dovecot: IDLE picks up new mail, polling without IDLE, reconnect
 after a dropped connection, several accounts side by side, stop (and SIGTERM) finishing the
 current batch."""
 
@@ -28,9 +28,9 @@ from imapkit import (
     write_config,
 )
 
-from mailguard.daemon import Daemon
-from mailguard.imap_session import load_accounts
-from mailguard.sync import PassReport
+from mailguard.imap.daemon import Daemon
+from mailguard.imap.session import load_accounts
+from mailguard.imap.sync import PassReport
 
 pytestmark = pytest.mark.dovecot
 
@@ -181,7 +181,7 @@ def test_sigterm_stops_mailguard_run_cleanly(dovecot, imap_user, home, tmp_path)
     env = dict(os.environ, MAILGUARD_HOME=str(home), PYTHONUNBUFFERED="1")
     out = tmp_path / "out.txt"
     with out.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "mailguard.cli", "run"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "mailguard.cli.main", "run"], env=env,
                                 stdout=sink, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: b"first run" in out.read_bytes(), timeout=30)

@@ -24,9 +24,9 @@ from imapkit import (
 )
 from mailfactory import day, newsletter
 
-from mailguard import digest
-from mailguard.cli import main
-from mailguard.digest import (
+from mailguard.review import digest
+from mailguard.cli.main import main
+from mailguard.review.digest import (
     HEADER,
     DigestConfig,
     append_digest,
@@ -38,9 +38,9 @@ from mailguard.digest import (
     verify,
 )
 from mailguard.errors import ConfigError
-from mailguard.imap_session import open_account
+from mailguard.imap.session import open_account
 from mailguard.store import DB_NAME, Store
-from mailguard.sync import SYNC_TAG
+from mailguard.imap.sync import SYNC_TAG
 
 KEY = bytes(range(32))
 NOW = datetime(2026, 3, 20, 8, 0, tzinfo=timezone.utc)
@@ -123,7 +123,7 @@ def _row(sender, subject, contact, link="same organisation", when=day(10), score
 
 
 def test_the_digest_groups_moves_by_contact_with_one_line_reasons_and_the_commands():
-    from mailguard.contacts import make_contact
+    from mailguard.core.contacts import make_contact
 
     jane = make_contact("jane@acme.io", "Jane Doe", day(0), "they wrote to you personally",
                         subject="Great meeting you")

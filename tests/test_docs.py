@@ -36,7 +36,7 @@ QUICK_COMMAND = _blocks(QUICK, "sh")[0].strip()
 def _mailguard(*argv: str, home: Path, columns: int = 80) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "MAILGUARD_CONFIG"}
     env.update(MAILGUARD_HOME=str(home), COLUMNS=str(columns))
-    return subprocess.run([sys.executable, "-m", "mailguard.cli", *argv], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "mailguard.cli.main", *argv], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

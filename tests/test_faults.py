@@ -38,9 +38,9 @@ from imapkit import (
 from imapkit import wait_until as _wait_until
 from mailfactory import day, newsletter
 
-from mailguard.daemon import Daemon
+from mailguard.imap.daemon import Daemon
 from mailguard.errors import StoreError
-from mailguard.imap_session import load_accounts
+from mailguard.imap.session import load_accounts
 from mailguard.store import DB_NAME, Store
 
 pytestmark = pytest.mark.dovecot

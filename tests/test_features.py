@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import parse
-from mailguard.features import NUMERIC_NAMES, extract, html_to_text, mailer_family
-from mailguard.parse import parse_message
+from mailguard.core import parse
+from mailguard.core.features import NUMERIC_NAMES, extract, html_to_text, mailer_family
+from mailguard.core.parse import parse_message
 
 SAMPLE = Path(__file__).parent / "data" / "corpus_sample"
 
@@ -216,7 +216,7 @@ def test_long_html_is_read_at_both_ends() -> None:
     assert f.value("unsubscribe_text") == 1.0
 
 
-# -- the parser's fast path (mailguard/parse.py) -----------------------------------------------
+# -- the parser's fast path (mailguard/core/parse.py) -----------------------------------------------
 
 FAST_CASES = [
     b"From: a@b.com\r\nSubject: x\r\n\r\nhello\r\nworld",
@@ -296,7 +296,7 @@ def test_address_fast_path_matches_getaddresses(value: str, monkeypatch: pytest.
 
 def _money_by_regex(low: str) -> int:
     """_money_marks as it was written first: every match of the patterns, whole words only."""
-    from mailguard.features import _MONEY_SIGN, _MONEY_WORD, _PERCENT_OFF
+    from mailguard.core.features import _MONEY_SIGN, _MONEY_WORD, _PERCENT_OFF
 
     n = len(_MONEY_SIGN.findall(low)) + len(_PERCENT_OFF.findall(low))
     for m in _MONEY_WORD.finditer(low):
@@ -309,7 +309,7 @@ def _money_by_regex(low: str) -> int:
 def test_money_marks_counts_what_the_patterns_match():
     import random
 
-    from mailguard.features import _money_marks
+    from mailguard.core.features import _money_marks
 
     rng = random.Random(7)
     bits = ["free", "discount", "sale", "offer", "deal", "dealsale", "freefree", "offerfree", "$", "€5",
@@ -321,7 +321,7 @@ def test_money_marks_counts_what_the_patterns_match():
 
 
 def test_understood_counts_the_same_on_ascii_and_other_text():
-    from mailguard.features import _UNDECODED, _understood
+    from mailguard.core.features import _UNDECODED, _understood
 
     def reference(msg, text):  # the str.translate/str.isalpha version
         sample = text[:4000]

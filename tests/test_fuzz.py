@@ -30,9 +30,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from mailguard import classify
+from mailguard.core import classify
 from mailguard.pipeline import Analysed, Pipeline, analyse_one
-from mailguard.rules import KEEP, MOVE, Policy
+from mailguard.core.rules import KEEP, MOVE, Policy
 from mailguard.store import Store
 from mailfactory import ME, day, personal
 

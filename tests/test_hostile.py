@@ -10,14 +10,14 @@ import time
 
 import pytest
 
-from mailguard import classify
-from mailguard.cli import main
-from mailguard.features import extract
-from mailguard.parse import MAX_HEADER_CHARS, MAX_PARSE_BYTES, MAX_PARTS, parse_message
+from mailguard.core import classify
+from mailguard.cli.main import main
+from mailguard.core.features import extract
+from mailguard.core.parse import MAX_HEADER_CHARS, MAX_PARSE_BYTES, MAX_PARTS, parse_message
 from mailguard.pipeline import Pipeline, analyse_one
-from mailguard.rules import KEEP, Policy
+from mailguard.core.rules import KEEP, Policy
 from mailguard.sources import open_source
-from mailguard.social import builtin_networks, parse_notification
+from mailguard.core.social import builtin_networks, parse_notification
 from mailguard.store import Store
 from mailfactory import ME, day, mbox, personal
 

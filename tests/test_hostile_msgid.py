@@ -22,10 +22,10 @@ from imapkit import (
 )
 from mailfactory import day, newsletter, personal
 
-from mailguard.cli import main
-from mailguard.imap import message_id_of
-from mailguard.imap_session import open_account
-from mailguard.sync import SYNC_TAG
+from mailguard.cli.main import main
+from mailguard.imap.client import message_id_of
+from mailguard.imap.session import open_account
+from mailguard.imap.sync import SYNC_TAG
 
 pytestmark = pytest.mark.dovecot
 
@@ -182,7 +182,7 @@ def test_reconcile_row_that_cannot_be_resolved_is_failed_and_the_pass_goes_on(
         first = store.execute("SELECT MIN(id) FROM moves").fetchone()[0]
         store.execute("UPDATE moves SET dst_folder = 'Old-Quarantine' WHERE id = ?", (first,))
     append_all(learned, imap_user, [hostile_promo("quote", when=21)])
-    caplog.set_level(logging.WARNING, logger="mailguard.sync")
+    caplog.set_level(logging.WARNING, logger="mailguard.imap.sync")
 
     report = one_pass(home, model)
 

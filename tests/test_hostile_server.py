@@ -25,11 +25,11 @@ from imapkit import (
     write_config,
 )
 
-from mailguard.cli import main
-from mailguard.daemon import Daemon
+from mailguard.cli.main import main
+from mailguard.imap.daemon import Daemon
 from mailguard.errors import ImapError
-from mailguard.imap import parse_copyuid
-from mailguard.imap_session import load_accounts
+from mailguard.imap.client import parse_copyuid
+from mailguard.imap.session import load_accounts
 
 # -- COPYUID on byte literals -------------------------------------------------------------------
 
@@ -154,7 +154,7 @@ def test_malformed_answer_while_running_is_logged_and_retried(dovecot, imap_user
 @pytest.mark.dovecot
 def test_select_without_a_number_raises_imap_error(dovecot, imap_user, home, proxy):
     """The adapter itself: a malformed SELECT answer is an ImapError, and the account reconnects."""
-    from mailguard.imap_session import open_account
+    from mailguard.imap.session import open_account
 
     write_config(home, via(proxy), imap_user)
     proxy.rewrite(rb"\* (\d+) EXISTS", rb"* many EXISTS")

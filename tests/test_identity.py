@@ -1,4 +1,4 @@
-from mailguard.identity import (
+from mailguard.core.identity import (
     esp_of,
     is_freemail,
     org_domain,
@@ -7,7 +7,7 @@ from mailguard.identity import (
     signature_domains,
     split_display_name,
 )
-from mailguard.parse import Address, parse_message
+from mailguard.core.parse import Address, parse_message
 from mailfactory import newsletter, personal
 
 

@@ -1,4 +1,4 @@
-"""mailguard.imap: pure helpers on literals, the adapter against a real Dovecot (no mocks)."""
+"""mailguard.imap.client: pure helpers on literals, the adapter against a real Dovecot (no mocks)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from dovecot import DovecotServer, free_port
 from mailguard.errors import ConfigError, ImapError, MailguardError
-from mailguard import imap
-from mailguard.imap import (
+from mailguard.imap import client as imap
+from mailguard.imap.client import (
     Credentials,
     FetchedMessage,
     ImapAccount,

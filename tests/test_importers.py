@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from mailguard.contacts import Ledger, make_contact
+from mailguard.core.contacts import Ledger, make_contact
 from mailguard.errors import ContactImportError
-from mailguard.importers import (
+from mailguard.review.importers import (
     HOW_LINKEDIN,
     detect_kind,
     import_contacts,
@@ -19,8 +19,8 @@ from mailguard.importers import (
     parse_vcards,
     read_contacts_file,
 )
-from mailguard.linker import COMPANY, NAME, SAME_ORG, link
-from mailguard.parse import parse_message
+from mailguard.core.linker import COMPANY, NAME, SAME_ORG, link
+from mailguard.core.parse import parse_message
 from mailguard.store import Store
 from mailfactory import day, newsletter, personal
 
@@ -220,7 +220,7 @@ def test_a_mail_contact_known_by_org_name_only_does_not_link_by_domain_name():
 
 
 def test_imported_contact_then_scan_moves_the_company_newsletter(tmp_path, monkeypatch):
-    from mailguard.cli import main
+    from mailguard.cli.main import main
     from reviewkit import open_store, scan, write_inbox
 
     home = tmp_path / "home"

@@ -2,9 +2,9 @@
 
 from datetime import timedelta
 
-from mailguard.contacts import PERSONAL, Ledger, make_contact
-from mailguard.linker import link
-from mailguard.parse import parse_message
+from mailguard.core.contacts import PERSONAL, Ledger, make_contact
+from mailguard.core.linker import link
+from mailguard.core.parse import parse_message
 from mailfactory import day, newsletter, personal
 
 W = timedelta(days=180)

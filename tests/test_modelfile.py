@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mailguard import classify, modelfile
-from mailguard.cli import main
+from mailguard.core import classify
+from mailguard import modelfile
+from mailguard.cli.main import main
 from mailguard.errors import ModelError
-from mailguard.features import extract
-from mailguard.parse import parse_message
+from mailguard.core.features import extract
+from mailguard.core.parse import parse_message
 from mailguard.sources import iter_messages, open_source
 from mailfactory import ME, mbox, personal
 

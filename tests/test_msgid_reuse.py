@@ -27,11 +27,11 @@ from imapkit import (
 )
 from mailfactory import day, newsletter, personal
 
-from mailguard.cli import main
-from mailguard.imap_session import open_account
-from mailguard.review import UndoPlan, apply_undo, moved_messages, plan_moves_back
+from mailguard.cli.main import main
+from mailguard.imap.session import open_account
+from mailguard.review.actions import UndoPlan, apply_undo, moved_messages, plan_moves_back
 from mailguard.store import DB_NAME, MIGRATIONS, Store
-from mailguard.sync import PassReport
+from mailguard.imap.sync import PassReport
 
 pytestmark = pytest.mark.dovecot
 

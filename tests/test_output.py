@@ -11,8 +11,8 @@ import logging
 
 import pytest
 
-from mailguard.cli import main
-from mailguard.output import (REPLACEMENT, LogFormatter, clean, console, csv_cell, json_text, plain,
+from mailguard.cli.main import main
+from mailguard.cli.output import (REPLACEMENT, LogFormatter, clean, console, csv_cell, json_text, plain,
                               write_csv)
 from mailfactory import ME, day, mbox, newsletter, personal
 
@@ -67,7 +67,7 @@ def test_csv_stays_valid_with_quotes_commas_and_newlines():
 
 
 def test_log_lines_are_cleaned_and_have_one_format():
-    record = logging.LogRecord("mailguard.sync", logging.WARNING, __file__, 1,
+    record = logging.LogRecord("mailguard.imap.sync", logging.WARNING, __file__, 1,
                                "moved %s", ("x\n2026-01-01 00:00:00 INFO forged \x1b[2J",), None)
     line = LogFormatter().format(record)
     assert "\n" not in line and "\x1b" not in line

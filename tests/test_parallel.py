@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import classify, parallel
-from mailguard.cli import main
+from mailguard.core import classify
+from mailguard import parallel
+from mailguard.cli.main import main
 from mailguard.pipeline import analyse
 from mailfactory import ME, day, newsletter, personal
 

@@ -2,8 +2,8 @@
 
 from datetime import datetime, timezone
 
-from mailguard.features import extract
-from mailguard.parse import MAX_PARSE_BYTES, parse_date, parse_message
+from mailguard.core.features import extract
+from mailguard.core.parse import MAX_PARSE_BYTES, parse_date, parse_message
 
 
 def test_basic_fields_and_encoded_words():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mailguard import classify
+from mailguard.core import classify
 from mailguard.pipeline import Pipeline
-from mailguard.rules import KEEP, MOVE, Policy
+from mailguard.core.rules import KEEP, MOVE, Policy
 from mailguard.store import Store
 from mailfactory import ME, day, discussion_post, newsletter, personal
 

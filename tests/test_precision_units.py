@@ -9,20 +9,20 @@ from datetime import timedelta
 import pytest
 
 from mailfactory import ME, day, newsletter, personal
-from mailguard.categories import transactional_reason
-from mailguard.contacts import (PERSONAL, Ledger, contact_refusal, make_contact, robot_reason,
+from mailguard.core.categories import transactional_reason
+from mailguard.core.contacts import (PERSONAL, Ledger, contact_refusal, make_contact, robot_reason,
                                 role_address)
 from mailguard.errors import ConfigError
-from mailguard.features import extract, forwarded_own_words
-from mailguard.identity import org_name_keys, signature_block, signature_domains
-from mailguard.linker import (LINK_RULES, MEDIUM, STRONG, WEAK, LinkContext, link_message,
+from mailguard.core.features import extract, forwarded_own_words
+from mailguard.core.identity import org_name_keys, signature_block, signature_domains
+from mailguard.core.linker import (LINK_RULES, MEDIUM, STRONG, WEAK, LinkContext, link_message,
                               rules_table)
-from mailguard.orgs import OrgEvidence, classify_domain, freemail_domains, platform_operators
-from mailguard.parse import parse_message
+from mailguard.core.orgs import OrgEvidence, classify_domain, freemail_domains, platform_operators
+from mailguard.core.parse import parse_message
 from mailguard.pipeline import Pipeline
-from mailguard.rules import KEEP, MOVE, Policy
+from mailguard.core.rules import KEEP, MOVE, Policy
 from mailguard.scan import disabled_link_rules
-from mailguard.sequences import load_tools, tool_of
+from mailguard.core.sequences import load_tools, tool_of
 
 W = timedelta(days=180)
 
@@ -272,7 +272,7 @@ _M = None
 def _model():
     global _M
     if _M is None:
-        from mailguard import classify
+        from mailguard.core import classify
         _M = classify.load()
     return _M
 

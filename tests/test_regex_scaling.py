@@ -14,10 +14,10 @@ import time
 import pytest
 
 import redos
-from mailguard.identity import signature_domains
-from mailguard.parse import parse_message
+from mailguard.core.identity import signature_domains
+from mailguard.core.parse import parse_message
 from mailguard.pipeline import Pipeline
-from mailguard.rules import KEEP, Policy
+from mailguard.core.rules import KEEP, Policy
 from mailguard.scan import scan
 from mailguard.sources import open_source
 from mailfactory import ME, personal
@@ -26,9 +26,9 @@ from mailfactory import ME, personal
 #: the network table (BUILTIN_TABLE, GENERIC_FIELDS) is compiled by these, and redos.collect()
 #: compiles it the same way. A new dynamic call fails test_dynamic_patterns_are_all_known.
 KNOWN_DYNAMIC = {
-    "social:_compile re.compile(pattern.replace('{name}', 'x').replace('{handle}', 'x'))",
-    "social:_cached re.compile(pattern)",  # _template: a field pattern with re.escape()d values
-    "social:<module> re.compile(p)",  # DIGEST_SUBJECTS, a module-level tuple of patterns
+    "core.social:_compile re.compile(pattern.replace('{name}', 'x').replace('{handle}', 'x'))",
+    "core.social:_cached re.compile(pattern)",  # _template: a field pattern with re.escape()d values
+    "core.social:<module> re.compile(p)",  # DIGEST_SUBJECTS, a module-level tuple of patterns
     # MapOf's name pattern: a schema constant ([a-z0-9][a-z0-9-]*, linear) on a config key name
     "config:check re.fullmatch(self.pattern)",
 }
@@ -51,12 +51,12 @@ def test_dynamic_patterns_are_all_known():
 def test_the_collection_sees_constants_inline_calls_and_the_table():
     cases, _ = redos.collect()
     where = {c.where for c in cases}
-    assert {"identity:_URL", "identity:_BARE_DOMAIN", "identity:_EMAIL_IN_TEXT", "features:_TAG",
-            "parse:_ONE_NAMED", "social:DIGEST_SUBJECTS[0]", "social:GENERIC_FIELDS[0]",
-            "social:LinkedIn profile"} <= where
-    assert any(w.startswith("parse:") and "re.sub" in w for w in where)  # re.sub(r"\(...", ...) inline
+    assert {"core.identity:_URL", "core.identity:_BARE_DOMAIN", "core.identity:_EMAIL_IN_TEXT", "core.features:_TAG",
+            "core.parse:_ONE_NAMED", "core.social:DIGEST_SUBJECTS[0]", "core.social:GENERIC_FIELDS[0]",
+            "core.social:LinkedIn profile"} <= where
+    assert any(w.startswith("core.parse:") and "re.sub" in w for w in where)  # re.sub(r"\(...", ...) inline
     modes = {c.where: c.mode for c in cases}
-    assert modes["parse:_ONE_NAMED"] == "match" and modes["identity:_URL"] == "findall"
+    assert modes["core.parse:_ONE_NAMED"] == "match" and modes["core.identity:_URL"] == "findall"
 
 
 def test_guarded_patterns_are_quadratic_alone_and_checked_through_their_guard():

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mailguard.errors import ImapError, ReviewError
-from mailguard.review import (
+from mailguard.review.actions import (
     ALLOWED,
     BLOCKED,
     FLAGGED,
@@ -348,7 +348,7 @@ def test_imap_undo_of_a_missing_message_fails_keeps_the_decision_and_can_be_retr
 
 @pytest.mark.dovecot
 def test_imap_undo_on_real_dovecot_puts_the_exact_message_back_with_its_flags(scanned, dovecot, imap_user):
-    from mailguard.imap import Credentials, ImapAccount, ImapSettings
+    from mailguard.imap.client import Credentials, ImapAccount, ImapSettings
     from reviewkit import inbox_messages
 
     raw = next(m for m in inbox_messages() if b"<blast2@acme.io>" in m)

@@ -1,4 +1,4 @@
-"""mailguard.secrets: where the password comes from, and that it never shows up in logs, error
+"""mailguard.imap.secrets: where the password comes from, and that it never shows up in logs, error
 messages or `-vv` output (logged in against the real Dovecot)."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 import pytest
 from imapkit import PASSWORD_ENV, config_of, write_config
 
-from mailguard.cli import main
+from mailguard.cli.main import main
 from mailguard.errors import ConfigError, SecretError
-from mailguard.imap_session import load_accounts, open_account
-from mailguard.secrets import (
+from mailguard.imap.session import load_accounts, open_account
+from mailguard.imap.secrets import (
     credentials,
     from_command,
     from_env,
@@ -160,7 +160,7 @@ def test_password_never_appears_in_vv_output(dovecot, imap_user, home, tmp_path)
     env["MAILGUARD_HOME"] = str(home)
     outputs = []
     for args in (["-vv", "check"], ["-vv", "run", "--once"]):
-        proc = subprocess.run([PY, "-m", "mailguard.cli", *args], env=env, capture_output=True,
+        proc = subprocess.run([PY, "-m", "mailguard.cli.main", *args], env=env, capture_output=True,
                               text=True, timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs.append(proc.stdout + proc.stderr)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import classify
-from mailguard.cli import main
+from mailguard.core import classify
+from mailguard.cli.main import main
 from mailguard.config import load_config
 from mailguard.errors import ConfigError, ModelError
 from mailguard.pipeline import Pipeline, analyse_one
-from mailguard.rules import KEEP, Policy
+from mailguard.core.rules import KEEP, Policy
 from mailguard.store import DB_NAME, Store
 from mailfactory import ME, day, mbox, newsletter, personal
 
@@ -77,7 +77,7 @@ def test_init_writes_config_0600(home, capsys):
 
 
 def classify_free_contact():
-    from mailguard.contacts import make_contact
+    from mailguard.core.contacts import make_contact
 
     return make_contact(email="jane@acme.io", name="Jane", since=day(0), how="test")
 
@@ -350,7 +350,7 @@ def test_scan_vv_never_prints_a_body(tmp_path):
     p.write_bytes(mbox(marked_mailbox()))
     for fmt in ("table", "jsonl"):
         env = dict(os.environ, MAILGUARD_HOME=str(tmp_path / fmt))  # fresh: migrations log at DEBUG
-        run = subprocess.run([sys.executable, "-m", "mailguard.cli", "-vv", "scan", str(p), "--me", ME,
+        run = subprocess.run([sys.executable, "-m", "mailguard.cli.main", "-vv", "scan", str(p), "--me", ME,
                               "--format", fmt, "--save"], capture_output=True, text=True, env=env, timeout=120)
         assert run.returncode == 0, run.stderr
         assert "DEBUG" in run.stderr  # debug logging was on
@@ -381,8 +381,8 @@ def test_parse_features_and_pipeline_never_log_bodies(caplog, monkeypatch):
 
 def test_parse_and_features_modules_do_not_log():
     """parse.py and features.py are pure: they hold no logger that could leak a body."""
-    import mailguard.features as features
-    import mailguard.parse as parse
+    import mailguard.core.features as features
+    import mailguard.core.parse as parse
 
     for module in (parse, features):
         source = Path(module.__file__).read_text()

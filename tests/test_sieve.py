@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mailguard.errors import ReviewError
-from mailguard.parse import parse_message
-from mailguard.review import ALLOWED, BLOCKED, normalise_entry, set_rule
-from mailguard.sieve import DEFAULT_FOLDER, matches_key, quote, render_sieve, sieve_targets, string_list
+from mailguard.core.parse import parse_message
+from mailguard.review.actions import ALLOWED, BLOCKED, normalise_entry, set_rule
+from mailguard.review.sieve import DEFAULT_FOLDER, matches_key, quote, render_sieve, sieve_targets, string_list
 from reviewkit import ACME, DATAFLOW, open_store, scan, write_inbox
 
 

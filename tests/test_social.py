@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import classify
+from mailguard.core import classify
 from mailguard.config import load_config
-from mailguard.contacts import Ledger, make_contact
+from mailguard.core.contacts import Ledger, make_contact
 from mailguard.errors import ConfigError
-from mailguard.linker import COMPANY, NAME, SIGNATURE, link
-from mailguard.parse import parse_message
+from mailguard.core.linker import COMPANY, NAME, SIGNATURE, link
+from mailguard.core.parse import parse_message
 from mailguard.pipeline import Pipeline
-from mailguard.rules import KEEP, MOVE, Policy
-from mailguard.social import (
+from mailguard.core.rules import KEEP, MOVE, Policy
+from mailguard.core.social import (
     builtin_networks,
     load_networks,
     network_from_dict,

@@ -224,7 +224,7 @@ def _big(n: int, size: int) -> bytes:
 def test_a_large_message_is_read_only_as_far_as_it_is_parsed(tmp_path):
     """read_message gives the first READ_BYTES of a large message (a Head that knows its size)
     and exactly read() of a small one; either way the parsed message is the same."""
-    from mailguard.parse import Head, parse_message
+    from mailguard.core.parse import Head, parse_message
     from mailguard.sources import READ_BYTES, read_spans
 
     folder = tmp_path / "f"

@@ -1,4 +1,4 @@
-"""Start-up: a command imports what it uses. Scoring needs numpy alone (mailguard.vectorize), so
+"""Start-up: a command imports what it uses. Scoring needs numpy alone (mailguard.core.vectorize), so
 no command that only scores imports scikit-learn or scipy (about a second), and machine-readable
 output does not import rich's tables or progress bars. Checked on sys.modules of a real CLI run in
 a fresh interpreter (not timed: timing is bench/bench_speed.py's job)."""
@@ -21,7 +21,7 @@ TABLES = ("rich.table", "rich.progress")
 
 _PROBE = """
 import json, sys
-from mailguard.cli import main
+from mailguard.cli.main import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exc:
@@ -52,13 +52,13 @@ def home(tmp_path: Path) -> Path:
 
 def test_help_imports_neither_scikit_learn_nor_scipy(home):
     mods = _modules(["--help"], home)
-    assert "mailguard.cli" in mods
+    assert "mailguard.cli.main" in mods
     assert _loaded(mods, HEAVY) == []
 
 
 def test_scan_jsonl_scores_without_scikit_learn_scipy_or_rich_tables(home):
     mods = _modules(["scan", str(SAMPLE), "--format", "jsonl", "--workers", "1"], home)
-    assert "mailguard.classify" in mods and "numpy" in mods  # it did load the model and score
+    assert "mailguard.core.classify" in mods and "numpy" in mods  # it did load the model and score
     assert _loaded(mods, HEAVY) == []
     assert _loaded(mods, TABLES) == []
 

@@ -1,4 +1,4 @@
-"""mailguard.sync against a real Dovecot (no mocks): first run, new mail, a second run, a server
+"""mailguard.imap.sync against a real Dovecot (no mocks): first run, new mail, a second run, a server
 without MOVE, a dropped connection, a UIDVALIDITY change, a missing quarantine, interrupted moves,
 mail that cannot be understood, dry runs and apply-history."""
 
@@ -27,9 +27,9 @@ from imapkit import (
     write_config,
 )
 
-from mailguard.imap import ImapConnectionLost
-from mailguard.imap_session import make_account
-from mailguard.sync import SYNC_TAG, AccountSync, PassReport, make_pipeline
+from mailguard.imap.client import ImapConnectionLost
+from mailguard.imap.session import make_account
+from mailguard.imap.sync import SYNC_TAG, AccountSync, PassReport, make_pipeline
 
 pytestmark = pytest.mark.dovecot
 
@@ -287,7 +287,7 @@ def test_message_the_pipeline_cannot_understand_stays_and_is_logged(dovecot, ima
     seed_history(dovecot, imap_user)
     run(dovecot, imap_user)
     dovecot.append(imap_user, b"Subject: \xff\xfe broken\r\nMessage-ID: <broken@x>\r\n\r\n\x00\xff\r\n")
-    caplog.set_level("WARNING", logger="mailguard.sync")
+    caplog.set_level("WARNING", logger="mailguard.imap.sync")
     report = run(dovecot, imap_user)
     assert report.unreadable == 1 and not report.moved
     assert "<broken@x>" in snapshot(dovecot, imap_user)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mailguard import classify
-from mailguard.categories import transactional_subject
-from mailguard.cli import main
-from mailguard.features import NUMERIC_NAMES, extract, header_tokens
-from mailguard.contacts import make_contact
-from mailguard.linker import MEDIUM, Link
-from mailguard.parse import parse_message
+from mailguard.core import classify
+from mailguard.core.categories import transactional_subject
+from mailguard.cli.main import main
+from mailguard.core.features import NUMERIC_NAMES, extract, header_tokens
+from mailguard.core.contacts import make_contact
+from mailguard.core.linker import MEDIUM, Link
+from mailguard.core.parse import parse_message
 from mailguard.pipeline import Pipeline
-from mailguard.rules import KEEP, MOVE, Policy, decide
+from mailguard.core.rules import KEEP, MOVE, Policy, decide
 from mailguard.store import MIGRATIONS, Store
 from mailfactory import ME, day, discussion_post, mbox, newsletter, personal, transactional
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mailguard import classify, training
+from mailguard.core import classify
+from mailguard import training
 from mailguard.errors import ConfigError
-from mailguard.features import NUMERIC_NAMES, Features, extract
-from mailguard.parse import parse_message
+from mailguard.core.features import NUMERIC_NAMES, Features, extract
+from mailguard.core.parse import parse_message
 from mailguard.pipeline import analyse_one
 from mailfactory import mbox, newsletter, personal
 

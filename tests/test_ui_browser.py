@@ -25,7 +25,7 @@ from uikit import (  # noqa: F401 - browser is a fixture
     serving,
 )
 
-from mailguard.review import ALLOWED, BLOCKED, flagged_senders, moved_messages
+from mailguard.review.actions import ALLOWED, BLOCKED, flagged_senders, moved_messages
 from mailguard.store import DB_NAME, Store
 from mailguard.ui.server import UiServer
 

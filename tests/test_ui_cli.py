@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.cli import main
+from mailguard.cli.main import main
 
 URL = re.compile(r"^http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{40,})$")
 
 
 def _start(home: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "MAILGUARD_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "mailguard.cli", "ui", "--no-open", *args],
+    return subprocess.Popen([sys.executable, "-m", "mailguard.cli.main", "ui", "--no-open", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -112,7 +112,7 @@ def test_a_taken_port_is_one_line(tmp_path, monkeypatch, capsys):
 
 def test_without_the_ui_extra_the_command_says_what_to_install(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MAILGUARD_HOME", str(tmp_path / "home"))
-    for name in [m for m in sys.modules if m.startswith("mailguard.ui.") and m != "mailguard.ui.command"]:
+    for name in [m for m in sys.modules if m.startswith("mailguard.ui.") and m != "mailguard.cli.ui"]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
     assert main(["ui", "--no-open"]) == 2
@@ -128,7 +128,7 @@ def test_there_is_no_option_to_listen_elsewhere(capsys):
 
 
 def test_the_command_line_and_the_daemon_do_not_load_the_web_stack():
-    code = ("import sys, mailguard.cli, mailguard.daemon, mailguard.digest; "
+    code = ("import sys, mailguard.cli.main, mailguard.imap.daemon, mailguard.review.digest; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'starlette', 'jinja2', 'uvicorn', 'playwright'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -11,7 +11,7 @@ import pytest
 from mailfactory import day
 from reviewkit import ACME, DATAFLOW, open_store, scan, write_inbox
 
-from mailguard.review import FLAGGED, flagged_senders, plan_undo, apply_undo
+from mailguard.review.actions import FLAGGED, flagged_senders, plan_undo, apply_undo
 from mailguard.ui import charts
 from mailguard.ui.data import (
     BACK,

@@ -19,8 +19,8 @@ from imapkit import (
 )
 from uikit import browser, open_sender, recorded_page, serving  # noqa: F401 - browser is a fixture
 
-from mailguard.cli import main
-from mailguard.review import ALLOWED
+from mailguard.cli.main import main
+from mailguard.review.actions import ALLOWED
 from mailguard.store import DB_NAME, Store
 
 

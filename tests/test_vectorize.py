@@ -9,9 +9,9 @@ from sklearn.feature_extraction import FeatureHasher
 from sklearn.preprocessing import normalize
 from sklearn.utils import murmurhash3_32
 
-from mailguard import classify, vectorize
-from mailguard.features import extract
-from mailguard.parse import parse_message
+from mailguard.core import classify, vectorize
+from mailguard.core.features import extract
+from mailguard.core.parse import parse_message
 from mailfactory import ME, day, newsletter, personal
 
 N = 2**classify.HASH_BITS

@@ -136,7 +136,7 @@ def http_request(server: UiServer, method: str, target: str, *, body: bytes | No
 
 def scan_sample(home: Path) -> None:
     """`mailguard scan` of the shipped sample into home (a fresh state folder)."""
-    from mailguard.cli import main
+    from mailguard.cli.main import main
 
     old = os.environ.get("MAILGUARD_HOME")
     os.environ["MAILGUARD_HOME"] = str(home)

@@ -2,6 +2,6 @@
 allow/block/undo, charts and the decision log, served on 127.0.0.1 only.
 
 Needs the ``ui`` extra (Starlette, Jinja2, uvicorn): ``pip install 'mailguard[ui]'``. Only
-:mod:`mailguard.ui.command` is imported by the command line, and it imports the web stack only
+:mod:`mailguard.cli.ui` is imported by the command line, and it imports the web stack only
 when the command runs, so the daemon never loads it.
 """

@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Config
 from ..errors import MailguardError, ReviewError
-from ..review import (
+from ..review.actions import (
     ALLOWED,
     BLOCKED,
     FLAGGED,
@@ -52,7 +52,7 @@ from ..review import (
     review_actions,
     set_rule,
 )
-from ..rules import KEEP, MOVE
+from ..core.rules import KEEP, MOVE
 from ..store import Store
 from . import charts
 from .data import flagged_page, log_rows, score_bins, weekly_moves

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from ..contacts import Contact
-from ..review import FLAGGED, FlaggedSender, flagged_senders
-from ..rules import MOVE
+from ..core.contacts import Contact
+from ..review.actions import FLAGGED, FlaggedSender, flagged_senders
+from ..core.rules import MOVE
 from ..store import Store
 
 #: a timeline shows at most this many messages (the decision log has the rest)

@@ -30,7 +30,7 @@ HOST = "127.0.0.1"
 
 def _connector(config: Config, stack: ExitStack) -> Any:
     """review.apply_undo's IMAP connect function, as `mailguard undo` makes it."""
-    from ..cli_review import imap_connector
+    from ..cli.review import imap_connector
 
     return imap_connector(config, stack)
 

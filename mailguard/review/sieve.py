@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .identity import ESP_DOMAINS, ESP_HEADERS
-from .review import ALLOWED, BLOCKED, FLAGGED, flagged_senders, moved_messages
-from .store import Store
+from ..core.identity import ESP_DOMAINS, ESP_HEADERS
+from .actions import ALLOWED, BLOCKED, FLAGGED, flagged_senders, moved_messages
+from ..store import Store
 
 DEFAULT_FOLDER = "Contact-Promo"
 

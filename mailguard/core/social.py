@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 from publicsuffixlist import PublicSuffixList
 
 from .contacts import Contact, make_contact
-from .errors import ConfigError
+from ..errors import ConfigError
 from .features import html_to_text
 from .identity import _fold_org as fold_org  # the fold the ledger indexes organisation names by
 from .identity import dkim_domains, org_domain, registrable_domain

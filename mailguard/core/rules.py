@@ -157,7 +157,7 @@ def is_from_me(msg: ParsedMessage, policy: Policy) -> bool:
 
 def is_personal(msg: ParsedMessage, feats: Features, score: float, policy: Policy) -> bool:
     """One-to-one, human-written, not bulk, not promotional: a message that makes its sender a
-    networking contact (see :func:`mailguard.contacts.contact_refusal`).
+    networking contact (see :func:`mailguard.core.contacts.contact_refusal`).
 
     Mail without bulk signals is promotional only from ``strong_threshold`` (:func:`guarded`): the
     model has seen few first notes from new people (its personal training mail is mostly replies on

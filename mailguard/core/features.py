@@ -198,7 +198,7 @@ class Features:
     #: header tokens (``extract(..., header_tokens=True)``), for models trained on one mailbox
     header_tokens: tuple[str, ...] = ()
     #: why the rules' structural/subject check calls the message transactional, or None
-    #: (:func:`mailguard.categories.transactional_reason`)
+    #: (:func:`mailguard.core.categories.transactional_reason`)
     transactional_reason: str | None = None
 
     @property

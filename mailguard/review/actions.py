@@ -5,7 +5,7 @@ Reading and planning are functions over the :class:`~mailguard.store.Store`; not
 :func:`set_rule` or :func:`apply_undo` is called. An undo is planned first (:func:`plan_undo`,
 :func:`plan_revert`; :func:`plan_moves_back` is the pure core) and the plan is what ``--dry-run``
 prints. Applying it moves messages back on the IMAP account through any object with the
-:class:`Mover` methods (``mailguard.imap.ImapAccount`` has them), logging an ``intent`` row in the
+:class:`Mover` methods (``mailguard.imap.client.ImapAccount`` has them), logging an ``intent`` row in the
 ``moves`` table before each move and marking it ``done`` after, and records what it changed in
 ``review_log`` so that the undo can itself be undone (:func:`plan_revert`).
 
@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import MailguardError, ReviewError, SourceError
-from .rules import matches
-from .store import Store, now_iso
+from ..errors import MailguardError, ReviewError, SourceError
+from ..core.rules import matches
+from ..store import Store, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ _RULE_ACTION = {ALLOWED: ALLOW, BLOCKED: BLOCK, None: UNRULE}
 UNDO_REASON = "undo of move #{}"
 _UNDO_REASON = re.compile(r"^undo of move #(\d+)")
 
-IMAP_NEEDED = ("undoing a move on the IMAP account needs an [imap] config (and mailguard.imap_session); "
+IMAP_NEEDED = ("undoing a move on the IMAP account needs an [imap] config (and mailguard.imap.session); "
                "nothing was changed")
 
 #: one message across scans: its Message-ID, or sender|date|subject when it has none; a message
@@ -330,7 +330,7 @@ def read_examples(examples: Iterable[LabelledExample]
     Examples from IMAP (``ref`` "imap:...") or from a file that is gone are skipped with a warning.
     Use: ``for ex, raw in read_examples(labelled_examples(store)): analyse_one(raw) ... ex.label``.
     """
-    from .sources import open_source
+    from ..sources import open_source
 
     by_source: dict[str, list[LabelledExample]] = defaultdict(list)
     for ex in examples:
@@ -673,7 +673,7 @@ def plan_revert(store: Store, entry_id: int) -> UndoPlan:
 
 
 class Mover(Protocol):
-    """What an undo needs of an IMAP account (``mailguard.imap.ImapAccount`` has it)."""
+    """What an undo needs of an IMAP account (``mailguard.imap.client.ImapAccount`` has it)."""
 
     def select(self, folder: str) -> object: ...
 

@@ -21,11 +21,11 @@ import typer
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from .config import Config, load_config
-from .errors import ConfigError, ReviewError
-from .importers import import_contacts, read_contacts_file
+from ..config import Config, load_config
+from ..errors import ConfigError, ReviewError
+from ..review.importers import import_contacts, read_contacts_file
 from .output import console, plain, write_csv, write_json, write_line, write_lines
-from .review import (
+from ..review.actions import (
     ALLOWED,
     BLOCKED,
     FLAGGED,
@@ -43,8 +43,8 @@ from .review import (
     review_actions,
     set_rule,
 )
-from .sieve import DEFAULT_FOLDER, render_sieve, sieve_targets
-from .store import Store
+from ..review.sieve import DEFAULT_FOLDER, render_sieve, sieve_targets
+from ..store import Store
 
 if TYPE_CHECKING:  # rich's tables: imported by the commands that draw one
     from rich.table import Table
@@ -273,13 +273,13 @@ def block_cmd(entry: EntryArg, remove: RemoveOpt = False, note: NoteOpt = "") ->
 
 
 def imap_connector(cfg: Config, stack: ExitStack) -> Callable[[str], Mover] | None:
-    """``account name -> logged-in account`` through mailguard.imap_session.open_account, or None
+    """``account name -> logged-in account`` through mailguard.imap.session.open_account, or None
     when there is no [imap] config or no imap_session module. Accounts are closed with ``stack``."""
     if not (cfg.raw.get("imap") or cfg.raw.get("accounts")):
         return None
-    if importlib.util.find_spec("mailguard.imap_session") is None:
+    if importlib.util.find_spec("mailguard.imap.session") is None:
         return None
-    from . import imap_session  # type: ignore[attr-defined]
+    from ..imap import session as imap_session  # type: ignore[attr-defined]
 
     opened: dict[str, Mover] = {}
 

@@ -1,7 +1,7 @@
 """Networking contacts from outside the mailbox: a LinkedIn connections export (Connections.csv)
-and vCard files (.vcf: 2.1, 3.0 and 4.0) become :class:`~mailguard.contacts.Contact` records with
+and vCard files (.vcf: 2.1, 3.0 and 4.0) become :class:`~mailguard.core.contacts.Contact` records with
 ``source="import"``. Parsing is pure (text in, contacts out); :func:`import_contacts` merges them into
-the store through the :class:`~mailguard.contacts.Ledger`, so a contact known from mail keeps the
+the store through the :class:`~mailguard.core.contacts.Ledger`, so a contact known from mail keeps the
 earlier of the two dates.
 
 A contact is keyed by its email address. LinkedIn hides most addresses, so a row without one is keyed
@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote
 
-from .contacts import Contact, Ledger, make_contact
-from .errors import ContactImportError
-from .identity import _fold, _fold_org
-from .store import Store
+from ..core.contacts import Contact, Ledger, make_contact
+from ..errors import ContactImportError
+from ..core.identity import _fold, _fold_org
+from ..store import Store
 
 LINKEDIN = "linkedin"
 VCARD = "vcard"

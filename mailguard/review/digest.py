@@ -43,12 +43,12 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, MailguardError, StoreError
-from .store import Store
+from ..errors import ConfigError, MailguardError, StoreError
+from ..store import Store
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .sync import AccountSync
+    from ..config import Config
+    from ..imap.sync import AccountSync
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +380,8 @@ def after_pass(config: Config, sync: AccountSync) -> DigestResult | None:
     """The daemon's hook, after a complete real pass: append the account's digest if [digest] is
     enabled and one is due. A failure other than a lost connection is logged, never fatal: the
     digest is tried again after the next pass."""
-    from .imap import ImapConnectionLost
-    from .sync import SYNC_TAG
+    from ..imap.client import ImapConnectionLost
+    from ..imap.sync import SYNC_TAG
 
     cfg = digest_config(config.raw)
     if not cfg.enabled or sync.dry_run:

@@ -1,7 +1,7 @@
 """The promo model: train, save with a card, load (checked), score.
 
 A logistic regression over hashed words (tf-idf) plus the structural features of
-:mod:`mailguard.features`, with probabilities calibrated on out-of-fold scores (Platt scaling).
+:mod:`mailguard.core.features`, with probabilities calibrated on out-of-fold scores (Platt scaling).
 Hashing keeps the model small and needs no vocabulary pass; scoring is a sparse dot product, so
 the model scores thousands of messages a second. The fitted model is plain numpy arrays.
 
@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__, modelfile, vectorize
-from .errors import ModelError
+from .. import __version__, modelfile
+from ..errors import ModelError
+from . import vectorize
 from .features import NUMERIC_NAMES, Features
-from .permissions import check_file
+from ..permissions import check_file
 
-if TYPE_CHECKING:  # training only: scoring needs numpy alone (mailguard.vectorize), not their imports
+if TYPE_CHECKING:  # training only: scoring needs numpy alone (mailguard.core.vectorize), not their imports
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 FEATURE_VERSION = 3
 #: The model shipped inside the package (trained on the SpamAssassin public corpus), found with
 #: importlib.resources: a file on disk in a checkout and in every pip/pipx install (not zipped).
-DEFAULT_MODEL_PATH = Path(str(importlib.resources.files(__package__) / "models" / "promo.npz"))
+DEFAULT_MODEL_PATH = Path(str(importlib.resources.files("mailguard") / "models" / "promo.npz"))
 #: File name of a model trained with `mailguard train` in the data directory.
 USER_MODEL_NAME = "promo.npz"
 #: ... and of one trained before models were data: refused, never unpickled.
@@ -76,7 +77,7 @@ _TOKEN_TABLE = bytes(
     for c in range(256)
 )
 # Tokens are hashed into 2**HASH_BITS buckets as scikit-learn's FeatureHasher(alternate_sign=False)
-# does it, by mailguard.vectorize (numpy alone: scoring does not import scikit-learn or scipy).
+# does it, by mailguard.core.vectorize (numpy alone: scoring does not import scikit-learn or scipy).
 
 
 def tokens(text: str) -> list[bytes]:
@@ -605,7 +606,7 @@ def default_model_path() -> Path:
     """The model trained on the user's own mail (``mailguard train``, in the data directory) if
     there is one, else the shipped model. A model trained before models were data
     (``promo.joblib``) is returned too, so that :func:`load` refuses it and says why."""
-    from .store import data_dir
+    from ..store import data_dir
 
     home = data_dir()
     for name in (USER_MODEL_NAME, OLD_USER_MODEL_NAME):

@@ -15,7 +15,7 @@ the watched folder is fetched in batches (BODY.PEEK: \\Seen is never set) and de
 
 What identifies a message: in its folder, its UID under the folder's UIDVALIDITY (the server
 never gives it to another message); across folders and a UIDVALIDITY change, its content hash
-(:func:`mailguard.imap.content_hash`: the header fields a server does not add, the body's size and
+(:func:`mailguard.imap.client.content_hash`: the header fields a server does not add, the body's size and
 start). A Message-ID is never enough: anyone can reuse one, and a promotion that reuses the
 Message-ID of a kept note or of an earlier promotion is decided like any other message. Each
 decision is noted in ``imap_decided`` (folder, UIDVALIDITY, UID, content hash), in the transaction
@@ -55,19 +55,19 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from .config import Config, configured_workers
-from .digest import is_own_digest
-from .errors import ImapError, MailguardError
-from .imap import HASH_BODY_BYTES, FetchedMessage, FolderMissing, FolderState, ImapAccount
-from .imap_session import AccountConfig
-from .pipeline import Analysed, Pipeline
-from .rules import MOVE, Decision
-from .scan import make_policy
-from .social import load_networks
-from .store import Store, now_iso
+from ..config import Config, configured_workers
+from ..review.digest import is_own_digest
+from ..errors import ImapError, MailguardError
+from .client import HASH_BODY_BYTES, FetchedMessage, FolderMissing, FolderState, ImapAccount
+from .session import AccountConfig
+from ..pipeline import Analysed, Pipeline
+from ..core.rules import MOVE, Decision
+from ..scan import make_policy
+from ..core.social import load_networks
+from ..store import Store, now_iso
 
 if TYPE_CHECKING:
-    from .classify import PromoModel
+    from ..core.classify import PromoModel
 
 log = logging.getLogger(__name__)
 
@@ -659,7 +659,7 @@ class AccountSync:
     def _start_analysis(self, items: list[Item]) -> tuple[list[Item], Callable[[], list[Analysed]]]:
         """Start the pure stages of a batch (in the pipeline's worker processes when it is large)
         and return it with a function that waits for them; mailguard's own digests are left out."""
-        from .parallel import submit
+        from ..parallel import submit
 
         items = [it for it in items if not is_own_digest(self.store, it.msg.raw)]
         return items, submit([it.msg.raw for it in items], self.pipeline.model,

@@ -1,7 +1,7 @@
 """`mailguard train` and `mailguard evaluate`: the promo model on the user's own labelled mail.
 
 Typer commands only: load the config, read the sources through :mod:`mailguard.training`, call
-:mod:`mailguard.classify`, print. Errors are MailguardError subclasses, which ``cli.main`` turns into
+:mod:`mailguard.core.classify`, print. Errors are MailguardError subclasses, which ``cli.main`` turns into
 one line on stderr and an exit code.
 """
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .config import Config, configured_workers, load_config
-from .errors import StoreError
+from ..config import Config, configured_workers, load_config
+from ..errors import StoreError
 from .output import console, write_json
 
 if TYPE_CHECKING:  # scikit-learn and rich's tables: imported by the command that runs, not --help
@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # scikit-learn and rich's tables: imported by the command tha
     from rich.progress import Progress
     from rich.table import Table
 
-    from . import classify
-    from .training import Example
+    from ..core import classify
+    from ..training import Example
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class EvalFormat(str, Enum):
 def default_model_out(config: Config) -> Path:
     """Where `mailguard train` writes: the configured model path, else the data directory (where
     classify.load() looks first)."""
-    from . import classify
+    from ..core import classify
 
     return config.model or (config.home / classify.USER_MODEL_NAME)
 
@@ -91,7 +91,7 @@ def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
 
 def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers: int | None,
           progress: Progress) -> tuple[list[Example], int]:
-    from .training import load_examples
+    from ..training import load_examples
 
     task = progress.add_task(f"reading {label_name}", total=0)
     total = [0]
@@ -109,7 +109,7 @@ def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers:
 def _score(label_name: str, sources: list[str], model: classify.PromoModel, cfg: Config,
            workers: int | None, progress: Progress) -> tuple[Any, int]:
     """The model's probabilities of the messages of ``sources`` (scored in the workers)."""
-    from .training import score_sources
+    from ..training import score_sources
 
     task = progress.add_task(f"reading {label_name}", total=0)
     total = [0]
@@ -128,8 +128,8 @@ def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]
     """Labels from review decisions; ([], 0, why) when there are none to take."""
     if not include:
         return [], 0, "not asked"
-    from .store import DB_NAME, Store
-    from .training import review_examples
+    from ..store import DB_NAME, Store
+    from ..training import review_examples
 
     path = cfg.home / DB_NAME
     if not path.is_file():
@@ -207,8 +207,8 @@ def train_cmd(
 
     Example: mailguard train --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
-    from . import classify
-    from .training import train_model
+    from ..core import classify
+    from ..training import train_model
 
     transactional = transactional or []
     cfg = load_config(config)
@@ -286,8 +286,8 @@ def evaluate_cmd(
     """
     import numpy as np
 
-    from . import classify
-    from .training import evaluate_probs
+    from ..core import classify
+    from ..training import evaluate_probs
 
     cfg = load_config(config)
     promo_model = classify.load(model or cfg.model)
@@ -305,7 +305,7 @@ def evaluate_cmd(
             labels.append(np.full(len(p), label))
             unreadable += bad
     if not sum(map(len, probs)):
-        from .errors import SourceError
+        from ..errors import SourceError
 
         raise SourceError("no readable messages in the given sources")
     m, table = evaluate_probs(promo_model, np.concatenate(probs), np.concatenate(labels), threshold)

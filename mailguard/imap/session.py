@@ -36,9 +36,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .errors import ConfigError
-from .imap import MAX_IDLE_SECONDS, ImapAccount, ImapSettings
+from ..config import Config
+from ..errors import ConfigError
+from .client import MAX_IDLE_SECONDS, ImapAccount, ImapSettings
 from .secrets import SecretSpec, credentials, secret_spec
 
 log = logging.getLogger(__name__)

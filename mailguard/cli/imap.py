@@ -13,16 +13,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
-from .config import CONFIG_NAME, Config, load_config
-from .daemon import Daemon
-from .errors import ConfigError, ImapError, MailguardError, SecretError
-from .imap import ImapConnectionLost
-from .imap_session import AccountConfig, find_account, make_account, select_accounts
+from .. import __version__
+from ..config import CONFIG_NAME, Config, load_config
+from ..imap.daemon import Daemon
+from ..errors import ConfigError, ImapError, MailguardError, SecretError
+from ..imap.client import ImapConnectionLost
+from ..imap.session import AccountConfig, find_account, make_account, select_accounts
 from .output import stamp, write_line
-from .scan import load_model
-from .store import Store, data_dir, ensure_private_dir
-from .sync import AccountSync, PassReport, make_pipeline
+from ..scan import load_model
+from ..store import Store, data_dir, ensure_private_dir
+from ..imap.sync import AccountSync, PassReport, make_pipeline
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config.toml (default: $MAILGUARD_HOME/config.toml)")]
 AccountsOpt = Annotated[Optional[list[str]], typer.Option("--account", help="Only this account (its name or user name; repeatable).")]

@@ -24,7 +24,7 @@ display-name        weak      the display name is the contact's full name, or na
                               organisation; two such (name and organisation) corroborate to medium
 ==================  ========  ===================================================================
 
-An organisation domain links only a *small* organisation (:func:`mailguard.orgs.classify_domain`):
+An organisation domain links only a *small* organisation (:func:`mailguard.core.orgs.classify_domain`):
 never freemail, a university, a government body, a platform operator, the user's own
 organisation, or one from which the mailbox has seen many departments or people. A rule that would
 have linked through such a domain records a **veto** instead ("not linked: google.com is a large

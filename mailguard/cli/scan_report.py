@@ -4,7 +4,7 @@ request the full table of every message.
 
 Grouping is pure (:func:`offender_groups`); the rest turns groups and decisions into rich
 renderables sized to the terminal: addresses and subjects wrap, they are never cut. Every piece of
-message text goes through :func:`mailguard.output.plain`.
+message text goes through :func:`mailguard.cli.output.plain`.
 
 A new field of a Decision is shown by adding one function to :data:`MOVE_PARTS` (the offender
 timeline) and, for the full table, one :class:`Column` to :data:`COLUMNS`.
@@ -20,9 +20,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .contacts import Contact
+from ..core.contacts import Contact
 from .output import plain
-from .rules import MOVE, Decision
+from ..core.rules import MOVE, Decision
 
 #: width of the date and tag columns of a timeline (so that every group lines up)
 DATE_WIDTH = 10

@@ -8,7 +8,7 @@ system keyring. The config names the source, never the secret.
     oauth2_token_command = "oama access sam@x"   # XOAUTH2 / OAUTHBEARER access token
 
 A :class:`SecretSpec` is parsed once from the config (:func:`secret_spec`); :func:`credentials`
-turns it into :class:`mailguard.imap.Credentials` whose callables fetch the secret again at each
+turns it into :class:`mailguard.imap.client.Credentials` whose callables fetch the secret again at each
 connect, so a rotated password or refreshed token is picked up and nothing is cached here.
 
 Secrets never appear in log lines or exception messages: a failing command is reported by its
@@ -31,8 +31,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ConfigError, SecretError
-from .imap import Credentials
+from ..errors import ConfigError, SecretError
+from .client import Credentials
 
 log = logging.getLogger(__name__)
 

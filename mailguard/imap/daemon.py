@@ -6,12 +6,12 @@ database connection and pipeline.
     ...
     daemon.stop()           # finish the current batch, close connections, record the runs
 
-A worker runs a pass (:class:`mailguard.sync.AccountSync`), then waits for news: in IDLE (RFC 2177)
+A worker runs a pass (:class:`mailguard.imap.sync.AccountSync`), then waits for news: in IDLE (RFC 2177)
 when the server offers it, re-issued every ``idle_slice_seconds`` (so a stop request is noticed
 quickly and the server's 29-minute limit is never reached), with a full pass at least every
 ``poll_seconds`` (new Sent mail is learned then); without IDLE it polls every ``poll_seconds``.
 
-A dropped connection, a server restart or a timeout (:class:`~mailguard.imap.ImapConnectionLost`)
+A dropped connection, a server restart or a timeout (:class:`~mailguard.imap.client.ImapConnectionLost`)
 closes the connection; the worker reconnects after 1, 2, 4... seconds (capped at
 ``max_backoff``; back to 1 s when the connection committed some work before it dropped, so a
 link that keeps dropping mid-batch still makes steady progress) and resumes from the last
@@ -39,18 +39,18 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .config import Config
-from .digest import after_pass, digest_config
-from .errors import ImapError, MailguardError, StoreError
-from .imap import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
-from .imap_session import AccountConfig, make_account
-from .scan import load_model
+from ..config import Config
+from ..review.digest import after_pass, digest_config
+from ..errors import ImapError, MailguardError, StoreError
+from .client import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
+from .session import AccountConfig, make_account
+from ..scan import load_model
 from .secrets import forbid_core_dumps
-from .store import DB_NAME, Store, ensure_private_dir
+from ..store import DB_NAME, Store, ensure_private_dir
 from .sync import AccountSync, Checkpoint, PassReport, make_pipeline
 
 if TYPE_CHECKING:
-    from .classify import PromoModel
+    from ..core.classify import PromoModel
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ def ui_cmd(
     Example: mailguard ui --no-open
     """
     try:
-        from .server import UiServer
+        from ..ui.server import UiServer
     except ImportError as exc:
         raise ConfigError(f"the web page needs the ui extra ({exc.name} is missing): "
                           "pip install 'mailguard[ui]'") from None

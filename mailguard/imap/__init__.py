@@ -1,0 +1,1 @@
+"""The IMAP side: client, session, sync, daemon, secrets."""

@@ -1,0 +1,1 @@
+"""Review what mailguard moved: actions (allow, block, undo, log), Sieve export, importers, digest."""
