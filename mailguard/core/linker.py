@@ -186,7 +186,8 @@ def _platform_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     for org, where in message_org_domains(msg).items():
-        emails = [e for e in ctx.ledger.by_org.get(org, ()) if (c := ctx.ledger.get(e)) and c.org_domain == org]
+        emails = [e for e in sorted(ctx.ledger.by_org.get(org, ()))  # a set: sorted, the same every run
+                  if (c := ctx.ledger.get(e)) and c.org_domain == org]
         if not emails:
             continue
         v = ctx.verdict(org)
@@ -200,7 +201,7 @@ def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 def _signature(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     for org, where in message_org_domains(msg).items():
-        emails = [e for e in ctx.ledger.by_org.get(org, ())
+        emails = [e for e in sorted(ctx.ledger.by_org.get(org, ()))
                   if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.sig_domains]
         if not emails:
             continue
