@@ -300,6 +300,14 @@ class _ParsedPart(Message):
         hit = index.get(name.lower())
         return failobj if hit is None else self.policy.header_fetch_parse(*hit)
 
+    def get_content_type(self) -> str:
+        # asked for by the fast path, the walk and get_content_charset: worked out once (the
+        # "_mg_" name: Message's own attributes have names such as _charset)
+        ctype = self.__dict__.get("_mg_ctype")
+        if ctype is None:
+            ctype = self.__dict__["_mg_ctype"] = super().get_content_type()
+        return ctype
+
     def get_filename(self, failobj: object = None) -> object:  # type: ignore[override]
         # no Content-Disposition and no "name" in Content-Type: Message.get_filename finds nothing
         if self.get("content-disposition") is None and "name" not in str(self.get("content-type", "")).lower():
