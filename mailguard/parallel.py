@@ -104,6 +104,15 @@ def _probs_chunk(raws: list[bytes]) -> Any:
     return out
 
 
+def _probs_spans_chunk(spans: list[Span]) -> tuple[Any, list[tuple[int, str]]]:
+    """:func:`_probs_chunk` of the messages at ``spans``, read here, and (index, error) of those
+    that could not be read (NaN rows)."""
+    from .sources import read_spans
+
+    raws, errors = read_spans(spans)
+    return _probs_chunk(raws), errors
+
+
 def _ready(_: int = 0) -> int:
     return os.getpid()
 

@@ -182,22 +182,46 @@ def score_sources(paths: Iterable[Path | str], model: classify.PromoModel, *, wo
     the number of messages without features. Parsed, extracted and scored in ``workers``
     processes, SCORE_BLOCK messages at a time from the start of each source: the same numbers
     with any number of workers. ``on_total`` and ``progress`` as for :func:`load_examples`."""
-    from .parallel import _probs_chunk, map_chunks
+    from .parallel import _probs_chunk, _probs_spans_chunk, map_chunks
 
     parts: list[np.ndarray] = []
     bad = 0
     for p in paths:
-        total, messages = open_messages(p, config)
+        located = _located(p)
+        if located is None:
+            total, messages = open_messages(p, config)
+            results = ((probs, []) for probs in map_chunks(_probs_chunk, (raw for _, raw in messages),
+                                                          model, workers, total=total))
+        else:  # the workers read the files: the bytes never pass through this process
+            refs, spans = located
+            total = len(spans)
+            results = map_chunks(_probs_spans_chunk, spans, model, workers, total=total)
         if on_total:
             on_total(total)
-        for probs in map_chunks(_probs_chunk, (raw for _, raw in messages), model, workers,
-                                total=total):
+        done = 0
+        for probs, errors in results:
+            lost = np.zeros(len(probs), dtype=bool)
+            for i, why in errors:  # as open_messages: said, and left out
+                log.warning("cannot read %s: %s", refs[done + i], why)
+                lost[i] = True
             ok = ~np.isnan(probs[:, 0])
-            bad += int(len(probs) - ok.sum())
+            bad += int((~ok & ~lost).sum())
             parts.append(probs[ok])
+            done += len(probs)
             if progress:
                 progress(len(probs))
     return (np.concatenate(parts) if parts else np.zeros((0, classify.N_CLASSES))), bad
+
+
+def _located(spec: str | Path) -> tuple[list[str], list[Any]] | None:
+    """The refs and spans (:meth:`mailguard.sources.Source.spans`) of a source's messages in
+    file order, or None (an IMAP folder, a Maildir)."""
+    if str(spec).startswith(IMAP_PREFIX):
+        return None
+    with open_source(spec) as src:
+        items = src.items(dates=False)
+        spans = src.spans(items)
+        return None if spans is None else ([f"{spec}:{it.ref}" for it in items], spans)
 
 
 def review_examples(store: Any) -> tuple[list[Example], int]:
