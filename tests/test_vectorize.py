@@ -1,5 +1,6 @@
 """Scoring without scikit-learn or scipy gives the numbers their code gives, bit for bit."""
 
+import dataclasses
 import random
 from itertools import repeat
 
@@ -76,3 +77,15 @@ def test_a_rows_product_does_not_depend_on_the_rest_of_the_batch():
     alone = [vectorize.dot(vectorize.tfidf(classify._word_rows([f]), model.idf), model.word_coef)[0]
              for f in feats]
     assert np.array_equal(vectorize.dot(rows, model.word_coef), np.array(alone))
+
+
+def test_word_rows_keep_the_tokens_tokens_keeps():
+    """_word_rows leaves the tokens of the wrong length out in numpy: the rows of tokens()."""
+    feats = _corpus()
+    text = "a " + "x" * 25 + " ab " + "y" * 24 + " naïve " + "é" * 12 + " " + "é" * 13 + " " + "z" * 30
+    feats.append(dataclasses.replace(feats[0], text=text))
+    got = classify._word_rows(feats)
+    want = vectorize.hash_rows([classify.tokens(f.text) for f in feats], N)
+    assert got.indptr.tolist() == want.indptr.tolist() and got.indices.tolist() == want.indices.tolist()
+    assert got.data.tolist() == want.data.tolist()
+    assert [len(t) for t in classify.tokens(text)] == [2, 24, 6, 24]  # bytes: 25, 26 and 30 are too long

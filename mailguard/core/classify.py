@@ -80,10 +80,13 @@ _TOKEN_TABLE = bytes(
 # does it, by mailguard.core.vectorize (numpy alone: scoring does not import scikit-learn or scipy).
 
 
+MIN_TOKEN, MAX_TOKEN = 2, 24
+
+
 def tokens(text: str) -> list[bytes]:
     """The word tokens the model hashes (see the comment above)."""
     raw = text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
-    return [w for w in raw if 2 <= len(w) <= 24]
+    return [w for w in raw if MIN_TOKEN <= len(w) <= MAX_TOKEN]
 
 
 def card_path(model_path: Path) -> Path:
@@ -103,7 +106,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _word_rows(feats: Sequence[Features]) -> vectorize.Rows:
-    return vectorize.hash_rows([tokens(f.text) for f in feats], 2**HASH_BITS)
+    # tokens() of each text, the lengths kept by hash_rows in numpy
+    return vectorize.hash_rows([f.text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
+                                for f in feats], 2**HASH_BITS, MIN_TOKEN, MAX_TOKEN)
 
 
 def _csr(rows: vectorize.Rows) -> sp.csr_matrix:

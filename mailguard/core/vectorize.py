@@ -17,6 +17,7 @@ Each row's result depends on that row alone, never on the others in the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -31,10 +32,14 @@ def _rotl(x: np.ndarray, r: int) -> np.ndarray:
 
 def murmurhash3_32(keys: Sequence[bytes]) -> np.ndarray:
     """MurmurHash3_x86_32 of each key with seed 0, as unsigned 32-bit integers."""
-    n = len(keys)
-    lens = np.fromiter(map(len, keys), dtype=np.int64, count=n)
-    starts = np.cumsum(lens) - lens
-    buf = b"".join(keys) + b"\0\0\0\0"
+    lens = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    return _murmur(b"".join(keys), np.cumsum(lens) - lens, lens)
+
+
+def _murmur(joined: bytes, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """MurmurHash3_x86_32 (seed 0) of the keys at ``starts`` (``lens`` bytes each) in ``joined``."""
+    n = len(starts)
+    buf = joined + b"\0\0\0\0"
     # every 4-byte window of the keys, little-endian (unaligned reads: a stride of one byte)
     words = np.ndarray((len(buf) - 3,), dtype="<u4", buffer=buf, strides=(1,))
     h = np.zeros(n, dtype=np.uint32)
@@ -87,13 +92,23 @@ class Rows:
         return len(self.indptr) - 1
 
 
-def hash_rows(docs: Sequence[Sequence[bytes]], n_features: int) -> Rows:
-    """Each document's keys hashed into ``n_features`` buckets and counted: the rows (buckets in
-    increasing order, float32 counts) of FeatureHasher's transform after ``sum_duplicates``."""
-    lens = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-    keys = [k for doc in docs for k in doc]
-    row = np.repeat(np.arange(len(docs), dtype=np.int64), lens)
-    col = buckets(keys, n_features) if keys else np.zeros(0, dtype=np.int64)
+def hash_rows(docs: Sequence[Sequence[bytes]], n_features: int, min_len: int = 0,
+              max_len: int | None = None) -> Rows:
+    """Each document's keys (those of ``min_len`` to ``max_len`` bytes) hashed into
+    ``n_features`` buckets and counted: the rows (buckets in increasing order, float32 counts)
+    of FeatureHasher's transform after ``sum_duplicates``."""
+    per_doc = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    keys = list(chain.from_iterable(docs))
+    lens = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    starts = np.cumsum(lens) - lens
+    row = np.repeat(np.arange(len(docs), dtype=np.int64), per_doc)
+    if min_len > 0 or max_len is not None:
+        keep = lens >= min_len
+        if max_len is not None:
+            keep &= lens <= max_len
+        row, starts, lens = row[keep], starts[keep], lens[keep]
+    signed = _murmur(b"".join(keys), starts, lens).view(np.int32).astype(np.int64)
+    col = np.abs(signed) % n_features  # as buckets()
     uniq, counts = np.unique(row * n_features + col, return_counts=True)
     indptr = np.zeros(len(docs) + 1, dtype=np.int64)
     np.cumsum(np.bincount(uniq // n_features, minlength=len(docs)), out=indptr[1:])
