@@ -1,6 +1,7 @@
 """Mailbox exports: mbox in date order, Maildir, folders, and what is not a mailbox."""
 
 import mailbox
+import pickle
 import random
 
 import pytest
@@ -244,6 +245,8 @@ def test_a_large_message_is_read_only_as_far_as_it_is_parsed(tmp_path):
                 if len(whole) > READ_BYTES:
                     assert isinstance(head, Head) and head.size == len(whole)
                     assert len(head) == READ_BYTES and whole.startswith(head)
+                    back = pickle.loads(pickle.dumps(head))  # to a worker and back
+                    assert isinstance(back, Head) and back == head and back.size == head.size
                 else:
                     assert head == whole and not isinstance(head, Head)
             raws, errors = read_spans(src.spans(items))
