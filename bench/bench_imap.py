@@ -61,7 +61,7 @@ mailfactory = _load("mailfactory", ROOT / "tests" / "mailfactory.py")
 
 from imapclient import IMAPClient  # noqa: E402  (the peer, not mailguard)
 
-from mailguard.core import classify  # noqa: E402
+from mailguard import models_io  # noqa: E402
 from mailguard.config import load_config  # noqa: E402
 from mailguard.imap.session import load_accounts, make_account  # noqa: E402
 from mailguard.pipeline import Pipeline  # noqa: E402
@@ -260,7 +260,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (Dovecot, daemon) on kill
     logging.basicConfig(level=logging.ERROR)  # not the per-message "not understood" warnings
     os.environ[PASSWORD_ENV] = dovecot.PASSWORD
-    model = classify.load(os.environ.get("MAILGUARD_MODEL") or None)
+    model = models_io.load(os.environ.get("MAILGUARD_MODEL") or None)
     mail = Mail(args.corpus)
     scratch = Path(tempfile.mkdtemp(prefix="mgbench-", dir="/tmp"))
     scratch.chmod(0o755)  # Dovecot's mail user must reach the server directory inside

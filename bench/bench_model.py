@@ -59,6 +59,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import labelset  # noqa: E402
 
+from mailguard import models_io  # noqa: E402
+
 from mailguard.core import classify  # noqa: E402
 from mailguard.sources import date_of_head  # noqa: E402
 from mailguard.training import STRONG_THRESHOLD, RawScorer, analyse_raws, metrics, train_model  # noqa: E402
@@ -209,14 +211,14 @@ def mailguard_throughput(model: classify.PromoModel, raws: list[bytes], workers:
 
 def run_heldout(workers: int) -> dict:
     """The shipped default model on the held-out part of the labelled data."""
-    model = classify.load(classify.DEFAULT_MODEL_PATH)
+    model = models_io.load(models_io.DEFAULT_MODEL_PATH)
     rows = [r for r in labelset.read_rows() if r.split == "heldout"]
     data, skipped = labelset.load(rows, quiet=True)
     fs, not_mail = labelset.featurise(data, workers=workers)
     rep = labelset.heldout_report(model, fs)
     rep["skipped"] = dict(skipped)
     rep["not_mail"] = not_mail
-    rep["model_file"] = {"path": str(classify.DEFAULT_MODEL_PATH), "sha256": model.meta.get("sha256", "")[:12],
+    rep["model_file"] = {"path": str(models_io.DEFAULT_MODEL_PATH), "sha256": model.meta.get("sha256", "")[:12],
                     "trained_on": model.meta.get("data", {}).get("train")}
     return rep
 

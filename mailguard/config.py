@@ -70,7 +70,7 @@ class Config:
     model: Path | None = None
     rules: RulesConfig = field(default_factory=RulesConfig)
     #: the whole file as TOML read it, checked against SCHEMA; [imap]/[mailbox]/[[accounts]] are
-    #: interpreted by the IMAP side (imap_session), [[social.networks]] by social
+    #: interpreted by the IMAP side (imap.session), [[social.networks]] by social
     raw: Mapping[str, Any] = field(default_factory=dict)
     #: [mailbox] organisations: the user's own organisation domains
     organisations: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ is JSON. The file is a zip archive holding::
     idf.npy, ...   one .npy file per array named in the header
 
 :func:`write` and :func:`read` know nothing about what a kind of model holds; the model's own code
-(``classify.py`` for ``kind = "promo"``) says which arrays and params it needs and checks them.
+(``core/classify.py`` for ``kind = "promo"``) says which arrays and params it needs and checks them.
 :func:`read` checks what every model file must satisfy before any array is read: a zip whose
 members are exactly the header and the arrays it lists, sizes that match the declared dtypes and
 shapes (no zip bomb), finite floating-point values. Any failure is one ModelError line.

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import MailguardError
 
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+T = TypeVar("T")
 
 
 def _owner_name(uid: int) -> str:
@@ -40,31 +43,39 @@ def _refuse_owner_or_mode(path: Path, st: os.stat_result, subject: str, error: t
                     f"refusing to use it; check it, then run `chmod go-w {path}`")
 
 
+def _stat(path: Path, what: str, error: type[MailguardError], read: Callable[[], T]) -> T | None:
+    """``read()`` (stat calls on ``path``), or None when there is no such file; another OSError is
+    one line naming ``what``."""
+    try:
+        return read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise error(f"cannot check {what} {path}: {exc.strerror}") from None
+
+
 def check_dir(path: Path, what: str, error: type[MailguardError]) -> None:
     """Refuse a directory mailguard keeps or reads its state in if someone else owns it or others
     can write it (a sticky bit does not help: others could still add files). A missing one is
     fine: mailguard creates it, mode 0700."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise error(f"cannot check {what} {path}: {exc.strerror}") from None
-    _refuse_owner_or_mode(path, st, f"{what} {path}", error, sticky_ok=False)
+    st = _stat(path, what, error, path.stat)
+    if st is not None:
+        _refuse_owner_or_mode(path, st, f"{what} {path}", error, sticky_ok=False)
 
 
 def check_file(path: Path, what: str, error: type[MailguardError]) -> None:
     """Refuse a file, or the directory holding it, that someone else owns or others can write. The
     directory may be shared if it is sticky, like /tmp: others cannot replace the file there. A
     missing file is left to the caller."""
-    try:
+    def file_and_parent() -> tuple[os.stat_result, Path, os.stat_result]:
         st = path.stat()
         parent = path.resolve().parent
-        pst = parent.stat()
-    except FileNotFoundError:
+        return st, parent, parent.stat()
+
+    got = _stat(path, what, error, file_and_parent)
+    if got is None:
         return
-    except OSError as exc:
-        raise error(f"cannot check {what} {path}: {exc.strerror}") from None
+    st, parent, pst = got
     _refuse_owner_or_mode(path, st, f"{what} {path}", error, sticky_ok=False)
     _refuse_owner_or_mode(parent, pst, f"directory {parent}, which holds {what} {path.name},", error,
                           sticky_ok=True)

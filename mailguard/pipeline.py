@@ -15,16 +15,16 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .core.contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, make_contact, recipient_refusal,
-                       role_address)
+from .core.contacts import (PERSONAL, REPLIED, WROTE, Contact, Ledger, is_personal, make_contact,
+                            recipient_refusal, role_address)
 from .core.features import Features, extract
 from .core.identity import org_domain, registrable_domain, signature_domains, signature_role
 from .core.linker import MEDIUM, LinkContext, LinkResult, link_message
 from .core.orgs import OrgEvidence, freemail_domains
 from .core.parse import ParsedMessage, parse_message, pickled_by_fields
-from .core.rules import KEEP, Decision, Policy, decide, is_from_me, is_personal
+from .core.rules import KEEP, Decision, Policy, decide, is_from_me
 from .core.social import (Network, builtin_networks, kept_reason, learned_line, network_of,
-                     parse_notification, social_contact)
+                          parse_notification, social_contact)
 from .store import Store
 
 if TYPE_CHECKING:  # scoring needs scikit-learn: imported by whoever loads a model
@@ -348,7 +348,7 @@ class Pipeline:
                 continue  # writing to support@ does not make a networking contact
             sig = frozenset().union(*(d for who, d in answered if who == r.email))
             self._learn(dict(email=r.email, name=r.name, since=at, how=how,
-                             message_id=msg.message_id, subject=msg.subject, sig_domains=sig), learned)
+                             message_id=msg.message_id, subject=msg.subject, named_domains=sig), learned)
 
     # -- the step --------------------------------------------------------------------------
 
@@ -391,7 +391,7 @@ class Pipeline:
                       and is_personal(msg, feats, score, self.policy)):
                     self._learn(dict(email=msg.sender.email, name=msg.sender.name, since=at,
                                      how=PERSONAL, message_id=msg.message_id, subject=msg.subject,
-                                     sig_domains=a.sig if a.sig is not None else signature_domains(msg),
+                                     named_domains=a.sig if a.sig is not None else signature_domains(msg),
                                      role=signature_role(msg)),
                                 learned)
                 if net is None:

@@ -82,9 +82,9 @@ def disabled_link_rules(raw: Mapping[str, Any]) -> frozenset[str]:
 
 
 def load_model(config: Config, override: Path | None = None) -> classify.PromoModel:
-    from .core import classify
+    from . import models_io
 
-    return classify.load(override or config.model)
+    return models_io.load(override or config.model)
 
 
 @dataclass

@@ -11,16 +11,18 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from .core.contacts import Contact
 from .errors import ConfigError, StoreError
 from .permissions import check_dir
-from .core.rules import Decision
+from .core.rules import MOVE, Decision
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +393,7 @@ class Store:
                    sig_domains=excluded.sig_domains, source=excluded.source,
                    network=excluded.network, handle=excluded.handle, role=excluded.role""",
             (c.email, c.name, _iso(c.since), c.how, c.message_id, c.subject, c.org_domain,
-             c.org_name, json.dumps(sorted(c.sig_domains)), c.source, c.network, c.handle, c.role),
+             c.org_name, json.dumps(sorted(c.named_domains)), c.source, c.network, c.handle, c.role),
         )
 
     def forget_contact(self, email: str) -> bool:
@@ -629,10 +631,373 @@ class Store:
         self.execute("UPDATE digests SET state = ?, uid = ?, done_at = ? WHERE id = ?",
                      (state, uid, now_iso(), digest_id))
 
+    # -- IMAP: folder positions and the messages decided (mailguard.sync) --------------------
+
+    @cached_property
+    def journal(self) -> MoveJournal:
+        """The move log (:class:`MoveJournal`)."""
+        return MoveJournal(self)
+
+    def folder_mark(self, account: str, folder: str) -> tuple[int, int, datetime | None] | None:
+        """(UIDVALIDITY, last UID handled, when the first run's learning finished or None) of an
+        account's folder; None when mailguard never looked at it."""
+        row = self.execute(
+            "SELECT uidvalidity, last_uid, learned_until FROM folder_state WHERE account = ? AND folder = ?",
+            (account, folder)).fetchone()
+        if row is None:
+            return None
+        return int(row["uidvalidity"]), int(row["last_uid"]), _dt(row["learned_until"])
+
+    def set_folder_mark(self, account: str, folder: str, uidvalidity: int, last_uid: int,
+                        learned_until: datetime | None) -> None:
+        learned = learned_until.isoformat(timespec="seconds") if learned_until else None
+        self.execute(
+            """INSERT INTO folder_state (account, folder, uidvalidity, last_uid, learned_until)
+               VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT(account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+                   last_uid = excluded.last_uid, learned_until = excluded.learned_until""",
+            (account, folder, uidvalidity, last_uid, learned))
+
+    def count_contacts(self) -> int:
+        return int(self.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
+
+    def last_decision_id(self) -> int:
+        """The highest decisions id (0 when there is none)."""
+        return int(self.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0])
+
+    def decision_ids_of_run(self, run_id: int, after: int) -> dict[str, int]:
+        """ref -> id of the decisions of a run saved after decision id ``after``."""
+        return {r["ref"]: int(r["id"]) for r in self.execute(
+            "SELECT id, ref FROM decisions WHERE id > ? AND run_id = ?", (after, run_id))}
+
+    def note_decided(self, account: str, places: Iterable[DecidedPlace], *, real: bool) -> None:
+        """Note in imap_decided where each decided message is and its content hash. A dry run's
+        rows (real False) never replace a real run's."""
+        at = now_iso()
+        for p in places:
+            self.execute(
+                """INSERT INTO imap_decided (account, folder, uidvalidity, uid, message_id,
+                       content_hash, decision_id, action, real, at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(account, folder, uidvalidity, uid) DO UPDATE SET
+                       message_id = excluded.message_id, content_hash = excluded.content_hash,
+                       decision_id = excluded.decision_id, action = excluded.action,
+                       real = excluded.real, at = excluded.at
+                   WHERE excluded.real >= imap_decided.real""",
+                (account, p.folder, p.uidvalidity, p.uid, p.message_id, p.content_hash,
+                 p.decision_id, p.action, 1 if real else 0, at))
+
+    def decided_uids(self, account: str, folder: str, uidvalidity: int, uids: Iterable[int], *,
+                     real: bool = False, kept: bool = False) -> set[int]:
+        """Which of uids (of folder, at this UIDVALIDITY) were decided on this account; real: by a
+        real (not dry) run; kept: and not to be moved."""
+        sql = ("SELECT uid FROM imap_decided WHERE account = ? AND folder = ? AND uidvalidity = ?"
+               + (" AND real = 1" if real else "") + (f" AND action != '{MOVE}'" if kept else "")
+               + " AND uid IN ({marks})")
+        return self._first_column_in(sql, (account, folder, uidvalidity), uids)
+
+    def decided_hashes(self, account: str, hashes: Iterable[str]) -> set[str]:
+        """Which of these content hashes this account decided, in any folder or UIDVALIDITY."""
+        return self._first_column_in("SELECT content_hash FROM imap_decided WHERE account = ? "
+                                     "AND content_hash IN ({marks})", (account,), hashes)
+
+    def legacy_decided_ids(self, source: str, message_ids: Iterable[str]) -> set[str]:
+        """Which of these Message-IDs have a decision of ``source`` from before imap_decided
+        (no place noted)."""
+        return self._first_column_in(
+            """SELECT d.message_id FROM decisions d WHERE d.source = ?
+                 AND NOT EXISTS (SELECT 1 FROM imap_decided i WHERE i.decision_id = d.id)
+                 AND d.message_id IN ({marks})""", (source,), message_ids)
+
+    def _first_column_in(self, sql: str, params: Sequence[Any], keys: Iterable[Any]) -> set[Any]:
+        """Run sql (ending in "IN ({marks})") for the keys, 500 at a time (empty keys left out);
+        the first column of every row it returns."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in (None, "")]
+        found: set[Any] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            rows = self.execute(sql.format(marks=",".join("?" * len(part))), (*params, *part))
+            found.update(r[0] for r in rows)
+        return found
+
+    # -- review (mailguard.review) -----------------------------------------------------------
+
+    def moved_decisions(self) -> list[sqlite3.Row]:
+        """The latest decision of every message (keyed as review.py keys them: ``mkey``) when it
+        is ``move`` and no undo took one of its decisions back, with ``on_server`` (carried out on
+        an IMAP server); oldest first."""
+        return list(self.execute(
+            # joined on decisions' primary key: a join on a keyed CTE is quadratic in sqlite
+            f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = 'undone') AS undone
+                                FROM decisions GROUP BY {_REVIEW_KEY})
+                SELECT decisions.*, {_REVIEW_KEY} AS mkey, {_ON_SERVER} AS on_server
+                FROM decisions JOIN latest ON decisions.id = latest.last_id
+                WHERE decisions.action = '{MOVE}' AND latest.undone = 0
+                ORDER BY decisions.id"""))
+
+    def latest_decisions_undone(self) -> list[sqlite3.Row]:
+        """The latest decision of every message (keyed as review.py keys them), with
+        ``was_undone`` = 1 when an undo took one of its decisions back; oldest first."""
+        return list(self.execute(
+            f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = 'undone') AS undone
+                                FROM decisions GROUP BY {_REVIEW_KEY})
+                SELECT d.*, latest.undone AS was_undone FROM decisions d
+                JOIN latest ON d.id = latest.last_id ORDER BY d.id"""))
+
+    def move_decisions_in(self, status: str) -> list[sqlite3.Row]:
+        """id, message_id and ``mkey`` of every move decision in ``status``, oldest first."""
+        return list(self.execute(
+            f"SELECT id, message_id, {_REVIEW_KEY} AS mkey FROM decisions WHERE action = '{MOVE}' "
+            "AND status = ? ORDER BY id", (status,)))
+
+    def decisions_with_status(self, ids: Sequence[int], status: str) -> list[sqlite3.Row]:
+        """id and message_id of those of these decisions in ``status``."""
+        if not ids:
+            return []
+        return list(self.execute(
+            f"SELECT id, message_id FROM decisions WHERE id IN ({','.join('?' * len(ids))}) "
+            "AND status = ?", (*ids, status)))
+
+    def set_decision_status(self, ids: Sequence[int], status: str) -> None:
+        if ids:
+            self.execute(f"UPDATE decisions SET status = ? WHERE id IN ({','.join('?' * len(ids))})",
+                         (status, *ids))
+
+    def subjects_of(self, decision_ids: Sequence[int]) -> list[sqlite3.Row]:
+        """sender and subject of the messages of these decisions, one row a message, in order."""
+        if not decision_ids:
+            return []
+        return list(self.execute(
+            f"SELECT sender, subject, {_REVIEW_KEY} AS mkey, MIN(id) FROM decisions "
+            f"WHERE id IN ({','.join('?' * len(decision_ids))}) GROUP BY mkey ORDER BY MIN(id)",
+            decision_ids))
+
+    def log_review(self, action: str, target: str, detail: object) -> int:
+        """Add what the user did to review_log (detail: JSON-able); its id."""
+        cur = self.execute("INSERT INTO review_log (at, action, target, detail) VALUES (?, ?, ?, ?)",
+                           (now_iso(), action, target, json.dumps(detail)))
+        return int(cur.lastrowid or 0)
+
+    def review_entries(self, limit: int | None = None) -> list[sqlite3.Row]:
+        """review_log, newest first."""
+        sql = "SELECT * FROM review_log ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return list(self.execute(sql))
+
+    def review_entry(self, entry_id: int) -> sqlite3.Row | None:
+        return self.execute("SELECT * FROM review_log WHERE id = ?", (entry_id,)).fetchone()
+
+    def last_unreverted(self, actions: Sequence[str]) -> sqlite3.Row | None:
+        """id and at of the newest review_log entry of one of ``actions`` not reverted since."""
+        return self.execute(
+            f"SELECT id, at FROM review_log WHERE action IN ({','.join('?' * len(actions))}) "
+            "AND reverted_by IS NULL ORDER BY id DESC LIMIT 1", tuple(actions)).fetchone()
+
+    def mark_reverted(self, entry_id: int, by: int) -> None:
+        self.execute("UPDATE review_log SET reverted_by = ? WHERE id = ?", (by, entry_id))
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedPlace:
+    """Where a decided IMAP message is (an imap_decided row): its place under the folder's
+    UIDVALIDITY, its Message-ID and content hash, its decision and action."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    content_hash: str
+    decision_id: int | None
+    action: str
+
+
+# -- the move journal --------------------------------------------------------------------------
+
+#: moves.state: committed before the IMAP command; after it, done or failed; a done move that
+#: an undo reversed becomes undone
+INTENT, DONE, FAILED, UNDONE = "intent", "done", "failed", "undone"
+
+
+@dataclass(frozen=True, slots=True)
+class MoveIntent:
+    """A move about to be made: one message (by its place, Message-ID and content hash) from
+    src_folder to dst_folder, for a decision, with why (``reason``: mailguard's moves start
+    "sync: ", an undo's "undo of move #N")."""
+
+    account: str
+    message_id: str | None
+    src_folder: str
+    src_uid: int | None
+    src_uidvalidity: int | None
+    dst_folder: str
+    decision_id: int | None
+    reason: str
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRecord:
+    """A row of the move log."""
+
+    id: int
+    account: str
+    message_id: str | None
+    src_folder: str
+    src_uid: int | None
+    src_uidvalidity: int | None
+    dst_folder: str
+    dst_uid: int | None
+    state: str
+    decision_id: int | None
+    reason: str
+    content_hash: str | None
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> MoveRecord:
+        return cls(id=int(row["id"]), account=row["account"], message_id=row["message_id"],
+                   src_folder=row["src_folder"], src_uid=row["src_uid"],
+                   src_uidvalidity=row["src_uidvalidity"], dst_folder=row["dst_folder"],
+                   dst_uid=row["dst_uid"], state=row["state"], decision_id=row["decision_id"],
+                   reason=row["reason"], content_hash=row["content_hash"])
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How an interrupted move ended, as reconciling found it: done (with the new UID) or
+    failed, and a note for the row's reason."""
+
+    state: str
+    dst_uid: int | None = None
+    note: str = ""
+
+
+class MoveJournal:
+    """The move log (the ``moves`` table), the one place moves are recorded: by the IMAP sync
+    (mailguard's moves to the quarantine) and by review's undo (moves back).
+
+    Every move is an ``intent`` row committed *before* the IMAP command (:meth:`intend`), then
+    ``done`` with the new UID (:meth:`done`) or ``failed`` with why (:meth:`fail`). A crash or a
+    dropped connection between the two leaves the row in ``intent``: :meth:`unresolved` finds
+    those, and :meth:`reconcile` settles each with what a look at the server found. A done move
+    that an undo reversed becomes ``undone`` (:meth:`mark_undone`)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def intend(self, moves: Sequence[MoveIntent]) -> list[int]:
+        """Record moves about to be made, in one transaction; their row ids, in order."""
+        with self.store.transaction():
+            return [self.record(m) for m in moves]
+
+    def record(self, move: MoveIntent, state: str = INTENT) -> int:
+        """One row in ``state``: an intent, or (state failed) a move that could not even start."""
+        cur = self.store.execute(
+            """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity,
+                   dst_folder, state, decision_id, reason, at, content_hash)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (move.account, move.message_id, move.src_folder, move.src_uid, move.src_uidvalidity,
+             move.dst_folder, state, move.decision_id, move.reason, now_iso(), move.content_hash))
+        return int(cur.lastrowid or 0)
+
+    def done(self, move_id: int, dst_uid: int | None, *, at: str | None = None) -> None:
+        """The move happened; dst_uid: the message's UID in the destination (None: unknown)."""
+        self.store.execute("UPDATE moves SET state = ?, dst_uid = ?, done_at = ? WHERE id = ?",
+                           (DONE, dst_uid, at or now_iso(), move_id))
+
+    def fail(self, move_id: int, note: str) -> None:
+        """The move did not happen (nothing was moved); note: why, added to the reason."""
+        self.settle(move_id, Settled(FAILED, None, note))
+
+    def settle(self, move_id: int, how: Settled) -> None:
+        """Finish a row as ``how`` says, its note added to the reason in parentheses."""
+        if how.state not in (DONE, FAILED):
+            raise ValueError(f"a move is settled as done or failed, not {how.state!r}")
+        self.store.execute(
+            "UPDATE moves SET state = ?, dst_uid = ?, done_at = ?, reason = reason || ? WHERE id = ?",
+            (how.state, how.dst_uid, now_iso(), f" ({how.note})" if how.note else "", move_id))
+
+    def mark_undone(self, move_id: int) -> None:
+        """An undo moved the message of this (done) move back."""
+        self.store.execute("UPDATE moves SET state = ? WHERE id = ?", (UNDONE, move_id))
+
+    def unresolved(self, account: str, reason_prefix: str = "") -> list[MoveRecord]:
+        """The account's rows still in ``intent`` (whose reason starts with reason_prefix), oldest
+        first: moves a crash or a dropped connection interrupted."""
+        return [MoveRecord.of(r) for r in self.store.execute(
+            "SELECT * FROM moves WHERE account = ? AND state = ? AND reason LIKE ? ORDER BY id",
+            (account, INTENT, reason_prefix + "%"))]
+
+    def reconcile(self, rows: Iterable[MoveRecord],
+                  resolve: Callable[[MoveRecord], Settled]) -> list[tuple[MoveRecord, Settled]]:
+        """Settle each unresolved row as ``resolve`` (which looks for its message on the server)
+        says, one row at a time, so that what was settled stays settled when resolve raises for
+        a later row (that one, and those after it, stay unresolved for the next time)."""
+        out = []
+        for row in rows:
+            how = resolve(row)
+            self.settle(row.id, how)
+            out.append((row, how))
+        return out
+
+    # -- what the log says
+
+    def moved_hashes(self, account: str, hashes: Iterable[str]) -> set[str]:
+        """Which of these content hashes mailguard moved (or is moving) on the account: every
+        row but a failed one, whatever the folder and UIDVALIDITY."""
+        return self.store._first_column_in(
+            f"SELECT content_hash FROM moves WHERE account = ? AND state != '{FAILED}' "
+            "AND content_hash IN ({marks})", (account,), hashes)
+
+    def legacy_moved_ids(self, account: str, reason_prefix: str, message_ids: Iterable[str]) -> set[str]:
+        """Which of these Message-IDs were moved (not failed) by rows written before content
+        hashes were kept (no hash), whose reason starts with reason_prefix."""
+        return self.store._first_column_in(
+            f"SELECT message_id FROM moves WHERE account = ? AND state != '{FAILED}' "
+            "AND content_hash IS NULL AND reason LIKE ? AND message_id IN ({marks})",
+            (account, reason_prefix + "%"), message_ids)
+
+    def carried_out(self, decision_ids: Sequence[int]) -> set[int]:
+        """Which of these decisions a move carried out on a server (done, or undone since)."""
+        out: set[int] = set()
+        for start in range(0, len(decision_ids), 500):
+            chunk = list(decision_ids[start:start + 500])
+            out |= {r[0] for r in self.store.execute(
+                f"SELECT DISTINCT decision_id FROM moves WHERE decision_id IN ({','.join('?' * len(chunk))}) "
+                f"AND state IN ('{DONE}', '{UNDONE}')", chunk)}
+        return out
+
+    def reasons(self) -> dict[int, str]:
+        """id -> reason of every row."""
+        return {r["id"]: r["reason"] or "" for r in self.store.execute("SELECT id, reason FROM moves")}
+
+    def done_with_sender(self) -> list[dict[str, Any]]:
+        """Every done row with the sender of its decision (``sender``), oldest first."""
+        return [dict(r) for r in self.store.execute(
+            f"""SELECT m.*, d.sender AS sender FROM moves m LEFT JOIN decisions d ON d.id = m.decision_id
+                WHERE m.state = '{DONE}' ORDER BY m.id""")]
+
+    def done_among(self, move_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Those of these rows that are done, oldest first."""
+        if not move_ids:
+            return []
+        return [dict(r) for r in self.store.execute(
+            f"SELECT * FROM moves WHERE id IN ({','.join('?' * len(move_ids))}) AND state = '{DONE}' "
+            "ORDER BY id", move_ids)]
+
 
 #: one message across scans, as review.py keys them: its Message-ID, or sender|date|subject
 _MESSAGE_KEY = ("COALESCE(NULLIF(message_id, ''), "
                 "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
+
+#: one message across scans, as review.py keys them: decided over IMAP, its content hash
+#: (imap_decided), since anyone can reuse a Message-ID; else its Message-ID, or sender|date|subject
+_REVIEW_KEY = ("COALESCE((SELECT 'content:' || i.content_hash FROM imap_decided i "
+               "WHERE i.decision_id = decisions.id), NULLIF(message_id, ''), "
+               "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
+#: whether a decisions row was carried out on an IMAP server
+_ON_SERVER = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = decisions.id "
+              "AND mv.state IN ('done', 'undone'))")
 
 
 def read_snapshot(path: Path) -> tuple[list[Contact], dict[str, str]]:
@@ -696,7 +1061,7 @@ def _contact(r: sqlite3.Row) -> Contact:
     return Contact(
         email=r["email"], name=r["name"], since=since, how=r["how"], message_id=r["message_id"],
         subject=r["subject"], org_domain=r["org_domain"], org_name=r["org_name"],
-        sig_domains=frozenset(json.loads(r["sig_domains"])), source=r["source"],
+        named_domains=frozenset(json.loads(r["sig_domains"])), source=r["source"],
         network=r["network"], handle=r["handle"],
         role=r["role"] if "role" in r.keys() else "",
     )

@@ -17,6 +17,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard.pipeline import Pipeline
 from mailguard.core.rules import MOVE, Policy
@@ -78,7 +80,7 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
-    r = evaluate(args.mbox, args.truth, classify.load(args.model))
+    r = evaluate(args.mbox, args.truth, models_io.load(args.model))
     print(f"{args.mbox}: {r['messages']} messages, {r['judged']} with truth; move precision "
           f"{r['precision']:.3f} recall {r['recall']:.3f} (tp {r['tp']} fp {r['fp']} fn {r['fn']} "
           f"tn {r['tn']}); {r['msgs_per_s']:.0f} msgs/s")

@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import labelset  # noqa: E402
 
+from mailguard import models_io  # noqa: E402
+
 from mailguard.core import classify  # noqa: E402
 from mailguard.training import train_model  # noqa: E402
 
@@ -52,7 +54,7 @@ def _rounded(d):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=classify.DEFAULT_MODEL_PATH)
+    ap.add_argument("--out", type=Path, default=models_io.DEFAULT_MODEL_PATH)
     ap.add_argument("--corpus", type=Path, default=None, help="SpamAssassin corpus (default: $MAILGUARD_CORPUS or shared/...)")
     ap.add_argument("--max-fpr", type=float, default=DEFAULT_MAX_FPR,
                     help="share of personal mail allowed above the promo threshold (out-of-fold)")
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(t_train, 2),
         "command": "python scripts/train_default_model.py",
     }
-    full = classify.save(result.model, args.out, card)
+    full = models_io.save(result.model, args.out, card)
     size = args.out.stat().st_size
     print(f"\nwrote {args.out} ({size / 1e6:.1f} MB, sha256 {full['sha256'][:12]}...)")
     return 0

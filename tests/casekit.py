@@ -116,8 +116,8 @@ _MODEL = None
 def _model():
     global _MODEL
     if _MODEL is None:
-        from mailguard.core import classify
-        _MODEL = classify.load()
+        from mailguard import models_io
+        _MODEL = models_io.load()
     return _MODEL
 
 

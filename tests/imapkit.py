@@ -14,6 +14,8 @@ import pytest
 from dovecot import DovecotServer
 from mailfactory import ME, day, newsletter, personal
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard.config import Config, load_config
 from mailguard.imap.session import AccountConfig, load_accounts
@@ -29,7 +31,7 @@ SHOP = "hi@shop.example"
 
 def load_model() -> classify.PromoModel:
     """The shipped model (or $MAILGUARD_MODEL, as the CLI reads it)."""
-    return classify.load(os.environ.get("MAILGUARD_MODEL") or None)
+    return models_io.load(os.environ.get("MAILGUARD_MODEL") or None)
 
 
 def write_config(home: Path, server: DovecotServer, user: str, *, imap: str = "", mailbox: str = "",

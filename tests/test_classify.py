@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard.core.classify import PERSONAL, PROMOTIONAL, TRANSACTIONAL
 from mailguard.errors import ModelError
@@ -216,10 +218,10 @@ def test_grouped_out_of_fold_scores_are_those_of_unseen_senders() -> None:
 
 def test_save_writes_card_with_hash_and_load_checks_it(fitted: classify.Fitted, tmp_path: Path) -> None:
     path = tmp_path / "m" / "promo.npz"
-    card = classify.save(fitted.model, path, {"data": {"n_promo": 40, "n_personal": 40}})
-    on_disk = json.loads(classify.card_path(path).read_text())
+    card = models_io.save(fitted.model, path, {"data": {"n_promo": 40, "n_personal": 40}})
+    on_disk = json.loads(models_io.card_path(path).read_text())
     assert on_disk == card
-    assert card["sha256"] == classify.sha256_file(path)
+    assert card["sha256"] == models_io.sha256_file(path)
     assert card["feature_version"] == classify.FEATURE_VERSION
     assert card["classes"] == ["personal", "promotional", "transactional"]
     assert card["threshold"] == fitted.model.threshold
@@ -228,7 +230,7 @@ def test_save_writes_card_with_hash_and_load_checks_it(fitted: classify.Fitted, 
     assert card["data"] == {"n_promo": 40, "n_personal": 40}
     assert {"python", "scikit-learn", "numpy"} <= set(card["versions"])
     assert card["created"]
-    loaded = classify.load(path)
+    loaded = models_io.load(path)
     feats, _ = generated(5)
     assert np.allclose(loaded.predict(feats), fitted.model.predict(feats))
     assert loaded.meta["sha256"] == card["sha256"]
@@ -236,37 +238,37 @@ def test_save_writes_card_with_hash_and_load_checks_it(fitted: classify.Fitted, 
 
 def test_load_refuses_a_tampered_model(fitted: classify.Fitted, tmp_path: Path) -> None:
     path = tmp_path / "promo.npz"
-    classify.save(fitted.model, path, {})
+    models_io.save(fitted.model, path, {})
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match its card"):
-        classify.load(path)
+        models_io.load(path)
 
 
 def test_load_refuses_a_missing_or_broken_card(fitted: classify.Fitted, tmp_path: Path) -> None:
     path = tmp_path / "promo.npz"
-    classify.save(fitted.model, path, {})
-    cpath = classify.card_path(path)
+    models_io.save(fitted.model, path, {})
+    cpath = models_io.card_path(path)
     cpath.write_text("{not json")
     with pytest.raises(ModelError, match="unreadable"):
-        classify.load(path)
+        models_io.load(path)
     cpath.unlink()
     with pytest.raises(ModelError, match="has no card"):
-        classify.load(path)
+        models_io.load(path)
     with pytest.raises(ModelError, match="no model at"):
-        classify.load(tmp_path / "missing.npz")
+        models_io.load(tmp_path / "missing.npz")
 
 
 def test_load_refuses_another_feature_version(fitted: classify.Fitted, tmp_path: Path) -> None:
     path = tmp_path / "promo.npz"
     fitted.model.feature_version = classify.FEATURE_VERSION - 1
     try:
-        classify.save(fitted.model, path, {})
+        models_io.save(fitted.model, path, {})
     finally:
         fitted.model.feature_version = classify.FEATURE_VERSION
     with pytest.raises(ModelError, match="retrain"):
-        classify.load(path)
+        models_io.load(path)
 
 
 def test_strongest_signals(fitted: classify.Fitted) -> None:
@@ -276,12 +278,12 @@ def test_strongest_signals(fitted: classify.Fitted) -> None:
 
 
 def test_shipped_model_loads_is_small_and_ranks_real_mail() -> None:
-    path = classify.DEFAULT_MODEL_PATH
+    path = models_io.DEFAULT_MODEL_PATH
     assert path.is_file(), "the default model must ship with the package"
     assert path.stat().st_size < 5 * 1024 * 1024
-    model = classify.load(path)
+    model = models_io.load(path)
     card = model.meta
-    assert card["sha256"] == classify.sha256_file(path)
+    assert card["sha256"] == models_io.sha256_file(path)
     assert card["classes"] == ["personal", "promotional", "transactional"]
     assert "cross_validation" in card["metrics"] and "heldout" in card["metrics"]
     assert not model.uses_header_tokens  # the default model must travel between mailboxes

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.core import classify
+from mailguard import models_io
 from mailguard.cli.main import main
 from mailfactory import mbox, newsletter, personal, transactional
 from reviewkit import ACME, open_store, scan, write_inbox
@@ -53,14 +53,14 @@ def test_train_writes_model_and_card(home: Path, tmp_path: Path, capsys: pytest.
                  "--no-include-review", "--workers", "1"])
     assert code == 0
     card = json.loads(out.with_suffix(".card.json").read_text())
-    assert card["sha256"] == classify.sha256_file(out)
+    assert card["sha256"] == models_io.sha256_file(out)
     assert card["data"]["n_promo"] == 30 and card["data"]["n_personal"] == 30
     assert card["created"] and card["versions"]["scikit-learn"]
     cv = card["metrics"]["cross_validation"]
     for key in ("auc", "precision", "recall", "f1", "false_positive_rate", "threshold"):
         assert key in cv
     assert cv["auc"] > 0.9
-    model = classify.load(out)
+    model = models_io.load(out)
     assert model.threshold == card["threshold"]
     assert "wrote" in capsys.readouterr().out
 
@@ -69,7 +69,7 @@ def test_train_default_out_is_where_load_looks(home: Path, tmp_path: Path) -> No
     promo, inbox = write_sources(tmp_path)
     assert main(["train", "--promo", str(promo), "--personal", str(inbox), "--workers", "1"]) == 0
     assert (home / "promo.npz").is_file()
-    assert classify.load().meta["data"]["n_promo"] == 30  # the user's model, not the shipped one
+    assert models_io.load().meta["data"]["n_promo"] == 30  # the user's model, not the shipped one
 
 
 def test_train_refuses_too_few_examples(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,7 +139,7 @@ def test_train_with_transactional_mail_learns_three_categories_and_header_tokens
     cv = card["metrics"]["cross_validation"]
     assert cv["categories"]["recall"]["transactional"] > 0.8
     assert "20 transactional" in " ".join(capsys.readouterr().out.split())
-    model = classify.load(out)
+    model = models_io.load(out)
     assert model.uses_header_tokens and list(model.classes) == [0, 1, 2]
     # evaluate shows the categories against the labels
     code = main(["evaluate", "--promo", str(promo), "--transactional", str(receipts), "--personal", str(inbox),

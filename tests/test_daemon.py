@@ -61,13 +61,18 @@ def in_quarantine(server: DovecotServer, user: str, mid: str) -> Callable[[], bo
     return lambda: mid in snapshot(server, user, QUARANTINE)
 
 
+def wait_for_idle(d: Daemon) -> None:
+    """Until every worker is in IDLE: the server accepted it, so new mail is announced to it."""
+    wait_until(lambda: all(w.idling for w in d.workers), what="the workers in IDLE")
+
+
 def test_idle_picks_up_a_new_message_and_moves_it(dovecot, imap_user, home, daemons):
     write_config(home, dovecot, imap_user, imap=FAST)
     seed_history(dovecot, imap_user)
     d = daemons()
     worker = d.workers[0]
     assert worker.passes == 1 and worker.account is not None and worker.account.has("IDLE")
-    time.sleep(0.3)  # let the worker enter IDLE
+    wait_for_idle(d)
     append_all(dovecot, imap_user, new_mail()[:2])  # an offender and a personal note
     took = wait_until(in_quarantine(dovecot, imap_user, "<df@dataflow.io>"))
     assert took < 3.0
@@ -85,7 +90,7 @@ def test_reconnects_after_the_connection_is_dropped_and_resumes(dovecot, imap_us
     write_config(home, dovecot, imap_user, imap=FAST)
     seed_history(dovecot, imap_user)
     d = daemons()
-    time.sleep(0.3)
+    wait_for_idle(d)
     dovecot.kick(imap_user)  # "BYE Server shutting down" in the middle of IDLE
     append_all(dovecot, imap_user, new_mail())
     wait_until(lambda: set(snapshot(dovecot, imap_user, QUARANTINE)) == OFFENDERS)
@@ -207,9 +212,13 @@ def test_allow_and_block_made_while_running_are_respected(dovecot, imap_user, ho
         store.set_sender_rule("acme.io", "allowed")
         store.set_sender_rule("hi@shop.example", "blocked")
     append_all(dovecot, imap_user, new_mail())
-    wait_until(lambda: set(snapshot(dovecot, imap_user, QUARANTINE)) == {"<df@dataflow.io>",
-                                                                          "<shop2@shop.example>"})
-    time.sleep(0.3)
+    # every pass reports when it is over: once the passes reported have decided the four new
+    # messages, the one that decided Acme's blast is finished, and any move of it would be done
+    wait_until(lambda: sum(r.decided for r in daemons.reports) >= 4, what="four messages decided")
+    with open_store(home) as store:
+        (blast,) = store.decisions(where="message_id = ?", params=["<blast1@acme.io>"])
+    assert blast["action"] != "move" and "allow" in blast["reasons"]
+    assert set(snapshot(dovecot, imap_user, QUARANTINE)) == {"<df@dataflow.io>", "<shop2@shop.example>"}
     assert "<blast1@acme.io>" in snapshot(dovecot, imap_user)
     assert d.workers[0].error is None
 
@@ -227,8 +236,8 @@ def test_mail_arriving_during_a_pass_is_not_missed(dovecot, imap_user, home, dae
             sent.append(True)
             dovecot.append(imap_user, late)
 
-    daemons(checkpoint=arrive_mid_pass)
-    time.sleep(0.3)
+    d = daemons(checkpoint=arrive_mid_pass)
+    wait_for_idle(d)
     append_all(dovecot, imap_user, new_mail()[:2])
     wait_until(lambda: set(snapshot(dovecot, imap_user, QUARANTINE)) == OFFENDERS, timeout=8)
     assert sent

@@ -30,6 +30,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard.pipeline import Analysed, Pipeline, analyse_one
 from mailguard.core.rules import KEEP, MOVE, Policy
@@ -428,7 +430,7 @@ class Stats:
 
 @pytest.fixture(scope="module")
 def model() -> classify.PromoModel:
-    return classify.load()
+    return models_io.load()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import pytest
 from imapkit import PASSWORD_ENV, config_of, seed_history, wait_until, write_config
 
 from mailguard.errors import ConfigError, ImapError
-from mailguard.imap.client import ImapAccount, ImapSettings, is_loopback_host
+from mailguard.imap.account import ImapAccount
+from mailguard.imap.client import ImapSettings, is_loopback_host
 from mailguard.imap.session import open_account
 
 MAILGUARD = str(Path(sys.executable).with_name("mailguard"))

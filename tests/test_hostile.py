@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mailguard.core import classify
+from mailguard import models_io
 from mailguard.cli.main import main
 from mailguard.core.features import extract
 from mailguard.core.parse import MAX_HEADER_CHARS, MAX_PARSE_BYTES, MAX_PARTS, parse_message
@@ -33,7 +33,7 @@ HEAD = (b"From: Jane Doe <jane@acme.io>\r\nTo: sam@rivera.dev\r\nSubject: hello\
 
 @pytest.fixture(scope="module")
 def model():
-    return classify.load()
+    return models_io.load()
 
 
 def decide(model, raws, store=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from dovecot import DovecotServer, free_port
 from mailguard.errors import ConfigError, ImapError, MailguardError
-from mailguard.imap import client as imap
+from mailguard.imap import account as imap_account
+from mailguard.imap.account import ImapAccount
 from mailguard.imap.client import (
     Credentials,
     FetchedMessage,
-    ImapAccount,
     ImapConnectionLost,
     ImapSettings,
     is_loopback_host,
@@ -545,19 +545,31 @@ def test_uidvalidity_change(account: ImapAccount, dovecot: DovecotServer, imap_u
     assert account.select("INBOX").uidvalidity == after
 
 
+def when_idling(account: ImapAccount, action: Callable[..., object], *args: object) -> threading.Thread:
+    """Call action(*args) in a thread as soon as the account is in IDLE (the server accepted it)."""
+    def run() -> None:
+        if account.idling.wait(10):
+            action(*args)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 @pytest.mark.dovecot
 def test_idle_wait_wakes_on_new_mail(account: ImapAccount, dovecot: DovecotServer, imap_user: str) -> None:
     account.select("INBOX")
     started = time.monotonic()
     assert account.idle_wait(0.3) is False
     assert time.monotonic() - started >= 0.3
-    sender = threading.Timer(0.3, dovecot.append, (imap_user, make_message("ping", "<ping@x>")))
-    sender.start()
+    assert not account.idling.is_set()
+    sender = when_idling(account, dovecot.append, imap_user, make_message("ping", "<ping@x>"))
     started = time.monotonic()
     try:
         assert account.idle_wait(10) is True
     finally:
         sender.join()
+    assert not account.idling.is_set()
     assert time.monotonic() - started < 5
     assert account.uids_after(0) == [1]
     # Mail that arrives between SELECT and IDLE is reported as soon as IDLE starts.
@@ -570,8 +582,7 @@ def test_idle_wait_wakes_on_new_mail(account: ImapAccount, dovecot: DovecotServe
 @pytest.mark.dovecot
 def test_kick_during_idle_raises_connection_lost(account: ImapAccount, dovecot: DovecotServer, imap_user: str) -> None:
     account.select("INBOX")
-    kicker = threading.Timer(0.3, dovecot.kick, (imap_user,))
-    kicker.start()
+    kicker = when_idling(account, dovecot.kick, imap_user)
     try:
         with pytest.raises(ImapConnectionLost, match="lost during IDLE"):
             account.idle_wait(10)
@@ -605,7 +616,7 @@ def test_bye_in_answer_to_idle_is_a_lost_connection(
 def test_idle_wait_without_idle_polls(
     dovecot_legacy: DovecotServer, imap_user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(imap, "NOOP_POLL_SECONDS", 0.2)
+    monkeypatch.setattr(imap_account, "NOOP_POLL_SECONDS", 0.2)
     with ImapAccount(settings_for(dovecot_legacy, imap_user), lambda: PASSWORD) as acct:
         assert not acct.has("IDLE")
         acct.select("INBOX")

@@ -56,13 +56,13 @@ def test_reply_to_is_contact():
 
 
 def test_signature_domain():
-    c = make_contact("priya@gmail.com", "Priya Patel", day(0), PERSONAL, sig_domains={"brightloop.ai"})
+    c = make_contact("priya@gmail.com", "Priya Patel", day(0), PERSONAL, named_domains={"brightloop.ai"})
     lk = do(newsletter("Brightloop <hello@brightloop.ai>", when=day(5)), ledger(c))
     assert lk.kind == "signature"
 
 
 def test_display_name_full_name_and_first_name_with_org():
-    c = make_contact("priya@gmail.com", "Priya Patel", day(0), PERSONAL, sig_domains={"brightloop.ai"})
+    c = make_contact("priya@gmail.com", "Priya Patel", day(0), PERSONAL, named_domains={"brightloop.ai"})
     lk = do(newsletter("Priya Patel <news@loopmail.example>", when=day(5), esp="none",
                        dkim="loopmail.example", return_path="b@loopmail.example", host="loopmail.example"),
             ledger(c))

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard import modelfile
 from mailguard.cli.main import main
@@ -35,13 +37,13 @@ class _Evil:
 
 def with_card(path: Path) -> Path:
     """A card beside ``path`` whose sha256 matches it, as anyone who can write the model can write."""
-    classify.card_path(path).write_text(json.dumps({"model": path.name, "sha256": classify.sha256_file(path)}))
+    models_io.card_path(path).write_text(json.dumps({"model": path.name, "sha256": models_io.sha256_file(path)}))
     return path
 
 
 def shipped_contents() -> tuple[dict, dict[str, bytes]]:
     """The header and the member bytes of the shipped model file."""
-    with zipfile.ZipFile(classify.DEFAULT_MODEL_PATH) as z:
+    with zipfile.ZipFile(models_io.DEFAULT_MODEL_PATH) as z:
         members = {i.filename: z.read(i) for i in z.infolist()}
     return json.loads(members["header.json"]), members
 
@@ -76,7 +78,7 @@ def test_converted_shipped_model_scores_exactly_as_the_joblib_model_did():
             feats.append(extract(msg))
             ids.append(msg.message_id)
     assert ids == [mid for mid, _ in recorded] and len(ids) > 300
-    scores = classify.load(classify.DEFAULT_MODEL_PATH).score_many(feats)
+    scores = models_io.load(models_io.DEFAULT_MODEL_PATH).score_many(feats)
     np.testing.assert_allclose(scores, [s for _, s in recorded], rtol=0, atol=1e-12)
 
 
@@ -89,7 +91,7 @@ def test_shipped_model_is_an_npz_with_a_header_and_no_pickle():
                                      "classes", "cal_coef", "cal_intercept", "prior", "header_idf",
                                      "header_coef"}
     assert header["params"]["feature_version"] == classify.FEATURE_VERSION
-    with np.load(classify.DEFAULT_MODEL_PATH, allow_pickle=False) as npz:
+    with np.load(models_io.DEFAULT_MODEL_PATH, allow_pickle=False) as npz:
         assert all(npz[n].dtype != object for n in header["arrays"])
 
 
@@ -101,7 +103,7 @@ def test_shipped_model_is_package_data():
     import mailguard
 
     inside = Path(str(importlib.resources.files(mailguard) / "models" / "promo.npz"))
-    assert classify.DEFAULT_MODEL_PATH == inside and inside.is_file()
+    assert models_io.DEFAULT_MODEL_PATH == inside and inside.is_file()
     assert Path(mailguard.__file__).parent in inside.parents
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert {"models/promo.npz", "models/promo.card.json"} <= set(declared["mailguard"])
@@ -139,7 +141,7 @@ def test_write_refuses_objects_and_non_finite_params(tmp_path: Path):
     with pytest.raises(ModelError, match="finite JSON"):
         modelfile.write(tmp_path / "m.npz", "k", {}, {"t": float("nan")})
     with pytest.raises(ModelError, match=r"\.npz files now"):
-        classify.check_name(tmp_path / "m.joblib")
+        models_io.check_name(tmp_path / "m.joblib")
 
 
 def test_an_object_array_is_never_unpickled(tmp_path: Path):
@@ -149,7 +151,7 @@ def test_an_object_array_is_never_unpickled(tmp_path: Path):
     members["num_mean.npy"] = npy(np.array([_Evil(ran)], dtype=object), allow_pickle=True)
     path = write_zip(tmp_path / "m" / "promo.npz", header, members)
     with pytest.raises(ModelError) as exc:
-        classify.load(path)
+        models_io.load(path)
     assert "\n" not in str(exc.value)
     assert not ran.exists()
 
@@ -194,7 +196,7 @@ def _set(d: dict, key: str, value) -> None:
 def test_load_checks_everything_in_the_file(tmp_path: Path, edit, message):
     path = _edited(tmp_path, edit)
     with pytest.raises(ModelError, match=message) as exc:
-        classify.load(path)
+        models_io.load(path)
     assert "\n" not in str(exc.value)
 
 
@@ -203,7 +205,7 @@ def test_a_bad_header_is_one_line(tmp_path: Path, header: str):
     _, members = shipped_contents()
     path = write_zip(tmp_path / "m" / "promo.npz", header, members)
     with pytest.raises(ModelError) as exc:
-        classify.load(path)
+        models_io.load(path)
     assert "\n" not in str(exc.value)
 
 
@@ -214,7 +216,7 @@ def test_a_zip_bomb_is_refused_before_it_is_read(tmp_path: Path):
     path = write_zip(tmp_path / "m" / "promo.npz", header, members)
     assert path.stat().st_size < 1024 * 1024
     with pytest.raises(ModelError, match="larger than its header says"):
-        classify.load(path)
+        models_io.load(path)
 
 
 def test_not_a_zip_is_not_a_model(tmp_path: Path):
@@ -222,7 +224,7 @@ def test_not_a_zip_is_not_a_model(tmp_path: Path):
     path.write_text("hello")
     with_card(path)
     with pytest.raises(ModelError, match="not a mailguard model file"):
-        classify.load(path)
+        models_io.load(path)
 
 
 # -- the old joblib format -----------------------------------------------------------------------
@@ -236,7 +238,7 @@ def test_a_planted_pickle_with_a_matching_card_runs_nothing(tmp_path: Path):
         path.write_bytes(pickle.dumps(_Evil(ran)))
         with_card(path)
         with pytest.raises(ModelError, match="old joblib format.*retrain it with `mailguard train`"):
-            classify.load(path)
+            models_io.load(path)
     assert not ran.exists()
 
 
@@ -247,11 +249,11 @@ def test_an_old_model_in_the_data_directory_is_refused_not_skipped(tmp_path: Pat
     ran = tmp_path / "code-ran"
     (home / "promo.joblib").write_bytes(pickle.dumps(_Evil(ran)))
     with pytest.raises(ModelError) as exc:
-        classify.load()
+        models_io.load()
     assert "old joblib format" in str(exc.value) and "delete it to use the shipped model" in str(exc.value)
     assert not ran.exists()
     (home / "promo.joblib").unlink()
-    assert classify.load().meta["sha256"] == classify.sha256_file(classify.DEFAULT_MODEL_PATH)
+    assert models_io.load().meta["sha256"] == models_io.sha256_file(models_io.DEFAULT_MODEL_PATH)
 
 
 def test_cli_refuses_an_old_model_in_one_line(tmp_path: Path, monkeypatch, capsys):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.core import classify
+from mailguard import models_io
 from mailguard import parallel
 from mailguard.cli.main import main
 from mailguard.pipeline import analyse
@@ -41,7 +41,7 @@ def test_decisions_are_the_same_byte_for_byte_with_one_or_two_workers(home, caps
 
 
 def test_a_small_batch_starts_no_pool(home):
-    model = classify.load()
+    model = models_io.load()
     raws = [personal("Jane <jane@acme.io>", when=day(0)),
             newsletter("Shop <hi@shop.example>", to=ME, when=day(1))]
     got = parallel.analyse_batch(raws, model, workers=2)
@@ -50,7 +50,7 @@ def test_a_small_batch_starts_no_pool(home):
 
 
 def test_a_large_batch_in_workers_equals_in_process(home):
-    model = classify.load()
+    model = models_io.load()
     raws = [newsletter(f"Shop {i} <hi@shop{i}.example>", to=ME, when=day(i % 30)) if i % 3 else
             personal(f"P {i} <p{i}@acme{i}.io>", when=day(i % 30)) for i in range(150)]
     raws[7] = b"not\x00 a message"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailguard.core import classify
+from mailguard import models_io
 from mailguard.pipeline import Pipeline
 from mailguard.core.rules import KEEP, MOVE, Policy
 from mailguard.store import Store
@@ -13,7 +13,7 @@ from mailfactory import ME, day, discussion_post, newsletter, personal
 
 @pytest.fixture(scope="module")
 def model():
-    return classify.load()
+    return models_io.load()
 
 
 def run(model, msgs, store=None, **policy):

@@ -196,7 +196,7 @@ def test_a_display_name_alone_is_weak_and_corroborated_names_are_medium():
     c = make_contact("dsmith@gmail.com", "David Smith", day(0), PERSONAL)
     r = links(newsletter("David Smith <david@smithcapital.example>", when=day(5)), c)
     assert r.best.strength == WEAK
-    p = make_contact("priya@gmail.com", "Priya Patel", day(0), PERSONAL, sig_domains={"brightloop.ai"})
+    p = make_contact("priya@gmail.com", "Priya Patel", day(0), PERSONAL, named_domains={"brightloop.ai"})
     r = links(newsletter("Priya from Brightloop <hi@loopmail.example>", when=day(5), esp="none",
                          dkim="loopmail.example", return_path="b@loopmail.example", host="loopmail.example"), p)
     assert r.best.strength == MEDIUM
@@ -272,8 +272,8 @@ _M = None
 def _model():
     global _M
     if _M is None:
-        from mailguard.core import classify
-        _M = classify.load()
+        from mailguard import models_io
+        _M = models_io.load()
     return _M
 
 
@@ -351,5 +351,5 @@ def test_a_contact_keeps_a_profile(tmp_path):
         pipe = Pipeline(m, Policy(me=frozenset({ME}), promo_threshold=m.threshold), store)
         pipe.process([personal("Dana Chen <dana.chen@gmail.com>", body=body)])
         [c] = store.load_contacts()
-    assert (c.name, c.role, c.sig_domains, c.how) == (
+    assert (c.name, c.role, c.named_domains, c.how) == (
         "Dana Chen", "Founder, Hollowlayer", frozenset({"hollowlayer.co"}), PERSONAL)

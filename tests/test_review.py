@@ -348,7 +348,8 @@ def test_imap_undo_of_a_missing_message_fails_keeps_the_decision_and_can_be_retr
 
 @pytest.mark.dovecot
 def test_imap_undo_on_real_dovecot_puts_the_exact_message_back_with_its_flags(scanned, dovecot, imap_user):
-    from mailguard.imap.client import Credentials, ImapAccount, ImapSettings
+    from mailguard.imap.account import ImapAccount
+    from mailguard.imap.client import Credentials, ImapSettings
     from reviewkit import inbox_messages
 
     raw = next(m for m in inbox_messages() if b"<blast2@acme.io>" in m)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.core import classify
+from mailguard import models_io
 from mailguard.cli.main import main
 from mailguard.config import load_config
 from mailguard.errors import ConfigError, ModelError
@@ -107,11 +107,11 @@ def test_warns_when_config_is_readable_by_others(tmp_path, caplog, perm, warns):
 @pytest.fixture
 def model_copy(tmp_path) -> Path:
     """The shipped model and its card, copied."""
-    src = classify.DEFAULT_MODEL_PATH
+    src = models_io.DEFAULT_MODEL_PATH
     dst = tmp_path / "m" / "promo.npz"
     dst.parent.mkdir()
     shutil.copy(src, dst)
-    shutil.copy(classify.card_path(src), classify.card_path(dst))
+    shutil.copy(models_io.card_path(src), models_io.card_path(dst))
     return dst
 
 
@@ -125,12 +125,12 @@ def no_unpickling(monkeypatch):
 
 
 def test_loading_a_model_unpickles_nothing(model_copy, no_unpickling):
-    assert classify.load(model_copy).threshold > 0
+    assert models_io.load(model_copy).threshold > 0
 
 
 def test_intact_copy_loads(model_copy):
-    model = classify.load(model_copy)
-    assert model.meta["sha256"] == classify.sha256_file(model_copy)
+    model = models_io.load(model_copy)
+    assert model.meta["sha256"] == models_io.sha256_file(model_copy)
 
 
 def test_one_tampered_byte_is_refused(model_copy, no_unpickling):
@@ -138,18 +138,18 @@ def test_one_tampered_byte_is_refused(model_copy, no_unpickling):
     data[len(data) // 2] ^= 0x01
     model_copy.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="does not match its card"):
-        classify.load(model_copy)
+        models_io.load(model_copy)
 
 
 def test_missing_card_is_refused(model_copy, no_unpickling):
-    classify.card_path(model_copy).unlink()
+    models_io.card_path(model_copy).unlink()
     with pytest.raises(ModelError, match="has no card"):
-        classify.load(model_copy)
+        models_io.load(model_copy)
 
 
 @pytest.mark.parametrize("sha", ["0" * 64, "", None, 12])
 def test_card_with_a_wrong_or_no_hash_is_refused(model_copy, no_unpickling, sha):
-    card_file = classify.card_path(model_copy)
+    card_file = models_io.card_path(model_copy)
     card = json.loads(card_file.read_text())
     if sha is None:
         del card["sha256"]
@@ -157,14 +157,14 @@ def test_card_with_a_wrong_or_no_hash_is_refused(model_copy, no_unpickling, sha)
         card["sha256"] = sha
     card_file.write_text(json.dumps(card))
     with pytest.raises(ModelError, match="does not match its card"):
-        classify.load(model_copy)
+        models_io.load(model_copy)
 
 
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
 def test_unreadable_card_is_refused(model_copy, no_unpickling, text):
-    classify.card_path(model_copy).write_text(text)
+    models_io.card_path(model_copy).write_text(text)
     with pytest.raises(ModelError):
-        classify.load(model_copy)
+        models_io.load(model_copy)
 
 
 class _Evil:
@@ -181,7 +181,7 @@ def test_a_pickle_that_runs_code_is_not_loaded(model_copy, tmp_path):
     ran = tmp_path / "code-ran"
     model_copy.write_bytes(pickle.dumps(_Evil(ran)))
     with pytest.raises(ModelError, match="old joblib format"):
-        classify.load(model_copy)
+        models_io.load(model_copy)
     assert not ran.exists()
 
 
@@ -201,7 +201,7 @@ def test_cli_turns_a_tampered_model_into_one_line_and_nonzero_exit(model_copy, h
 
 
 def test_cli_missing_card_exit(model_copy, home, tmp_path, capsys):
-    classify.card_path(model_copy).unlink()
+    models_io.card_path(model_copy).unlink()
     p = tmp_path / "in.mbox"
     p.write_bytes(mbox([personal("Jane <jane@acme.io>")]))
     assert main(["scan", str(p), "--model", str(model_copy)]) != 0
@@ -299,25 +299,25 @@ def test_config_in_a_directory_others_can_write_is_refused_unless_sticky(tmp_pat
 
 @pytest.mark.parametrize("target, perm", [("model", 0o664), ("model", 0o646), ("card", 0o666), ("dir", 0o777)])
 def test_model_writable_by_others_is_refused_before_it_is_read(model_copy, no_unpickling, target, perm):
-    path = {"model": model_copy, "card": classify.card_path(model_copy), "dir": model_copy.parent}[target]
+    path = {"model": model_copy, "card": models_io.card_path(model_copy), "dir": model_copy.parent}[target]
     model_copy.write_bytes(pickle.dumps({"planted": True}))  # never read: the permissions come first
     os.chmod(path, perm)
     with pytest.raises(ModelError, match="can be written by other users") as exc:
-        classify.load(model_copy)
+        models_io.load(model_copy)
     assert f"chmod go-w {path}" in str(exc.value) and "joblib" not in str(exc.value)
 
 
 @pytest.mark.parametrize("target", ["model", "card", "dir"])
 def test_model_of_another_user_is_refused(model_copy, target):
-    path = {"model": model_copy, "card": classify.card_path(model_copy), "dir": model_copy.parent}[target]
+    path = {"model": model_copy, "card": models_io.card_path(model_copy), "dir": model_copy.parent}[target]
     os.chown(path, OTHER_UID, -1)
     with pytest.raises(ModelError, match=f"belongs to uid {OTHER_UID}"):
-        classify.load(model_copy)
+        models_io.load(model_copy)
 
 
 def test_model_in_a_sticky_shared_directory_loads(model_copy):
     os.chmod(model_copy.parent, 0o1777)
-    assert classify.load(model_copy).threshold > 0
+    assert models_io.load(model_copy).threshold > 0
 
 
 def test_cli_refuses_a_model_others_can_write(model_copy, home, tmp_path, capsys):
@@ -359,7 +359,7 @@ def test_scan_vv_never_prints_a_body(tmp_path):
 
 
 def test_parse_features_and_pipeline_never_log_bodies(caplog, monkeypatch):
-    model = classify.load()
+    model = models_io.load()
     pipe = Pipeline(model, Policy(me=frozenset([ME]), promo_threshold=model.threshold))
     with caplog.at_level(logging.DEBUG):
         for raw in marked_mailbox():

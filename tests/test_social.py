@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard.config import load_config
 from mailguard.core.contacts import Ledger, make_contact
@@ -51,7 +53,7 @@ def raw_mail(sender: str, subject: str, body: str, *, date_: str = "Tue, 06 Oct 
 def model() -> classify.PromoModel:
     # the shipped model; MAILGUARD_MODEL overrides it as it does for the CLI
     override = os.environ.get("MAILGUARD_MODEL")
-    return classify.load(Path(override) if override else None)
+    return models_io.load(Path(override) if override else None)
 
 
 @pytest.fixture()
@@ -124,7 +126,7 @@ def test_social_contact_from_event() -> None:
     assert c.how == "followed you on GitHub"
     assert c.org_domain is None
     assert c.org_name == "Driftwood Labs" and "driftwood" in c.org_names()
-    assert c.sig_domains == {"driftwood.dev"}
+    assert c.named_domains == {"driftwood.dev"}
 
 
 # -- not contacts: the network's own mail, digests, impostors -------------------------------
@@ -218,7 +220,7 @@ def test_headline_without_role_at_org_gives_no_organisation() -> None:
 def _social(name: str, key: str, org: str, domains: set[str], network: str = "X",
             since: datetime = datetime(2026, 10, 1, tzinfo=timezone.utc)):
     c = make_contact(email=key, name=name, since=since, how=f"followed you on {network}", source="social",
-                     network=network, handle=key.rpartition("/")[2], sig_domains=domains)
+                     network=network, handle=key.rpartition("/")[2], named_domains=domains)
     return replace(c, org_name=org)
 
 
@@ -300,7 +302,7 @@ def test_notification_then_company_newsletter(model, policy, tmp_path: Path) -> 
         stored = {c.email: c for c in store.load_contacts()}
     c = stored["social:github/treyes"]
     assert (c.source, c.network, c.handle, c.name) == ("social", "GitHub", "treyes", "Tomás Reyes")
-    assert c.sig_domains == {"driftwood.dev"}
+    assert c.named_domains == {"driftwood.dev"}
 
 
 def test_network_relaying_the_contacts_name_is_not_linked(model, policy) -> None:

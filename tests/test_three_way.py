@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailguard.core import classify
+from mailguard import models_io
 from mailguard.core.categories import transactional_subject
 from mailguard.cli.main import main
 from mailguard.core.features import NUMERIC_NAMES, extract, header_tokens
@@ -24,7 +24,7 @@ from mailfactory import ME, day, discussion_post, mbox, newsletter, personal, tr
 
 @pytest.fixture(scope="module")
 def model():
-    return classify.load()
+    return models_io.load()
 
 
 def run(model, msgs, store=None):

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mailguard import models_io
+
 from mailguard.core import classify
 from mailguard import training
 from mailguard.errors import ConfigError
@@ -212,7 +214,7 @@ def test_split_by_date() -> None:
 
 
 def test_raw_scorer_matches_the_pipeline() -> None:
-    model = classify.load()
+    model = models_io.load()
     raws = [f.read_bytes() for f in sorted(SAMPLE.glob("*/*.eml"))] * 6 + [b"", b"\x00\x01 garbage"]
     expected = []
     for raw in raws:
@@ -230,7 +232,7 @@ def test_raw_scorer_matches_the_pipeline() -> None:
 
 
 def test_raw_scorer_scores_mail_without_from() -> None:
-    model = classify.load()
+    model = models_io.load()
     raw = b"To: sam@rivera.dev\nSubject: FREE offer!!!\n\nClick here now, limited time."
     assert parse_message(raw).unreadable
     with training.RawScorer(model, workers=1) as scorer:

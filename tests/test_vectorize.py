@@ -10,6 +10,7 @@ from sklearn.feature_extraction import FeatureHasher
 from sklearn.preprocessing import normalize
 from sklearn.utils import murmurhash3_32
 
+from mailguard import models_io
 from mailguard.core import classify, vectorize
 from mailguard.core.features import extract
 from mailguard.core.parse import parse_message
@@ -72,7 +73,7 @@ def test_rows_tfidf_and_dot_equal_feature_hasher_sklearn_and_scipy_exactly():
 
 def test_a_rows_product_does_not_depend_on_the_rest_of_the_batch():
     feats = _corpus()
-    model = classify.load()
+    model = models_io.load()
     rows = vectorize.tfidf(classify._word_rows(feats), model.idf)
     alone = [vectorize.dot(vectorize.tfidf(classify._word_rows([f]), model.idf), model.word_coef)[0]
              for f in feats]

@@ -25,24 +25,9 @@ from ..config import Config, load_config
 from ..errors import ConfigError, ReviewError
 from ..review.importers import import_contacts, read_contacts_file
 from .output import console, plain, write_csv, write_json, write_line, write_lines
-from ..review.actions import (
-    ALLOWED,
-    BLOCKED,
-    FLAGGED,
-    FlaggedSender,
-    Mover,
-    UndoPlan,
-    apply_undo,
-    decision_log,
-    flagged_senders,
-    messages_of,
-    moved_messages,
-    normalise_entry,
-    plan_revert,
-    plan_undo,
-    review_actions,
-    set_rule,
-)
+from ..review.actions import (ALLOWED, BLOCKED, FLAGGED, FlaggedSender, Mover, UndoPlan, apply_undo,
+                              decision_log, filter_date, flagged_senders, messages_of, moved_messages,
+                              normalise_entry, plan_revert, plan_undo, review_actions, set_rule)
 from ..review.sieve import DEFAULT_FOLDER, render_sieve, sieve_targets
 from ..store import Store
 
@@ -135,14 +120,8 @@ def _emit(rows: list[dict[str, Any]], fmt: OutFormat,
 
 
 def _parse_since(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        d = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(f"--since {text!r}: expected a date like 2026-03-12 "
-                          "(or 2026-03-12T09:00)") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return filter_date(text, ConfigError(f"--since {text!r}: expected a date like 2026-03-12 "
+                                         "(or 2026-03-12T09:00)"))
 
 
 # -- flagged ------------------------------------------------------------------------------------
@@ -339,14 +318,21 @@ def _last_intro(plan: UndoPlan) -> list[str]:
     return lines
 
 
+def _terminal_key(eof: str) -> str | None:
+    """One key from the terminal (``eof`` at end of input), or None when input is not a terminal."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return None
+    try:
+        return typer.getchar()
+    except EOFError:
+        return eof
+
+
 def _confirmed(prompt: str) -> bool:
     """y/N on the terminal; without one, a line of input (end of input: no)."""
     typer.echo(prompt, nl=False)
-    if sys.stdin is not None and sys.stdin.isatty():
-        try:
-            answer = typer.getchar()
-        except EOFError:
-            answer = "n"
+    answer = _terminal_key("n")
+    if answer is not None:
         typer.echo(answer if answer.isprintable() else "")
     else:
         try:
@@ -414,11 +400,8 @@ def read_key(prompt: str) -> str:
     """One key: typer.getchar() on a terminal; a line of input otherwise (its first letter, echoed
     so that a transcript reads like the session). End of input (or Ctrl-D) quits."""
     typer.echo(prompt, nl=False)
-    if sys.stdin is not None and sys.stdin.isatty():
-        try:
-            ch = typer.getchar()
-        except EOFError:
-            ch = "q"
+    ch = _terminal_key("q")
+    if ch is not None:
         typer.echo(ch if ch.isprintable() else repr(ch))
         return ch.lower()
     line = sys.stdin.readline() if sys.stdin is not None else ""

@@ -59,10 +59,10 @@ class EvalFormat(str, Enum):
 
 def default_model_out(config: Config) -> Path:
     """Where `mailguard train` writes: the configured model path, else the data directory (where
-    classify.load() looks first)."""
-    from ..core import classify
+    models_io.load() looks first)."""
+    from .. import models_io
 
-    return config.model or (config.home / classify.USER_MODEL_NAME)
+    return config.model or (config.home / models_io.USER_MODEL_NAME)
 
 
 class _NoProgress:
@@ -207,13 +207,14 @@ def train_cmd(
 
     Example: mailguard train --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
+    from .. import models_io
     from ..core import classify
     from ..training import train_model
 
     transactional = transactional or []
     cfg = load_config(config)
     err = console(stderr=True)
-    target = classify.check_name(out or default_model_out(cfg))  # before the slow part
+    target = models_io.check_name(out or default_model_out(cfg))  # before the slow part
     t0 = time.perf_counter()
     with _progress(err, err.is_terminal) as progress:
         n = configured_workers(cfg, workers)
@@ -257,7 +258,7 @@ def train_cmd(
                                                   *(f"--transactional {p}" for p in transactional),
                                                   *(f"--personal {p}" for p in personal)]),
     }
-    full = classify.save(result.model, target, card)
+    full = models_io.save(result.model, target, card)
     outc = console()
     outc.print(_metrics_table("cross-validated (5-fold) on your mail", result.cv_metrics))
     outc.print(f"wrote {target} (promo threshold {result.model.threshold:.3f}, sha256 {full['sha256'][:12]}...) "
@@ -286,11 +287,12 @@ def evaluate_cmd(
     """
     import numpy as np
 
+    from .. import models_io
     from ..core import classify
     from ..training import evaluate_probs
 
     cfg = load_config(config)
-    promo_model = classify.load(model or cfg.model)
+    promo_model = models_io.load(model or cfg.model)
     err = console(stderr=True)
     n = configured_workers(cfg, workers)
     probs: list[np.ndarray] = []

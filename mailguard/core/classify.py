@@ -1,41 +1,30 @@
-"""The promo model: train, save with a card, load (checked), score.
+"""The promo model: train and score (pure: a model file is read and written at the edge, in
+:mod:`mailguard.models_io`, and the model passed in).
 
 A logistic regression over hashed words (tf-idf) plus the structural features of
 :mod:`mailguard.core.features`, with probabilities calibrated on out-of-fold scores (Platt scaling).
 Hashing keeps the model small and needs no vocabulary pass; scoring is a sparse dot product, so
-the model scores thousands of messages a second. The fitted model is plain numpy arrays.
+the model scores thousands of messages a second. The fitted model is plain numpy arrays
+(:func:`to_arrays`, and back with every value checked: :func:`from_arrays`).
 
 :func:`fit` returns the model *and* the out-of-fold probability of every training message: the
 cross-validated scores that :mod:`mailguard.training` picks the threshold from and reports metrics
 on. Scores of messages a model was trained on are optimistic and are never used for either.
-
-A model file is data (:mod:`mailguard.modelfile`: numpy arrays and JSON in an ``.npz``, read
-without pickle), so loading one runs nothing from it. Models of the old joblib (pickle) format are
-refused and never unpickled. The card beside a model records how it was made and its sha256: the
-hash catches a corrupted or truncated file, not a planted one (whoever can write the model can
-write its card); that is what the ownership and permission checks before loading are for.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
-import json
 import logging
-import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import __version__, modelfile
 from ..errors import ModelError
 from . import vectorize
 from .features import NUMERIC_NAMES, Features
-from ..permissions import check_file
 
 if TYPE_CHECKING:  # training only: scoring needs numpy alone (mailguard.core.vectorize), not their imports
     import scipy.sparse as sp
@@ -46,13 +35,6 @@ log = logging.getLogger(__name__)
 #: Bump when features.extract, the word tokens or the model's outputs change: older models are then
 #: refused. 3: three categories (personal, promotional, transactional), header tokens.
 FEATURE_VERSION = 3
-#: The model shipped inside the package (trained on the SpamAssassin public corpus), found with
-#: importlib.resources: a file on disk in a checkout and in every pip/pipx install (not zipped).
-DEFAULT_MODEL_PATH = Path(str(importlib.resources.files("mailguard") / "models" / "promo.npz"))
-#: File name of a model trained with `mailguard train` in the data directory.
-USER_MODEL_NAME = "promo.npz"
-#: ... and of one trained before models were data: refused, never unpickled.
-OLD_USER_MODEL_NAME = "promo.joblib"
 #: ``kind`` of the promo model in its file's header.
 MODEL_KIND = "promo"
 
@@ -87,18 +69,6 @@ def tokens(text: str) -> list[bytes]:
     """The word tokens the model hashes (see the comment above)."""
     raw = text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
     return [w for w in raw if MIN_TOKEN <= len(w) <= MAX_TOKEN]
-
-
-def card_path(model_path: Path) -> Path:
-    return model_path.with_suffix(".card.json")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -485,32 +455,6 @@ def train(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, **kw: A
     return fit(feats, labels, **kw).model
 
 
-def _arrays_and_params(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays = {
-        "idf": np.asarray(model.idf, dtype="<f4"),
-        "word_coef": np.asarray(model.word_coef, dtype="<f4"),
-        "num_mean": np.asarray(model.num_mean, dtype="<f8"),
-        "num_scale": np.asarray(model.num_scale, dtype="<f8"),
-        "num_coef": np.asarray(model.num_coef, dtype="<f8"),
-        "intercept": np.asarray(model.intercept, dtype="<f8"),
-        "classes": np.asarray(model.classes, dtype="<i8"),
-        "cal_coef": np.asarray(model.cal_coef, dtype="<f8"),
-        "cal_intercept": np.asarray(model.cal_intercept, dtype="<f8"),
-        "prior": np.asarray(model.prior, dtype="<f8"),
-        "header_idf": np.asarray(model.header_idf, dtype="<f4"),
-        "header_coef": np.asarray(model.header_coef, dtype="<f4"),
-    }
-    params = {
-        "feature_version": int(model.feature_version),
-        "hash_bits": HASH_BITS,
-        "numeric_names": list(model.numeric_names),
-        "classes": list(CLASSES),
-        "threshold": float(model.threshold),
-        "transactional_threshold": float(model.transactional_threshold),
-    }
-    return arrays, params
-
-
 #: The arrays of a promo model: dtype and shape, in terms of W (2**HASH_BITS word buckets), N (the
 #: structural features), K (the categories), k (the categories fitted) and H (header-token buckets:
 #: W, or 0 for a model that does not use header tokens).
@@ -523,19 +467,33 @@ _ARRAYS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _from_data(data: modelfile.ModelData, path: Path) -> PromoModel:
-    """A PromoModel from a model file's contents, every value checked; ModelError otherwise."""
-    p = data.params
+def to_arrays(model: PromoModel) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays = {name: np.asarray(getattr(model, name), dtype=dtype) for name, (dtype, _) in _ARRAYS.items()}
+    params = {
+        "feature_version": int(model.feature_version),
+        "hash_bits": HASH_BITS,
+        "numeric_names": list(model.numeric_names),
+        "classes": list(CLASSES),
+        "threshold": float(model.threshold),
+        "transactional_threshold": float(model.transactional_threshold),
+    }
+    return arrays, params
+
+
+def from_arrays(params: Mapping[str, Any], arrays: Mapping[str, np.ndarray], path: Path | str) -> PromoModel:
+    """A PromoModel from a model file's contents (read at the edge: :mod:`mailguard.models_io`), every
+    value checked; ModelError (naming ``path``) otherwise."""
+    p = params
     retrain = "retrain it with `mailguard train`"
     version = p.get("feature_version")
     if version != FEATURE_VERSION or p.get("numeric_names") != list(NUMERIC_NAMES) \
             or p.get("hash_bits") != HASH_BITS or p.get("classes") != list(CLASSES):
         raise ModelError(f"model {path} was built for feature version {version}; this mailguard uses "
                          f"{FEATURE_VERSION}: {retrain}")
-    if set(data.arrays) != set(_ARRAYS):
+    if set(arrays) != set(_ARRAYS):
         raise ModelError(f"model {path} does not hold the arrays of a promo model "
-                         f"({', '.join(sorted(data.arrays))}): {retrain}")
-    a = data.arrays
+                         f"({', '.join(sorted(arrays))}): {retrain}")
+    a = arrays
     k = a["classes"].shape[0] if a["classes"].ndim == 1 else -1
     h = a["header_idf"].shape[0] if a["header_idf"].ndim == 1 else -1
     sizes = {"W": 2**HASH_BITS, "N": len(NUMERIC_NAMES), "K": N_CLASSES, "k": k,
@@ -562,108 +520,3 @@ def _from_data(data: modelfile.ModelData, path: Path) -> PromoModel:
         transactional_threshold=float(thresholds[1]), feature_version=FEATURE_VERSION,
         numeric_names=NUMERIC_NAMES,
     )
-
-
-def check_name(path: Path) -> Path:
-    """A model file's name ends in .npz (an old ``.joblib`` name in config or --out included)."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ModelError(f"model files are .npz files now: give a name such as {path.with_suffix('.npz')} "
-                         f"instead of {path.name}")
-    return path
-
-
-def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
-    """Write the model (:mod:`mailguard.modelfile`, an ``.npz``) and its card (JSON beside it,
-    with the model file's sha256)."""
-    path = check_name(path)
-    import sklearn
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays, params = _arrays_and_params(model)
-    modelfile.write(path, MODEL_KIND, arrays, params)
-    full = {
-        "model": path.name,
-        "format": f"{modelfile.FORMAT} {modelfile.FORMAT_VERSION} (npz: header.json + .npy arrays, no pickle)",
-        "created": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-        "mailguard_version": __version__,
-        "feature_version": model.feature_version,
-        "classes": [CLASSES[int(c)] for c in model.classes],
-        "threshold": model.threshold,
-        "transactional_threshold": model.transactional_threshold,
-        "header_tokens": model.uses_header_tokens,
-        "versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-        },
-        **card,
-        "sha256": sha256_file(path),
-    }
-    ctmp = card_path(path).with_suffix(".tmp")
-    ctmp.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
-    ctmp.replace(card_path(path))
-    model.meta = full
-    return full
-
-
-def default_model_path() -> Path:
-    """The model trained on the user's own mail (``mailguard train``, in the data directory) if
-    there is one, else the shipped model. A model trained before models were data
-    (``promo.joblib``) is returned too, so that :func:`load` refuses it and says why."""
-    from ..store import data_dir
-
-    home = data_dir()
-    for name in (USER_MODEL_NAME, OLD_USER_MODEL_NAME):
-        if (home / name).is_file():
-            return home / name
-    return DEFAULT_MODEL_PATH
-
-
-def _refuse_old_format(path: Path, *, by_content: bool) -> None:
-    if path.suffix == ".joblib" or (by_content and modelfile.looks_like_pickle(path)):
-        raise ModelError(
-            f"model {path} is in the old joblib format, which mailguard no longer loads (a pickle can "
-            "run code): retrain it with `mailguard train`, or delete it to use the shipped model"
-        )
-
-
-def _is_shipped(path: Path) -> bool:
-    try:
-        return path.resolve() == DEFAULT_MODEL_PATH.resolve()
-    except OSError:
-        return False
-
-
-def load(path: Path | None = None) -> PromoModel:
-    """Load a model; ModelError (one line) if it is missing, not data of this version, or does not
-    match its card. Without a path: see :func:`default_model_path`. Nothing in the file is ever
-    executed: see :mod:`mailguard.modelfile`."""
-    path = Path(path) if path else default_model_path()
-    if not path.is_file():
-        raise ModelError(f"no model at {path}; train one with `mailguard train` or pass --model")
-    _refuse_old_format(path, by_content=False)
-    cpath = card_path(path)
-    if not _is_shipped(path):  # before anything is read (the shipped one: see mailguard.permissions)
-        check_file(path, "model", ModelError)
-        check_file(cpath, "model card", ModelError)
-    _refuse_old_format(path, by_content=True)
-    if not cpath.is_file():
-        raise ModelError(f"model {path} has no card {cpath.name}; refusing to load it")
-    try:
-        card = json.loads(cpath.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"model card {cpath} is unreadable: {exc}") from None
-    if not isinstance(card, dict):
-        raise ModelError(f"model card {cpath} is not a JSON object")
-    # the hash catches a corrupted or truncated file; a planted model comes with a matching card
-    expected = str(card.get("sha256", ""))
-    actual = sha256_file(path)
-    if expected != actual:
-        raise ModelError(
-            f"model {path} does not match its card (sha256 {actual[:12]}... != {expected[:12]}...); "
-            "refusing to load it"
-        )
-    model = _from_data(modelfile.read(path, MODEL_KIND), path)
-    model.meta = card
-    return model

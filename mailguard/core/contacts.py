@@ -11,9 +11,14 @@ from functools import lru_cache
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .identity import org_domain, org_name_keys, org_name_of_domain, split_display_name
 from .parse import ParsedMessage
+
+if TYPE_CHECKING:  # features and rules import this module
+    from .features import Features
+    from .rules import Policy
 
 # how a contact was made
 WROTE = "you wrote to them"
@@ -34,7 +39,9 @@ class Contact:
     subject: str = ""
     org_domain: str | None = None
     org_name: str = ""
-    sig_domains: frozenset[str] = field(default_factory=frozenset)
+    #: organisation domains their signature block named (a social contact: their profile), never
+    #: links elsewhere in the text (stored in the ``sig_domains`` column)
+    named_domains: frozenset[str] = field(default_factory=frozenset)
     source: str = "mail"
     #: for social contacts: network and handle; for imports: the file
     network: str = ""
@@ -47,8 +54,8 @@ class Contact:
         return split_display_name(self.name).person
 
     def orgs(self) -> frozenset[str]:
-        """Every organisation domain this contact is tied to (own domain and signature)."""
-        out = set(self.sig_domains)
+        """Every organisation domain this contact is tied to (own domain and named domains)."""
+        out = set(self.named_domains)
         if self.org_domain:
             out.add(self.org_domain)
         return frozenset(out)
@@ -76,7 +83,7 @@ class Contact:
 
 
 def make_contact(email: str, name: str, since: datetime, how: str, *, message_id: str = "",
-                 subject: str = "", sig_domains: Iterable[str] = (), org_name: str = "",
+                 subject: str = "", named_domains: Iterable[str] = (), org_name: str = "",
                  source: str = "mail", network: str = "", handle: str = "", role: str = "") -> Contact:
     email = email.lower()
     parts = split_display_name(name)
@@ -89,7 +96,7 @@ def make_contact(email: str, name: str, since: datetime, how: str, *, message_id
         subject=subject,
         org_domain=org_domain(email.rpartition("@")[2]) if "@" in email else None,
         org_name=org_name or (parts.org if parts.person else ""),
-        sig_domains=frozenset(sig_domains),
+        named_domains=frozenset(named_domains),
         source=source,
         network=network,
         handle=handle,
@@ -99,7 +106,7 @@ def make_contact(email: str, name: str, since: datetime, how: str, *, message_id
 
 class Ledger:
     """Contacts by address, with indexes for the linker. Adding a known address keeps the earliest
-    ``since`` and merges what was learned (signature domains, name)."""
+    ``since`` and merges what was learned (named domains, name)."""
 
     def __init__(self, contacts: Iterable[Contact] = ()) -> None:
         self._by_email: dict[str, Contact] = {}
@@ -130,7 +137,7 @@ class Ledger:
             merged = replace(
                 old,
                 name=old.name or c.name,
-                sig_domains=old.sig_domains | c.sig_domains,
+                named_domains=old.named_domains | c.named_domains,
                 org_name=old.org_name or c.org_name,
                 role=old.role or c.role,
             )
@@ -259,6 +266,21 @@ def contact_refusal(msg: ParsedMessage, *, bulk: bool, discussion: bool, score: 
     if me and not any(a.email in me for a in recipients):
         return "not addressed to you"
     return robot_reason(msg)
+
+
+def is_personal(msg: ParsedMessage, feats: Features, score: float, policy: Policy) -> bool:
+    """One-to-one, human-written, not bulk, not promotional: a message that makes its sender a
+    networking contact (see :func:`contact_refusal`).
+
+    Mail without bulk signals is promotional only from ``strong_threshold`` (as in
+    :func:`mailguard.core.rules.guarded`): the model has seen few first notes from new people (its
+    personal training mail is mostly replies on lists), so it gives them middling scores, and a
+    first note must still make a contact."""
+    no_bulk_signals = score < policy.strong_threshold and not feats.discussion_list and not feats.is_bulk
+    return contact_refusal(msg, bulk=feats.is_bulk, discussion=feats.discussion_list,
+                           score=0.0 if no_bulk_signals else score,
+                           personal_threshold=policy.personal_threshold,
+                           max_recipients=policy.max_personal_recipients, me=policy.me) is None
 
 
 def recipient_refusal(email: str) -> str | None:

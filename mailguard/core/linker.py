@@ -201,8 +201,8 @@ def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 def _signature(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     for org, where in message_org_domains(msg).items():
-        emails = [e for e in sorted(ctx.ledger.by_org.get(org, ()))
-                  if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.sig_domains]
+        emails = [e for e in sorted(ctx.ledger.by_org.get(org, ()))  # a set: sorted, the same every run
+                  if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.named_domains]
         if not emails:
             continue
         v = ctx.verdict(org)

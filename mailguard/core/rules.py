@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .categories import PERSONAL, PROMOTIONAL, TRANSACTIONAL
-from .contacts import contact_refusal
 from .features import Features
 from .linker import WEAK, Link, LinkResult
 from .parse import ParsedMessage
@@ -55,7 +54,7 @@ class Policy:
     #: promo score from which a linked message is moved even without bulk signals
     strong_threshold: float = 0.97
     #: mail a sales tool tracked is a sales sequence from this promo score (a first message without
-    #: bulk signals makes its sender a contact below ``strong_threshold``: see ``is_personal``)
+    #: bulk signals makes its sender a contact below ``strong_threshold``: see ``contacts.is_personal``)
     personal_threshold: float = 0.5
     #: a message that is not promotional is transactional from this share of P(transactional) in
     #: P(transactional) + P(personal) (None: the model's)
@@ -153,20 +152,6 @@ def matches(address: str, entries: frozenset[str]) -> str | None:
 
 def is_from_me(msg: ParsedMessage, policy: Policy) -> bool:
     return msg.sender is not None and msg.sender.email in policy.me
-
-
-def is_personal(msg: ParsedMessage, feats: Features, score: float, policy: Policy) -> bool:
-    """One-to-one, human-written, not bulk, not promotional: a message that makes its sender a
-    networking contact (see :func:`mailguard.core.contacts.contact_refusal`).
-
-    Mail without bulk signals is promotional only from ``strong_threshold`` (:func:`guarded`): the
-    model has seen few first notes from new people (its personal training mail is mostly replies on
-    lists), so it gives them middling scores, and a first note must still make a contact."""
-    guard = guarded(feats, score, policy)
-    return contact_refusal(msg, bulk=feats.is_bulk, discussion=feats.discussion_list,
-                           score=0.0 if guard == "no bulk signals" else score,
-                           personal_threshold=policy.personal_threshold,
-                           max_recipients=policy.max_personal_recipients, me=policy.me) is None
 
 
 def decide(msg: ParsedMessage, feats: Features | None, score: float | None,

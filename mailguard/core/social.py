@@ -859,7 +859,7 @@ def social_contact(ev: SocialEvent, at: datetime) -> Contact:
     the organisation (folded, as the ledger indexes it) and the profile's domains."""
     c = make_contact(
         email=ev.key, name=ev.who, since=at, how=f"{ev.kind} on {ev.network}",
-        message_id=ev.message_id, subject=ev.subject, sig_domains=ev.domains, source="social",
+        message_id=ev.message_id, subject=ev.subject, named_domains=ev.domains, source="social",
         network=ev.network, handle=ev.handle, role=ev.headline,
     )
     # make_contact would read an organisation out of the name ("Jane" -> "jane"); a social

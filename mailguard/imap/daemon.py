@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config
 from ..review.digest import after_pass, digest_config
 from ..errors import ImapError, MailguardError, StoreError
-from .client import MAX_IDLE_SECONDS, ImapAccount, ImapConnectionLost
+from .account import ImapAccount
+from .client import MAX_IDLE_SECONDS, ImapConnectionLost
 from .session import AccountConfig, make_account
 from ..scan import load_model
 from .secrets import forbid_core_dumps
@@ -81,6 +82,12 @@ class Worker:
     @property
     def name(self) -> str:
         return self.acct.name
+
+    @property
+    def idling(self) -> bool:
+        """True while the worker waits in IDLE (the server accepted it): new mail in the watched
+        folder is announced to it now."""
+        return self.account is not None and self.account.idling.is_set()
 
     def start(self) -> None:
         self.thread.start()

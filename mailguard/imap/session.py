@@ -38,7 +38,8 @@ from typing import Any
 
 from ..config import Config
 from ..errors import ConfigError
-from .client import MAX_IDLE_SECONDS, ImapAccount, ImapSettings
+from .account import ImapAccount
+from .client import MAX_IDLE_SECONDS, ImapSettings
 from .secrets import SecretSpec, credentials, secret_spec
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ Reading and planning are functions over the :class:`~mailguard.store.Store`; not
 :func:`set_rule` or :func:`apply_undo` is called. An undo is planned first (:func:`plan_undo`,
 :func:`plan_revert`; :func:`plan_moves_back` is the pure core) and the plan is what ``--dry-run``
 prints. Applying it moves messages back on the IMAP account through any object with the
-:class:`Mover` methods (``mailguard.imap.client.ImapAccount`` has them), logging an ``intent`` row in the
+:class:`Mover` methods (``mailguard.imap.account.ImapAccount`` has them), logging an ``intent`` row in the
 ``moves`` table before each move and marking it ``done`` after, and records what it changed in
 ``review_log`` so that the undo can itself be undone (:func:`plan_revert`).
 
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from ..errors import MailguardError, ReviewError, SourceError
 from ..core.rules import matches
-from ..store import Store, now_iso
+from ..store import FAILED, MoveIntent, Store
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,21 @@ _UNDO_REASON = re.compile(r"^undo of move #(\d+)")
 IMAP_NEEDED = ("undoing a move on the IMAP account needs an [imap] config (and mailguard.imap.session); "
                "nothing was changed")
 
-#: one message across scans: its Message-ID, or sender|date|subject when it has none; a message
-#: decided over IMAP by its content hash (sync.py's imap_decided), since anyone can reuse a
-#: Message-ID
-_KEY_SQL = ("COALESCE((SELECT 'content:' || i.content_hash FROM imap_decided i "
-            "WHERE i.decision_id = decisions.id), NULLIF(message_id, ''), "
-            "COALESCE(sender, '') || '|' || COALESCE(date, '') || '|' || subject)")
-#: whether a decisions row was carried out on an IMAP server
-_ON_SERVER_SQL = ("EXISTS (SELECT 1 FROM moves mv WHERE mv.decision_id = decisions.id "
-                  "AND mv.state IN ('done', 'undone'))")
-
 
 def _dt(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
+
+
+def filter_date(text: str | None, error: MailguardError) -> datetime | None:
+    """A date (2026-03-12) or date-time a user filters the log by (None for no text); without a
+    zone it is UTC. ``error`` is raised when it is neither."""
+    if not text:
+        return None
+    try:
+        d = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise error from None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
 
 
 # -- moved messages and flagged senders ------------------------------------------------------
@@ -106,16 +108,7 @@ def _moved(r: Mapping[str, Any]) -> MovedMessage:
 
 def moved_messages(store: Store) -> list[MovedMessage]:
     """Every moved message once (the same mbox scanned twice counts once), oldest decision first."""
-    rows = store.execute(
-        # joined on decisions' primary key: a join on a keyed CTE is quadratic in sqlite
-        f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
-                            FROM decisions GROUP BY {_KEY_SQL})
-            SELECT decisions.*, {_KEY_SQL} AS mkey, {_ON_SERVER_SQL} AS on_server
-            FROM decisions JOIN latest ON decisions.id = latest.last_id
-            WHERE decisions.action = 'move' AND latest.undone = 0
-            ORDER BY decisions.id"""
-    )
-    return [_moved(r) for r in rows]
+    return [_moved(r) for r in store.moved_decisions()]
 
 
 def rule_status(sender: str, rules: Mapping[str, str]) -> tuple[str, str | None]:
@@ -247,12 +240,6 @@ class RuleChange:
         return {"entry": self.entry, "before": self.before, "after": self.after}
 
 
-def _log(store: Store, action: str, target: str, detail: Mapping[str, object]) -> int:
-    cur = store.execute("INSERT INTO review_log (at, action, target, detail) VALUES (?, ?, ?, ?)",
-                        (now_iso(), action, target, json.dumps(detail)))
-    return int(cur.lastrowid or 0)
-
-
 def set_rule(store: Store, entry: str, status: str | None, *, note: str = "") -> RuleChange:
     """Allow (``'allowed'``), block (``'blocked'``) or clear (None) an address or domain; logged."""
     if status not in (ALLOWED, BLOCKED, None):
@@ -261,7 +248,7 @@ def set_rule(store: Store, entry: str, status: str | None, *, note: str = "") ->
     change = RuleChange(entry, store.sender_rules().get(entry), status)
     with store.transaction():
         store.set_sender_rule(entry, status, note)
-        _log(store, _RULE_ACTION[status], entry, {"rule": change.as_dict()})
+        store.log_review(_RULE_ACTION[status], entry, {"rule": change.as_dict()})
     return change
 
 
@@ -298,14 +285,8 @@ def labelled_examples(store: Store) -> list[LabelledExample]:
     a rule are not labelled: a scan's own decision is not a label.
     """
     rules = store.sender_rules()
-    rows = store.execute(
-        f"""WITH latest AS (SELECT MAX(id) AS last_id, MAX(status = '{UNDONE}') AS undone
-                            FROM decisions GROUP BY {_KEY_SQL})
-            SELECT d.*, latest.undone AS was_undone FROM decisions d
-            JOIN latest ON d.id = latest.last_id ORDER BY d.id"""
-    )
     out = []
-    for r in rows:
+    for r in store.latest_decisions_undone():
         sender = r["sender"] or ""
         status, entry = rule_status(sender, rules) if sender else (FLAGGED, None)
         if status == ALLOWED:
@@ -373,7 +354,7 @@ def decision_log(store: Store, *, since: datetime | None = None, limit: int | No
             where.append("(sender LIKE ? OR sender LIKE ?)")
             params += [f"%@{entry}", f"%.{entry}"]
     rows = store.decisions(since=since, limit=limit, where=" AND ".join(where), params=params)
-    on_server = _on_server(store, [r["id"] for r in rows if r["action"] == "move"])
+    on_server = store.journal.carried_out([r["id"] for r in rows if r["action"] == "move"])
     return [{
         "id": r["id"],
         "run": r["run_id"],
@@ -393,27 +374,12 @@ def decision_log(store: Store, *, since: datetime | None = None, limit: int | No
     } for r in rows]
 
 
-def _on_server(store: Store, decision_ids: Sequence[int]) -> set[int]:
-    """Which of these decisions were carried out on an IMAP server (see MovedMessage.on_server)."""
-    out: set[int] = set()
-    for start in range(0, len(decision_ids), 500):
-        chunk = list(decision_ids[start:start + 500])
-        marks = ",".join("?" * len(chunk))
-        out |= {r[0] for r in store.execute(
-            f"SELECT DISTINCT decision_id FROM moves WHERE decision_id IN ({marks}) "
-            "AND state IN ('done', 'undone')", chunk)}
-    return out
-
-
 def review_actions(store: Store, *, limit: int | None = None) -> list[dict[str, object]]:
     """What the user did (allow, block, unrule, undo, revert), newest first."""
-    sql = "SELECT * FROM review_log ORDER BY id DESC"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
     return [{
         "id": r["id"], "at": r["at"], "action": r["action"], "target": r["target"],
         "reverted_by": r["reverted_by"], "detail": json.loads(r["detail"] or "{}"),
-    } for r in store.execute(sql)]
+    } for r in store.review_entries(limit)]
 
 
 # -- undo: plan -------------------------------------------------------------------------------
@@ -513,10 +479,7 @@ def _decisions_of(store: Store, keys: set[str], status: str) -> list[tuple[int, 
     if not keys:
         return []
     out = []
-    for r in store.execute(
-        f"SELECT id, message_id, {_KEY_SQL} AS mkey FROM decisions WHERE action = 'move' "
-        "AND status = ? ORDER BY id", (status,),
-    ):
+    for r in store.move_decisions_in(status):
         if r["mkey"] in keys:
             out.append((r["id"], r["message_id"] or ""))
     return out
@@ -539,11 +502,8 @@ def undo_depth(reasons: Mapping[int, str], move_id: int) -> int:
 def _forward_moves(store: Store) -> list[Mapping[str, Any]]:
     """moves rows in place (``done``) that leave a message where mailguard put it (an even number
     of undos deep), with the sender of their decision."""
-    reasons = {r["id"]: r["reason"] or "" for r in store.execute("SELECT id, reason FROM moves")}
-    return [dict(r) for r in store.execute(
-        """SELECT m.*, d.sender AS sender FROM moves m LEFT JOIN decisions d ON d.id = m.decision_id
-           WHERE m.state = 'done' ORDER BY m.id""")
-        if undo_depth(reasons, r["id"]) % 2 == 0]
+    reasons = store.journal.reasons()
+    return [r for r in store.journal.done_with_sender() if undo_depth(reasons, r["id"]) % 2 == 0]
 
 
 def _allow_change(store: Store, entry: str) -> RuleChange | None:
@@ -597,9 +557,7 @@ def plan_undo(store: Store, *, sender: str | None = None, message_id: str | None
 
 
 def _plan_last(store: Store, *, allow: bool) -> UndoPlan:
-    entry = store.execute(
-        f"SELECT id, at FROM review_log WHERE action IN ('{UNDO}', '{REVERT}') "
-        "AND reverted_by IS NULL ORDER BY id DESC LIMIT 1").fetchone()
+    entry = store.last_unreverted((UNDO, REVERT))
     moved = moved_messages(store)
     newest = max(moved, key=lambda m: m.decision_id) if moved else None
     entry_at = _dt(entry["at"]) if entry is not None else None
@@ -623,22 +581,17 @@ def plan_revert(store: Store, entry_id: int) -> UndoPlan:
     """Plan undoing logged review action #entry_id (an undo, a revert, an allow or a block):
     decisions get their status back, the rule its former state (unless changed since), and
     messages that undo moved are moved back again."""
-    row = store.execute("SELECT * FROM review_log WHERE id = ?", (entry_id,)).fetchone()
+    row = store.review_entry(entry_id)
     if row is None:
         raise ReviewError(f"no review log entry #{entry_id} (see: mailguard log --actions)")
     if row["reverted_by"]:
         raise ReviewError(f"log entry #{entry_id} was already reverted by #{row['reverted_by']}")
     detail = json.loads(row["detail"] or "{}")
     notes: list[str] = []
-    decisions: list[tuple[int, str]] = []
     ids = [int(i) for i in detail.get("decisions", [])]
     status_now = detail.get("decisions_to", UNDONE)
     status_back = detail.get("decisions_from", DECIDED)
-    if ids:
-        marks = ",".join("?" * len(ids))
-        decisions = [(r["id"], r["message_id"] or "") for r in store.execute(
-            f"SELECT id, message_id FROM decisions WHERE id IN ({marks}) AND status = ?",
-            (*ids, status_now))]
+    decisions = [(r["id"], r["message_id"] or "") for r in store.decisions_with_status(ids, status_now)]
     rule = None
     if detail.get("rule"):
         r = detail["rule"]
@@ -648,17 +601,8 @@ def plan_revert(store: Store, entry_id: int) -> UndoPlan:
         else:
             notes.append(f"the rule for {r['entry']} was changed since; left as it is ({current})")
     move_ids = [int(i) for i in detail.get("moves_done", [])]
-    moves: list[Mapping[str, Any]] = []
-    if move_ids:
-        marks = ",".join("?" * len(move_ids))
-        moves = [dict(r) for r in store.execute(
-            f"SELECT * FROM moves WHERE id IN ({marks}) AND state = 'done' ORDER BY id", move_ids)]
-    subjects = []
-    if decisions:
-        marks = ",".join("?" * len(decisions))
-        subjects = [f"{r['sender']}: {r['subject']}" for r in store.execute(
-            f"SELECT sender, subject, {_KEY_SQL} AS mkey, MIN(id) FROM decisions WHERE id IN ({marks}) "
-            "GROUP BY mkey ORDER BY MIN(id)", [d[0] for d in decisions])]
+    moves = store.journal.done_among(move_ids)
+    subjects = [f"{r['sender']}: {r['subject']}" for r in store.subjects_of([d[0] for d in decisions])]
     plan = UndoPlan(action=REVERT, target=f"#{entry_id} ({row['action']} {row['target']})",
                     decisions=tuple(decisions), decisions_to=status_back,
                     moves=tuple(plan_moves_back(moves)), rule=rule, messages=tuple(subjects),
@@ -673,7 +617,7 @@ def plan_revert(store: Store, entry_id: int) -> UndoPlan:
 
 
 class Mover(Protocol):
-    """What an undo needs of an IMAP account (``mailguard.imap.client.ImapAccount`` has it)."""
+    """What an undo needs of an IMAP account (``mailguard.imap.account.ImapAccount`` has it)."""
 
     def select(self, folder: str) -> object: ...
 
@@ -704,14 +648,9 @@ def _uidvalidity(state: object) -> int | None:
         return None
 
 
-def _insert_move(store: Store, step: MoveBack, uid: int | None, uidvalidity: int | None,
-                 state: str, reason: str) -> int:
-    cur = store.execute(
-        """INSERT INTO moves (account, message_id, src_folder, src_uid, src_uidvalidity, dst_folder,
-               state, decision_id, reason, at, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-        (step.account, step.message_id or None, step.from_folder, uid, uidvalidity, step.to_folder,
-         state, step.decision_id, reason, now_iso(), step.content_hash))
-    return int(cur.lastrowid or 0)
+def _intent(step: MoveBack, uid: int | None, uidvalidity: int | None, reason: str) -> MoveIntent:
+    return MoveIntent(step.account, step.message_id or None, step.from_folder, uid, uidvalidity,
+                      step.to_folder, step.decision_id, reason, step.content_hash)
 
 
 def move_back(store: Store, mover: Mover, step: MoveBack) -> list[tuple[int, int | None]]:
@@ -720,8 +659,9 @@ def move_back(store: Store, mover: Mover, step: MoveBack) -> list[tuple[int, int
     Raises ReviewError (after logging a failed row) when the message is not there or the server
     refuses."""
     reason = UNDO_REASON.format(step.move_id)
+    journal = store.journal
     if not step.message_id:
-        _insert_move(store, step, step.uid, None, "failed", reason + ": no Message-ID to find it by")
+        journal.record(_intent(step, step.uid, None, reason + ": no Message-ID to find it by"), FAILED)
         raise ReviewError(f"move #{step.move_id} has no Message-ID: cannot find the message")
     uidvalidity = _uidvalidity(mover.select(step.from_folder))
     # only the message this move put there: not another that reuses its Message-ID
@@ -730,31 +670,28 @@ def move_back(store: Store, mover: Mover, step: MoveBack) -> list[tuple[int, int
     if step.uid is not None and step.uid in uids:
         uids = [step.uid]
     if not uids:
-        _insert_move(store, step, None, uidvalidity, "failed",
-                     f"{reason}: not in {step.from_folder} any more")
+        journal.record(_intent(step, None, uidvalidity, f"{reason}: not in {step.from_folder} any more"),
+                       FAILED)
         raise ReviewError(f"{step.message_id} is not in {step.from_folder} any more")
-    rows = {uid: _insert_move(store, step, uid, uidvalidity, "intent", reason) for uid in uids}
+    rows = dict(zip(uids, journal.intend([_intent(step, uid, uidvalidity, reason) for uid in uids]),
+                    strict=True))
     try:
         mapping = mover.move(list(uids), step.to_folder)
     except BaseException as exc:
         for row in rows.values():
-            store.execute("UPDATE moves SET state = 'failed', reason = reason || ? WHERE id = ?",
-                          (f": {exc}", row))
+            journal.fail(row, str(exc))
         if isinstance(exc, MailguardError):
             raise ReviewError(f"moving {step.message_id} back failed: {exc}") from None
         raise
-    done = now_iso()
     vanished = [uid for uid in rows if uid not in mapping]  # expunged by another client meanwhile
     with store.transaction():
         for uid, row in rows.items():
             if uid in vanished:
-                store.execute("UPDATE moves SET state = 'failed', reason = reason || ? WHERE id = ?",
-                              (f": expunged from {step.from_folder} by another client", row))
+                journal.fail(row, f"expunged from {step.from_folder} by another client")
             else:
-                store.execute("UPDATE moves SET state = 'done', dst_uid = ?, done_at = ? WHERE id = ?",
-                              (mapping.get(uid), done, row))
+                journal.done(row, mapping.get(uid))
         if len(vanished) < len(rows):
-            store.execute("UPDATE moves SET state = 'undone' WHERE id = ?", (step.move_id,))
+            journal.mark_undone(step.move_id)
     if len(vanished) == len(rows):
         raise ReviewError(f"{step.message_id} was expunged from {step.from_folder} by another "
                           "client while it was being moved back")
@@ -790,10 +727,7 @@ def apply_undo(store: Store, plan: UndoPlan,
     decision_ids = [d for d, mid in plan.decisions
                     if mid not in failed_ids and d not in failed_decisions]
     with store.transaction():
-        if decision_ids:
-            marks = ",".join("?" * len(decision_ids))
-            store.execute(f"UPDATE decisions SET status = ? WHERE id IN ({marks})",
-                          (plan.decisions_to, *decision_ids))
+        store.set_decision_status(decision_ids, plan.decisions_to)
         if plan.rule:
             store.set_sender_rule(plan.rule.entry, plan.rule.after,
                                   note=f"{plan.action} {plan.target}")
@@ -806,9 +740,8 @@ def apply_undo(store: Store, plan: UndoPlan,
             "moves_failed": [{"move": s.move_id, "why": why} for s, why in result.failed],
             "reverts": plan.reverts,
         }
-        result.entry_id = _log(store, plan.action, plan.target, detail)
+        result.entry_id = store.log_review(plan.action, plan.target, detail)
         if plan.reverts:
-            store.execute("UPDATE review_log SET reverted_by = ? WHERE id = ?",
-                          (result.entry_id, plan.reverts))
+            store.mark_reverted(plan.reverts, result.entry_id)
     result.decisions = len(decision_ids)
     return result

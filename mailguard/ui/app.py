@@ -1,5 +1,5 @@
 """The web page as a Starlette application: read-only views over the store, and POST forms for
-allow, block, undo and revert that call review.py exactly as the command line does.
+allow, block, undo and revert that call review/actions.py exactly as the command line does.
 
 Every request must carry the server's random token (``?token=``) and name the server by the host
 it is bound to (127.0.0.1:PORT or localhost:PORT, which defeats DNS rebinding); anything else gets
@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -44,6 +44,7 @@ from ..review.actions import (
     UndoPlan,
     UndoResult,
     apply_undo,
+    filter_date,
     messages_of,
     moved_messages,
     normalise_entry,
@@ -192,13 +193,7 @@ def _int(value: str | None, default: int) -> int:
 
 
 def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        d = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ReviewError(f"{value!r} is not a date like 2026-03-12") from None
-    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return filter_date(value, ReviewError(f"{value!r} is not a date like 2026-03-12"))
 
 
 def _local_path(value: str | None) -> str:
@@ -231,7 +226,7 @@ class _Refused(Exception):
     pass
 
 
-# -- actions (review.py does the work) ---------------------------------------------------------
+# -- actions (review/actions.py does the work) ---------------------------------------------------
 
 
 def _rule(state: UiState, entry: str, status: str) -> list[str]:

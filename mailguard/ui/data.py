@@ -74,8 +74,8 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """One message in a timeline (its latest decision across scans)."""
+class DecisionRow:
+    """What the timelines and the log show of every decision."""
 
     decision_id: int
     date: datetime | None
@@ -86,6 +86,12 @@ class Event:
     score: float | None
     category: str | None
     link: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event(DecisionRow):
+    """One message in a timeline (its latest decision across scans)."""
+
     evidence: tuple[str, ...]
     #: CONTACT (the message that made the contact), MOVED, BACK (moved, then put back), WOULD
     #: (a scan's move: nothing moved on a server) or KEPT
@@ -362,18 +368,9 @@ def score_bins(rows: Iterable[Mapping[str, Any]], *, bins: int = 20) -> list[Bin
 
 
 @dataclass(frozen=True, slots=True)
-class LogRow:
-    decision_id: int
-    date: datetime | None
+class LogRow(DecisionRow):
     decided_at: datetime | None
-    sender: str
-    subject: str
-    action: str
-    undone: bool
-    score: float | None
-    category: str | None
     linked_contact: str | None
-    link: str | None
     reasons: tuple[str, ...]
     source: str
 
