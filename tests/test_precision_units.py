@@ -241,8 +241,19 @@ def test_transactional_subjects(subject):
     assert transactional_reason(msg(newsletter("Acme <no-reply@acme.io>", subject=subject)))
 
 
+@pytest.mark.parametrize("subject", [
+    # phrasings of real training mail the subject check first missed (issue 12)
+    "Kestrel Parcels has successfully delivered your Ferncroft parcel", "You have mail on the way",
+    "You completed Ada Lowe's $12.00 charge request", "Your Tuesday evening trip with Rideline",
+    "Ada Lowe paid you $40.00",
+])
+def test_transactional_subjects_of_carriers_payments_and_trips(subject):
+    assert transactional_reason(msg(newsletter("Acme <no-reply@acme.io>", subject=subject)))
+
+
 @pytest.mark.parametrize("subject", ["Cobalt AI Dispatch #7: invoices that read themselves",
-                                     "Spring launch: 30% off this week"])
+                                     "Spring launch: 30% off this week", "New arrivals on the way: 20% off",
+                                     "The trip with friends you'll never forget", "Big savings are on the way!"])
 def test_newsletters_are_not_transactional(subject):
     assert transactional_reason(msg(newsletter("Acme <news@acme.io>", subject=subject))) is None
 

@@ -109,7 +109,8 @@ def test_a_timeline_opens_with_the_contact_then_every_linked_message(page, ui, h
     assert sum("flagged to move by the scan of inbox.mbox" in t for t in texts) == 5
     assert any("“Re: coffee sometime?”" in t and "kept in the inbox" in t for t in texts)
     moved = entry.locator("li.ev-would").first.inner_text()
-    assert "promo score 1.00" in moved and "linked by same address" in moved
+    # the score the default model gives (0.99 or more on this pitch; its last digit moves with retraining)
+    assert re.search(r"promo score (?:0\.99|1\.00)", moved) and "linked by same address" in moved
     assert "From emma@emmavarga.dev is the contact's address" in moved  # the evidence
     assert re.search(r"\d+ days after the contact", moved)
     dates = [t.get_attribute("datetime") for t in entry.locator("ol.timeline time").all()]

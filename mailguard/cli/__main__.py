@@ -2,4 +2,5 @@
 
 from .main import entry
 
-entry()
+if __name__ == "__main__":  # importing the module (a tool walking the package) runs nothing
+    entry()

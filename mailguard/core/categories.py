@@ -64,10 +64,21 @@ _SUBJECT_MORE = re.compile(
 )
 
 
+# Found missing on real training mail (issue 12): a carrier that "delivered your ... parcel", mail or
+# items "on the way", payments between people ("you paid", "charge request"), trip summaries.
+_SUBJECT_NOTICE = re.compile(
+    r"\b(?:delivered your\b.{0,40}?\b(?:parcel|package|order|shipment|items?)\b|"
+    r"(?:mail|items?|parcels?|packages?|shipments?|orders?) (?:is |are )?(?:now )?on (?:its|the|their) way|"
+    r"(?:you paid|paid you|you sent|sent you) .{0,40}?[$€£]\s?\d|charge request|payment request|"
+    r"your (?:\w+ ){1,2}trip with\b|trip (?:receipt|summary))",
+    re.I,
+)
+
+
 def transactional_subject(subject: str) -> str | None:
     """The words of a subject that mark account or order mail, or None."""
     head = subject[:300]
-    m = _SUBJECT.search(head) or _SUBJECT_MORE.search(head)
+    m = _SUBJECT.search(head) or _SUBJECT_MORE.search(head) or _SUBJECT_NOTICE.search(head)
     return m.group(0).strip() if m else None
 
 

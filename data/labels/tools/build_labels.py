@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from corpus_labels import label_for  # noqa: E402
 from ext_labels import ext_label  # noqa: E402
-from external import INBOX_SPLIT  # noqa: E402
+from external import INBOX_SPLIT, PINNED_FAMILY  # noqa: E402
 from realmail_labels import REALMAIL  # noqa: E402
 from templates import rows as template_rows  # noqa: E402
 
@@ -50,6 +50,11 @@ FAMILY_SPLIT_REPOS = {
     "moralmunky/Home-Assistant-Mail-And-Packages": r"/(amazon|fedex|ups|usps|informed_delivery)",
     "paul-hammant/imapdigester": r"(jira|linkedin|reddit|github)",
 }
+
+
+# sender families held out by the splits above (moralmunky's carriers, realmail's shipping mail): new sources'
+# messages from them are held out too, everything else new trains (external.PINNED_SOURCES)
+HELDOUT_SENDER_FAMILIES = {"amazon", "fedex", "ups", "usps"}
 
 
 def sisimai_heldout(family: str) -> bool:
@@ -100,7 +105,9 @@ def main() -> None:
             excluded.append((r["source"], r["sha256"], EXCLUDE[r["path"]]))
             continue
         seen[r["sha256"]] = r["source"]
-        if r["repo"] == "sisimai/set-of-emails":
+        if f"{r['repo']}:{r['path']}" in PINNED_FAMILY:
+            sp = "heldout" if PINNED_FAMILY[f"{r['repo']}:{r['path']}"] in HELDOUT_SENDER_FAMILIES else "train"
+        elif r["repo"] == "sisimai/set-of-emails":
             sp = "heldout" if sisimai_heldout(r["family"]) else "train"
         elif r["repo"].startswith("linux-mailinglist-archives/"):
             sp = INBOX_SPLIT[r["family"]]

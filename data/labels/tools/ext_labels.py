@@ -69,9 +69,65 @@ INBOX_FAMILY_LABELS = {
 }
 
 
+# added for issue 12: real consumer mail at pinned commits (external.PINNED_SOURCES), each message read.
+# Keyed by "repo:path"; notes name the sender first (labelset.sender_groups groups by them).
+_MMP = "moralmunky/Home-Assistant-Mail-And-Packages:tests/test_emails/"
+PINNED_LABELS = {
+    _MMP + "capost_mail.eml": ("transactional", "shipping", "Canada Post: mail arriving today (letter-carrier preview)"),
+    _MMP + "evri_delivered.eml": ("transactional", "shipping", "Evri: parcel delivered"),
+    _MMP + "evri_out_for_delivery.eml": ("transactional", "shipping", "Evri: parcel out for delivery"),
+    _MMP + "walmart_delivered.eml": ("transactional", "shipping", "Walmart: order delivered"),
+    _MMP + "walmart_delivery.eml": ("transactional", "shipping", "Walmart: order out for delivery"),
+    _MMP + "amazon_arriving_today.eml": ("transactional", "shipping", "Amazon: package shipped (trimmed fixture)"),
+    _MMP + "amazon_arriving_today2.eml": ("transactional", "shipping", "Amazon: package shipped (trimmed fixture)"),
+    _MMP + "amazon_otp.eml": ("transactional", "shipping", "Amazon: arriving today, delivery one-time password"),
+    _MMP + "amazon_out_for_delivery_today.eml": ("transactional", "shipping", "Amazon: package shipped (trimmed fixture)"),
+    _MMP + "fedex_delivered.eml": ("transactional", "shipping", "FedEx: shipment delivered"),
+    _MMP + "informed_delivery_forwarded_email.eml": ("unsure", "", "a person forwarding a USPS Informed Delivery digest"),
+    _MMP + "new_informed_delivery.eml": ("transactional", "shipping", "USPS Informed Delivery daily mail digest"),
+    _MMP + "ups_delivered.eml": ("transactional", "shipping", "UPS: package delivered"),
+    _MMP + "ups_delivered_with_photo.eml": ("transactional", "shipping", "UPS: package delivered"),
+    _MMP + "usps_delivered.eml": ("transactional", "shipping", "USPS: item delivered"),
+    _MMP + "usps_mail_delivered.eml": ("transactional", "shipping", "USPS Informed Delivery: mail delivered"),
+    _MMP + "amazon_uk_out_for_delivery_structured.eml": ("transactional", "shipping", "Amazon UK: out for delivery"),
+    "dacarva/zk-email-tutorial:src/emls/rawEmailTwitter.eml":
+        ("transactional", "reset", "X (Twitter): password reset code (Spanish)"),
+    "zkemail/zk-email-sdk-js:browser_test_proving/public/[sptrans.uber.com][gmail]uber_receipt.eml":
+        ("transactional", "receipt", "Uber: trip summary with fare"),
+    "zkemail/zk-email-sdk-js:browser_test_proving/public/amazonjp.eml":
+        ("transactional", "receipt", "Amazon: order confirmation"),
+    "zkemail/zk-email-sdk-js:browser_test_proving/public/amazon.eml":
+        ("transactional", "shipping", "Amazon: order delivered"),
+    "zkemail/zk-email-sdk-js:browser_test_proving/public/amazon2.eml":
+        ("transactional", "account", "Amazon: Prime membership welcome after sign-up (Spanish; has offer links)"),
+    "zkemail/zk-email-sdk-js:unit_tests/amazon2.eml": ("transactional", "reset", "Amazon: password assistance one-time code"),
+    "zkemail/zk-email-sdk-js:unit_tests/amazon3.eml": ("transactional", "security", "Amazon: password changed"),
+    "zkemail/zk-email-sdk-js:unit_tests/devcon.eml":
+        ("transactional", "event", "Devcon: talk accepted, confirm participation"),
+    "zkemail/zk-email-sdk-js:browser_test_proving/public/residency.eml":
+        ("personal", "direct", "Succinct: organiser's note to the residency's participants"),
+    "zkemail/relayer-utils:tests/fixtures/spotify.eml": ("transactional", "security", "Spotify: new login"),
+    "zkemail/relayer-utils:tests/fixtures/x.eml": ("transactional", "reset", "X (Twitter): password reset code"),
+    "zkemail/zkemail.nr:js/tests/test-data/aa.eml": ("transactional", "receipt", "American Airlines: trip confirmation and receipt"),
+    "zkemail/zkemail.nr:js/tests/test-data/uber_1.eml": ("transactional", "receipt", "Uber: trip summary with fare"),
+    "zkemail/zk-email-verify:emls/zktestemail_twitter.eml": ("transactional", "reset", "X (Twitter): password reset code"),
+    "zkemail/zk-email-verify:packages/helpers/tests/test-data/multi-dkim-sig.eml":
+        ("promotional", "newsletter", "Starknet Foundation: hackathon newsletter (HubSpot)"),
+    "zkp2p/zk-p2p-v1:app/venmo_email_1.eml": ("transactional", "receipt", "Venmo: payment completed"),
+    "zkp2p/zk-p2p-v1:app/venmo_email_2.eml": ("transactional", "receipt", "Venmo: payment completed"),
+    "TickX/ticket-order-email-scraper:emails/LinkedData.eml":
+        ("transactional", "receipt", "SEE Tickets: ticket order confirmation"),
+    "TickX/ticket-order-email-scraper:emails/RegExp.eml":
+        ("transactional", "receipt", "SEE Tickets: ticket order confirmation"),
+    "YilunAllenChen/Breaking_DKIM:email_templates.py#original_dhl_email":
+        ("transactional", "shipping", "DHL Express: delivery today"),
+}
+
 def ext_label(r: dict):
     repo, path = r["repo"], r["path"]
     base = path.split("/")[-1]
+    if f"{repo}:{path}" in PINNED_LABELS:
+        return PINNED_LABELS[f"{repo}:{path}"]
     if path in EXCLUDE:
         return None
     if repo == "moralmunky/Home-Assistant-Mail-And-Packages":
