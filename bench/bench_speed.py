@@ -46,6 +46,7 @@ class Result:
     name: str
     messages: int
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # user + system seconds of the process tree
     rss_kib: int = 0  # largest single process
     tree_kib: int = 0  # whole process tree, sampled
     note: str = ""
@@ -118,8 +119,9 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int, int]:
-    """(seconds, exit code, peak RSS of the largest process KiB, peak RSS of the tree KiB)."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int, int, float]:
+    """(seconds, exit code, peak RSS of the largest process KiB, peak RSS of the tree KiB, CPU
+    seconds of the tree: user + system of the process and the children it waited for)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     peak_tree = 0
@@ -138,15 +140,17 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     done.set()
     sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return took, proc.returncode, usage.ru_maxrss, max(peak_tree, usage.ru_maxrss)
+    return (took, proc.returncode, usage.ru_maxrss, max(peak_tree, usage.ru_maxrss),
+            usage.ru_utime + usage.ru_stime)
 
 
 def run(res: Result, cmd: list[str], env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)) -> None:
-    took, rc, rss, tree = timed(cmd, env)
+    took, rc, rss, tree, cpu = timed(cmd, env)
     if rc not in ok:
         res.note = f"exit code {rc}: {' '.join(cmd[:4])}..."
         return
     res.seconds.append(took)
+    res.cpu.append(cpu)
     res.rss_kib = max(res.rss_kib, rss)
     res.tree_kib = max(res.tree_kib, tree)
 
@@ -239,11 +243,11 @@ def big_mbox(args: argparse.Namespace, tmp: Path) -> None:
     home.mkdir()
     env = {**os.environ, "MAILGUARD_HOME": str(home)}
     for workers in (2,):
-        took, rc, rss, tree = timed([args.mailguard, "scan", str(path), "--format", "jsonl",
-                                     "--workers", str(workers)], env)
+        took, rc, rss, tree, cpu = timed([args.mailguard, "scan", str(path), "--format", "jsonl",
+                                          "--workers", str(workers)], env)
         print(f"  mailguard scan --format jsonl --workers {workers}: {took:.1f} s = {n / took:,.0f} "
-              f"msgs/s ({size / took / (1 << 20):.0f} MiB/s), exit {rc}; peak RSS {rss / 1024:.0f} MiB "
-              f"(largest process), {tree / 1024:.0f} MiB (all processes)")
+              f"msgs/s ({size / took / (1 << 20):.0f} MiB/s, {cpu:.0f} CPU s), exit {rc}; peak RSS "
+              f"{rss / 1024:.0f} MiB (largest process), {tree / 1024:.0f} MiB (all processes)")
     path.unlink()
 
 
@@ -252,15 +256,16 @@ def big_mbox(args: argparse.Namespace, tmp: Path) -> None:
 
 def table(rows: list[Result]) -> str:
     base = next((r for r in rows if r.name.startswith("bogofilter") and r.seconds), None)
-    lines = ["| | messages | best of runs | messages/s | vs bogofilter | peak RSS, largest process | "
-             "peak RSS, all processes |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| | messages | best of runs | messages/s | vs bogofilter | CPU s (least) | "
+             "peak RSS, largest process | peak RSS, all processes |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if not r.seconds:
-            lines.append(f"| {r.name} | {r.messages:,} | | | | | {r.note} |")
+            lines.append(f"| {r.name} | {r.messages:,} | | | | | | {r.note} |")
             continue
         vs = f"{r.rate / base.rate:.2f}x" if base else ""
+        cpu = f"{min(r.cpu):.2f}" if r.cpu else ""
         lines.append(f"| {r.name} | {r.messages:,} | {r.best:.2f} s ({len(r.seconds)}) | {r.rate:,.0f} | "
-                     f"{vs} | {r.rss_kib / 1024:.0f} MiB | {r.tree_kib / 1024:.0f} MiB |")
+                     f"{vs} | {cpu} | {r.rss_kib / 1024:.0f} MiB | {r.tree_kib / 1024:.0f} MiB |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sklearn
 
 from . import __version__, modelfile
 from .core.classify import CLASSES, MODEL_KIND, PromoModel, from_arrays, to_arrays
@@ -59,6 +58,8 @@ def check_name(path: Path) -> Path:
 def save(model: PromoModel, path: Path, card: dict[str, Any]) -> dict[str, Any]:
     """Write the model (:mod:`mailguard.modelfile`, an ``.npz``) and its card (JSON beside it,
     with the model file's sha256)."""
+    import sklearn  # only for its version on the card: scoring does not import it
+
     path = check_name(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, params = to_arrays(model)

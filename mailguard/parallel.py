@@ -28,6 +28,7 @@ from .pipeline import SCORE_BLOCK, Analysed, analyse, analyse_one
 if TYPE_CHECKING:
     from .core.classify import PromoModel
     from .core.features import Features
+    from .sources import Item, Source, Span
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ def _analyse_chunk(raws: list[bytes]) -> list[Analysed]:
     return analyse(raws, _MODEL)
 
 
+def _analyse_spans_chunk(spans: list[Span]) -> tuple[list[Analysed], list[tuple[int, str]]]:
+    """Read (:func:`mailguard.sources.read_spans`) and analyse a chunk: the bytes of a message
+    never pass through the deciding process."""
+    from .sources import read_spans
+
+    assert _MODEL is not None
+    raws, errors = read_spans(spans)
+    return analyse(raws, _MODEL), errors
+
+
 def _features_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
     """(features or None, Date as POSIX seconds or 0) of each message: what training needs."""
     out: list[tuple[Features | None, float]] = []
@@ -76,6 +87,30 @@ def _features_chunk(raws: list[bytes]) -> list[tuple[Features | None, float]]:
         msg, feats = analyse_one(raw, header_tokens=True)
         out.append((feats, msg.date.timestamp() if msg.date else 0.0))
     return out
+
+
+def _probs_chunk(raws: list[bytes]) -> Any:
+    """Calibrated probabilities (n, 3) of a chunk, scored as one block (CHUNK is SCORE_BLOCK) with
+    the header tokens only a model that uses them needs; a NaN row for a message that has no
+    features (not understood). What evaluating a model needs, without sending features back."""
+    import numpy as np
+
+    assert _MODEL is not None
+    feats = [analyse_one(raw, header_tokens=_MODEL.uses_header_tokens)[1] for raw in raws]
+    out = np.full((len(raws), 3), np.nan)
+    where = [i for i, f in enumerate(feats) if f is not None]
+    if where:
+        out[where] = _MODEL.predict([feats[i] for i in where])
+    return out
+
+
+def _probs_spans_chunk(spans: list[Span]) -> tuple[Any, list[tuple[int, str]]]:
+    """:func:`_probs_chunk` of the messages at ``spans``, read here, and (index, error) of those
+    that could not be read (NaN rows)."""
+    from .sources import read_spans
+
+    raws, errors = read_spans(spans)
+    return _probs_chunk(raws), errors
 
 
 def _ready(_: int = 0) -> int:
@@ -160,6 +195,57 @@ def submit(raws: Sequence[bytes], model: PromoModel, workers: int | None = None
     return result
 
 
+#: messages whose Date one worker task reads
+DATE_CHUNK = 512
+
+
+def dated_items(source: Source, model: PromoModel | None, workers: int | None = None) -> list[Item]:
+    """``source.items()`` (file order, with dates), the dates read in the shared pool when the
+    source says where its messages are and there are many: the first pass of a scan is then
+    spread over the cores too."""
+    from .sources import Item, dates_of_spans
+
+    n = resolve_workers(workers)
+    if n <= 1:
+        return source.items()
+    items = source.items(dates=False)
+    spans = source.spans(items)
+    if spans is None or len(spans) < MIN_PARALLEL:
+        return source.items()
+    pool = pool_for(model, n)
+    parts = pool.map(dates_of_spans, [spans[i:i + DATE_CHUNK] for i in range(0, len(spans), DATE_CHUNK)])
+    dates = [d for part in parts for d in part]
+    return [Item(it.ref, it.key, it.position, d) for it, d in zip(items, dates)]
+
+
+def submit_spans(spans: Sequence[Span], model: PromoModel, workers: int | None = None
+                 ) -> Callable[[], tuple[list[Analysed], list[tuple[int, str]]]]:
+    """:func:`submit` of the messages at ``spans`` (see :meth:`mailguard.sources.Source.spans`),
+    read where they are analysed; the result also has (index, error) of the messages that could
+    not be read (analysed as empty)."""
+    from .sources import read_spans
+
+    n = resolve_workers(workers)
+    if n <= 1 or len(spans) < MIN_PARALLEL:
+        raws, errors = read_spans(list(spans))
+        done = analyse(raws, model)
+        return lambda: (done, errors)
+    pool = pool_for(model, n)
+    futures: list[Future] = [pool.submit(_analyse_spans_chunk, list(spans[i:i + CHUNK]))
+                             for i in range(0, len(spans), CHUNK)]
+
+    def result() -> tuple[list[Analysed], list[tuple[int, str]]]:
+        out: list[Analysed] = []
+        errors: list[tuple[int, str]] = []
+        for f in futures:
+            done, errs = f.result()
+            errors.extend((len(out) + i, why) for i, why in errs)
+            out.extend(done)
+        return out, errors
+
+    return result
+
+
 def analyse_batch(raws: Sequence[bytes], model: PromoModel, workers: int | None = None
                   ) -> list[Analysed]:
     """:func:`mailguard.pipeline.analyse` of a batch, in ``workers`` processes when it is large."""
@@ -170,9 +256,20 @@ def stream(batches: Iterable[Sequence[bytes]], model: PromoModel, workers: int |
            ahead: int = 2) -> Iterator[list[Analysed]]:
     """Analysed batches in order, the next ``ahead`` batches being analysed while the caller
     decides the current one (memory: at most ``ahead + 1`` batches)."""
-    pending: deque[Callable[[], list[Analysed]]] = deque()
-    for raws in batches:
-        pending.append(submit(raws, model, workers))
+    yield from _ahead(submit, batches, model, workers, ahead)
+
+
+def stream_spans(batches: Iterable[Sequence[Span]], model: PromoModel, workers: int | None = None,
+                 ahead: int = 2) -> Iterator[tuple[list[Analysed], list[tuple[int, str]]]]:
+    """:func:`stream` of batches of spans (:func:`submit_spans`): the workers read the messages."""
+    yield from _ahead(submit_spans, batches, model, workers, ahead)
+
+
+def _ahead(start: Callable[..., Callable[[], Any]], batches: Iterable[Any], model: PromoModel,
+           workers: int | None, ahead: int) -> Iterator[Any]:
+    pending: deque[Callable[[], Any]] = deque()
+    for batch in batches:
+        pending.append(start(batch, model, workers))
         if len(pending) > ahead:
             yield pending.popleft()()
     while pending:

@@ -21,7 +21,7 @@ from .core.features import Features, extract
 from .core.identity import org_domain, registrable_domain, signature_domains, signature_role
 from .core.linker import MEDIUM, LinkContext, LinkResult, link_message
 from .core.orgs import OrgEvidence, freemail_domains
-from .core.parse import ParsedMessage, parse_message
+from .core.parse import ParsedMessage, parse_message, pickled_by_fields
 from .core.rules import KEEP, Decision, Policy, decide, is_from_me
 from .core.social import (Network, builtin_networks, kept_reason, learned_line, network_of,
                           parse_notification, social_contact)
@@ -39,6 +39,7 @@ SCORE_BLOCK = 64
 MAX_CONTACTS_PER_SENT = 10
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Analysed:
     """A message after the pure stages."""

@@ -99,10 +99,29 @@ def scan(source: Source, pipeline: Pipeline, *, batch: int = BATCH,
 
     With ``pipeline.workers`` > 1 the next batches are read and analysed in worker processes
     while this one is decided; the decisions are the same whatever the number of workers."""
-    items = in_date_order(source.items())
+    if pipeline.workers > 1:
+        from .parallel import dated_items
+
+        items = in_date_order(dated_items(source, pipeline.model, pipeline.workers))
+    else:
+        items = in_date_order(source.items())
     if stats is not None:
         stats.total = len(items)
     chunks = [items[start:start + batch] for start in range(0, len(items), batch)]
+    spans = source.spans(items)
+    if spans is not None:  # the messages are read where they are analysed, at most READ_BYTES each
+        from .parallel import stream_spans
+
+        span_batches = [spans[start:start + batch] for start in range(0, len(spans), batch)]
+        for chunk, (done, errors) in zip(chunks, stream_spans(span_batches, pipeline.model,
+                                                              pipeline.workers)):
+            for i, why in errors:
+                log.warning("cannot read %s: %s", chunk[i].ref, why)
+            # the bytes stayed where they were analysed: process() only counts them
+            yield from pipeline.process([b""] * len(chunk), [it.ref for it in chunk], analysed=done)
+            if progress:
+                progress(len(chunk))
+        return
 
     def raws_of(chunk: Sequence[Item]) -> list[bytes]:
         raws = []

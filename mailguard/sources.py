@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import SourceError
-from .core.parse import parse_date
+from .core.parse import MAX_PARSE_BYTES, Head, parse_date
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,18 @@ class Source:
     def read(self, item: Item) -> bytes:
         raise NotImplementedError
 
+    def spans(self, items: list[Item]) -> list[Span] | None:
+        """Where each item is, for reading it elsewhere (in worker processes: :func:`read_span`,
+        :func:`dates_of_spans`); None when the source cannot say."""
+        return None
+
+    def read_message(self, item: Item) -> bytes:
+        """The message's bytes, but no more than the pipeline parses: READ_BYTES of a larger one
+        (a :class:`~mailguard.core.parse.Head` that knows the whole size), so that a 25 MB attachment
+        is never read or held."""
+        spans = self.spans([item])
+        return self.read(item) if spans is None else read_span(spans[0])
+
     def close(self) -> None:
         pass
 
@@ -152,6 +164,11 @@ class MboxSource(Source):
                 date = date_of_head(head)
             out.append(Item(f"{self.path.name}#{pos + 1}", str(pos), pos, date))
         return out
+
+    def spans(self, items: list[Item]) -> list[Span] | None:
+        starts, stops = self._offsets()
+        path = str(self.path)
+        return [(path, starts[p], stops[p] - starts[p]) for p in (int(it.key) for it in items)]
 
     def read(self, item: Item) -> bytes:
         starts, stops = self._offsets()
@@ -264,8 +281,100 @@ class FolderSource(Source):
             out.append(Item(str(p.relative_to(self.path)), str(p), pos, date_of_head(head)))
         return out
 
+    def spans(self, items: list[Item]) -> list[Span] | None:
+        return [(it.key, 0, -1) for it in items]
+
     def read(self, item: Item) -> bytes:
         return Path(item.key).read_bytes()
+
+
+#: Where a message is: (file, offset, length). length -1: the whole file is the message; else the
+#: message of an mbox at that offset, its ``From `` envelope line included (read_span drops it).
+Span = tuple[str, int, int]
+#: bytes of a message the pipeline reads: what parse_message parses, and room for an envelope line
+READ_BYTES = MAX_PARSE_BYTES + 1024
+#: an mbox envelope line longer than this is read the slow way (the whole message)
+_ENVELOPE_ROOM = 4096
+
+
+def read_span(span: Span, files: dict[str, int] | None = None) -> bytes:
+    """The message at ``span`` as the source's read() gives it, but at most READ_BYTES of it: a
+    larger message is a :class:`~mailguard.core.parse.Head` (its first bytes, and its size). OSError
+    when the file cannot be read. ``files``: mbox file descriptors kept open between calls (the
+    caller closes them: :func:`close_files`)."""
+    path, offset, length = span
+    if length < 0:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= READ_BYTES:
+                return f.read()
+            data = f.read(READ_BYTES)
+        # a file that shrank since: what was read is all there is to go on
+        return Head(data, size) if len(data) == READ_BYTES else data
+    fd = files.get(path) if files is not None else None
+    if fd is None:
+        fd = os.open(path, os.O_RDONLY)
+        if files is not None:
+            files[path] = fd
+    try:
+        want = min(length, READ_BYTES + _ENVELOPE_ROOM)
+        data = os.pread(fd, want, offset)
+        if len(data) < length:  # a part of the message: enough, unless it is not that large
+            nl = data.find(b"\n")
+            if len(data) == want and 0 <= nl < _ENVELOPE_ROOM and length - (nl + 1) > READ_BYTES:
+                return Head(data[nl + 1:nl + 1 + READ_BYTES], length - (nl + 1))
+            data = os.pread(fd, length, offset)
+        return data[data.find(b"\n") + 1:] if b"\n" in data else b""  # as MboxSource.read
+    finally:
+        if files is None:
+            os.close(fd)
+
+
+def close_files(files: dict[str, int]) -> None:
+    for fd in files.values():
+        os.close(fd)
+    files.clear()
+
+
+def read_spans(spans: list[Span]) -> tuple[list[bytes], list[tuple[int, str]]]:
+    """:func:`read_span` of each span, and (index, error) of those that could not be read
+    (their bytes are empty)."""
+    raws: list[bytes] = []
+    errors: list[tuple[int, str]] = []
+    files: dict[str, int] = {}
+    try:
+        for i, span in enumerate(spans):
+            try:
+                raws.append(read_span(span, files))
+            except OSError as exc:
+                errors.append((i, str(exc)))
+                raws.append(b"")
+    finally:
+        close_files(files)
+    return raws, errors
+
+
+def dates_of_spans(spans: list[Span]) -> list[datetime | None]:
+    """The Date of each message at its span, as items() reads it (an unreadable file: none)."""
+    out: list[datetime | None] = []
+    fds: dict[str, int] = {}
+    try:
+        for path, offset, length in spans:
+            try:
+                if length < 0:
+                    with open(path, "rb") as f:
+                        head = f.read(HEAD_BYTES)
+                else:
+                    fd = fds.get(path)
+                    if fd is None:
+                        fd = fds[path] = os.open(path, os.O_RDONLY)
+                    head = os.pread(fd, min(HEAD_BYTES, length), offset)
+            except OSError:
+                head = b""
+            out.append(date_of_head(head))
+    finally:
+        close_files(fds)
+    return out
 
 
 def _visible_files(root: Path) -> Iterator[Path]:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 from .core import classify
 from .errors import ConfigError, SourceError
@@ -100,7 +99,8 @@ def _open_imap(folder: str, config: Any) -> tuple[int, Iterator[tuple[str, bytes
 def open_messages(spec: str | Path, config: Any = None) -> tuple[int, Iterator[tuple[str, bytes]]]:
     """How many messages a source has and an iterator of their (ref, raw bytes): an mbox, a
     Maildir, a folder, a message file, or ``imap:FOLDER`` on the account of ``config``. The source
-    is listed once and closed when the iterator is done."""
+    is listed once and closed when the iterator is done. A message larger than what is parsed
+    is read only that far (:meth:`mailguard.sources.Source.read_message`)."""
     s = str(spec)
     if s.startswith(IMAP_PREFIX):
         folder = s[len(IMAP_PREFIX):]
@@ -118,7 +118,7 @@ def open_messages(spec: str | Path, config: Any = None) -> tuple[int, Iterator[t
         with src:
             for it in items:
                 try:
-                    raw = src.read(it)
+                    raw = src.read_message(it)
                 except (OSError, KeyError) as exc:
                     log.warning("cannot read %s: %s", it.ref, exc)
                     continue
@@ -173,6 +173,55 @@ def load_examples(paths: Iterable[Path | str], label: int, *, workers: int | Non
                 continue
             out.append(Example(feats, label, date, refs[i]))
     return out, bad
+
+
+def score_sources(paths: Iterable[Path | str], model: classify.PromoModel, *, workers: int | None = None,
+                  config: Any = None, progress: Callable[[int], None] | None = None,
+                  on_total: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+    """The calibrated probabilities (n, 3) of every readable message of ``paths``, in order, and
+    the number of messages without features. Parsed, extracted and scored in ``workers``
+    processes, SCORE_BLOCK messages at a time from the start of each source: the same numbers
+    with any number of workers. ``on_total`` and ``progress`` as for :func:`load_examples`."""
+    from .parallel import _probs_chunk, _probs_spans_chunk, map_chunks
+
+    parts: list[np.ndarray] = []
+    bad = 0
+    for p in paths:
+        located = _located(p)
+        if located is None:
+            total, messages = open_messages(p, config)
+            results = ((probs, []) for probs in map_chunks(_probs_chunk, (raw for _, raw in messages),
+                                                          model, workers, total=total))
+        else:  # the workers read the files: the bytes never pass through this process
+            refs, spans = located
+            total = len(spans)
+            results = map_chunks(_probs_spans_chunk, spans, model, workers, total=total)
+        if on_total:
+            on_total(total)
+        done = 0
+        for probs, errors in results:
+            lost = np.zeros(len(probs), dtype=bool)
+            for i, why in errors:  # as open_messages: said, and left out
+                log.warning("cannot read %s: %s", refs[done + i], why)
+                lost[i] = True
+            ok = ~np.isnan(probs[:, 0])
+            bad += int((~ok & ~lost).sum())
+            parts.append(probs[ok])
+            done += len(probs)
+            if progress:
+                progress(len(probs))
+    return (np.concatenate(parts) if parts else np.zeros((0, classify.N_CLASSES))), bad
+
+
+def _located(spec: str | Path) -> tuple[list[str], list[Any]] | None:
+    """The refs and spans (:meth:`mailguard.sources.Source.spans`) of a source's messages in
+    file order, or None (an IMAP folder, a Maildir)."""
+    if str(spec).startswith(IMAP_PREFIX):
+        return None
+    with open_source(spec) as src:
+        items = src.items(dates=False)
+        spans = src.spans(items)
+        return None if spans is None else ([f"{spec}:{it.ref}" for it in items], spans)
 
 
 def review_examples(store: Any) -> tuple[list[Example], int]:
@@ -343,6 +392,23 @@ def _transactional_share(p: np.ndarray) -> np.ndarray:
     return np.divide(p[:, classify.TRANSACTIONAL], rest, out=np.zeros(len(p)), where=rest > 0)
 
 
+def roc_auc(pos: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve of scores ``p`` for the positives ``pos`` (both classes present),
+    computed as scikit-learn's ``roc_auc_score`` does (its curve's corners, the trapezoidal rule):
+    the same number without importing it."""
+    order = np.argsort(-p, kind="stable")
+    score, truth = p[order], pos[order].astype(np.float64)
+    ends = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
+    tps = np.cumsum(truth)[ends]
+    fps = 1 + ends.astype(np.float64) - tps
+    if len(fps) > 2:  # drop the points between collinear ones (roc_curve's drop_intermediate)
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
+        fps, tps = fps[keep], tps[keep]
+    fpr = np.r_[0.0, fps] / fps[-1]
+    tpr = np.r_[0.0, tps] / tps[-1]
+    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
 def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,
             threshold: float) -> dict[str, float]:
     """Promotional against the rest: precision, recall, F1, ROC AUC, the false-positive rate at
@@ -354,11 +420,13 @@ def metrics(y: Sequence[int] | np.ndarray, p: Sequence[float] | np.ndarray,
     pos = y == classify.PROMOTIONAL
     pred = p >= threshold
     neg = ~pos
+    tp, n_pred, n_true = int((pos & pred).sum()), int(pred.sum()), int(pos.sum())
     out = {
-        "auc": float(roc_auc_score(pos, p)) if pos.any() and neg.any() else float("nan"),
-        "precision": float(precision_score(pos, pred, zero_division=0)),
-        "recall": float(recall_score(pos, pred, zero_division=0)),
-        "f1": float(f1_score(pos, pred, zero_division=0)),
+        "auc": roc_auc(pos, p) if pos.any() and neg.any() else float("nan"),
+        # as scikit-learn computes them (zero_division=0), to the last bit
+        "precision": tp / n_pred if n_pred else 0.0,
+        "recall": tp / n_true if n_true else 0.0,
+        "f1": 2.0 * tp / (1.0 * n_true + n_pred) if n_true + n_pred else 0.0,
         "false_positive_rate": float(pred[neg].mean()) if neg.any() else 0.0,
         "threshold": float(threshold),
         "n_promo": int(pos.sum()),
@@ -454,8 +522,13 @@ def train_model(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *
 def evaluate(model: classify.PromoModel, feats: Sequence[Features], labels: Sequence[int] | np.ndarray,
              threshold: float | None = None) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Metrics of ``model`` on labelled mail at its threshold (or ``threshold``), and the table."""
+    return evaluate_probs(model, model.predict(feats), labels, threshold)
+
+
+def evaluate_probs(model: classify.PromoModel, probs: np.ndarray, labels: Sequence[int] | np.ndarray,
+                   threshold: float | None = None) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """:func:`evaluate` from the model's probabilities (n, 3) of the messages."""
     y = np.asarray(labels)
-    probs = model.predict(feats)
     p = probs[:, classify.PROMOTIONAL]
     t = model.threshold if threshold is None else threshold
     m: dict[str, Any] = metrics(y, p, t)

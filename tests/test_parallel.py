@@ -59,3 +59,60 @@ def test_a_large_batch_in_workers_equals_in_process(home):
     assert parallel._POOL is not None
     assert [(a.msg, a.feats, a.score) for a in there] == [(a.msg, a.feats, a.score) for a in here]
     assert there[7].feats is None and there[7].msg.unreadable
+
+
+def test_dates_read_in_the_workers_are_the_ones_items_reads(home, tmp_path):
+    from mailguard.sources import open_source
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i in range(80):
+        raw = personal(f"P {i} <p{i}@acme.io>", when=day(i % 40)) if i % 7 else b"Subject: no date\r\n\r\nx\r\n"
+        (folder / f"{i:03d}.eml").write_bytes(raw)
+    (folder / "broken.eml").symlink_to(tmp_path / "gone")
+    for path in (SAMPLE, folder):
+        with open_source(path) as src:
+            want = src.items()
+            got = parallel.dated_items(src, None, workers=2)
+        assert len(want) > parallel.MIN_PARALLEL and got == want
+        assert any(it.date is None for it in want) or path == SAMPLE
+    assert parallel._POOL is not None  # the dates were read in the pool
+
+
+def test_decisions_do_not_depend_on_the_process_or_its_hash_seed(tmp_path):
+    """The CLI run as a user runs it, in fresh processes with different string hash seeds (set
+    iteration order) and 1 or 2 workers: the same jsonl, byte for byte. Four contacts whose
+    signatures name one organisation make the linker go through a set of them."""
+    import os
+    import subprocess
+    import sys
+
+    from mailfactory import mbox
+
+    msgs = []
+    for i, n in enumerate(("xena", "yuri", "zoe", "walt")):
+        mid = f"<sig{i}@gmail.example>"
+        msgs.append(personal(f"{n.title()} <{n}@gmail.com>", when=day(i), msgid=mid,
+                             body=f"Hi Sam,\n\nGreat meeting you.\n\n-- \n{n.title()} Smith\n"
+                                  "Head of Growth, Acme\nhttps://www.acme.io\n"))
+        msgs.append(personal(ME, to=f"{n.title()} <{n}@gmail.com>", subject="Re: Great meeting you",
+                             when=day(i, 12), in_reply_to=mid))
+    msgs += [personal(f"{n.title()} <{n}@acme.io>", subject="hello", when=day(6 + i))
+             for i, n in enumerate(("jane", "bob", "ana"))]
+    msgs += [newsletter("Acme News <news@acme.io>", to=ME, when=day(20 + i), esp="none") for i in range(3)]
+    msgs += [personal(f"F {i} <f{i}@firm{i}.example>", when=day(30 + i % 20)) for i in range(70)]
+    box = tmp_path / "inbox.mbox"
+    box.write_bytes(mbox(msgs))
+    outs = set()
+    for seed, workers in (("1", 1), ("2", 2), ("3", 1), ("4", 2), ("5", 1), ("6", 1)):
+        env = {**os.environ, "MAILGUARD_HOME": str(tmp_path / "home"), "PYTHONHASHSEED": seed}
+        proc = subprocess.run([sys.executable, "-m", "mailguard.cli.main", "scan", str(box), "--me", ME,
+                               "--format", "jsonl", "--all", "--workers", str(workers)],
+                              capture_output=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outs.add(proc.stdout)
+    assert len(outs) == 1
+    rows = [json.loads(line) for line in outs.pop().splitlines()]
+    assert len(rows) == len(msgs)
+    news = [r for r in rows if r["sender"] == "news@acme.io"][-1]
+    assert sum("gmail.com's signature" in why for why in news["reasons"]) == 4

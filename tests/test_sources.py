@@ -1,6 +1,7 @@
 """Mailbox exports: mbox in date order, Maildir, folders, and what is not a mailbox."""
 
 import mailbox
+import pickle
 import random
 
 import pytest
@@ -207,3 +208,48 @@ def test_an_mbox_is_dated_from_its_index(tmp_path):
     assert [it.ref for it in in_date_order(items)] == ["a.mbox#2", "a.mbox#1"]
     assert b"b@y.io" in src.read(in_date_order(items)[0])
     src.close()
+
+
+def _big(n: int, size: int) -> bytes:
+    """A message with an attachment of about ``size`` bytes."""
+    import base64
+
+    blob = base64.encodebytes(random.Random(n).randbytes(size * 3 // 4)).replace(b"\n", b"\r\n")
+    return (f"From: Jo {n} <jo{n}@acme.io>\r\nTo: sam@rivera.dev\r\nSubject: photos {n}\r\n"
+            f"Date: Mon, 2 Mar 2026 09:0{n}:00 +0000\r\nMessage-ID: <big{n}@acme.io>\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+            "Hi Sam, the photos.\r\n--b\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n"
+            'Content-Disposition: attachment; filename="a.jpg"\r\n\r\n').encode() + blob + b"\r\n--b--\r\n"
+
+
+def test_a_large_message_is_read_only_as_far_as_it_is_parsed(tmp_path):
+    """read_message gives the first READ_BYTES of a large message (a Head that knows its size)
+    and exactly read() of a small one; either way the parsed message is the same."""
+    from mailguard.core.parse import Head, parse_message
+    from mailguard.sources import READ_BYTES, read_spans
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    msgs = [_big(1, 3 << 20), personal("Jo <jo@acme.io>", when=day(1)), _big(2, READ_BYTES - 2000),
+            b"From jo@acme.io Mon Mar  2 09:00:00 2026\n" + _big(3, 2 << 20)]  # an envelope line in a file
+    for i, raw in enumerate(msgs):
+        (folder / f"{i}.eml").write_bytes(raw)
+    box = tmp_path / "box.mbox"
+    box.write_bytes(mbox([m for m in msgs if not m.startswith(b"From ")]))
+    for path in (folder, box):
+        with open_source(path) as src:
+            items = src.items()
+            for it in items:
+                whole, head = src.read(it), src.read_message(it)
+                assert parse_message(head) == parse_message(whole)
+                if len(whole) > READ_BYTES:
+                    assert isinstance(head, Head) and head.size == len(whole)
+                    assert len(head) == READ_BYTES and whole.startswith(head)
+                    back = pickle.loads(pickle.dumps(head))  # to a worker and back
+                    assert isinstance(back, Head) and back == head and back.size == head.size
+                else:
+                    assert head == whole and not isinstance(head, Head)
+            raws, errors = read_spans(src.spans(items))
+            assert errors == [] and raws == [src.read_message(it) for it in items]
+    raws, errors = read_spans([(str(tmp_path / "gone.eml"), 0, -1)])
+    assert raws == [b""] and errors[0][0] == 0 and "gone.eml" in errors[0][1]

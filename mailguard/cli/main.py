@@ -175,13 +175,15 @@ def scan_cmd(
             task = progress.add_task("scan", total=None) if progress else None
 
             def advance(n: int) -> None:
+                if fmt == Format.jsonl:
+                    sys.stdout.flush()  # a batch's lines at a time
                 if progress is not None and task is not None:
                     progress.update(task, advance=n, total=stats.total)
 
             for d in scan(source, pipe, stats=stats, progress=advance):
                 if fmt == Format.jsonl:
                     if not moves_only or d.action == MOVE:
-                        write_jsonl(d.as_dict())
+                        write_jsonl(d.as_dict(), flush=False)
                 else:
                     decisions.append(d)
         counts = pipe.finish()

@@ -82,11 +82,12 @@ def write_json(value: Any, *, indent: int | None = 1, stream: IO[str] | None = N
     (stream or sys.stdout).write(json_text(value, indent=indent) + "\n")
 
 
-def write_jsonl(value: Any, *, stream: IO[str] | None = None) -> None:
-    """One JSON object on one line."""
+def write_jsonl(value: Any, *, stream: IO[str] | None = None, flush: bool = True) -> None:
+    """One JSON object on one line (``flush=False``: the caller flushes, e.g. once a batch)."""
     out = stream or sys.stdout
     out.write(json_text(value) + "\n")
-    out.flush()
+    if flush:
+        out.flush()
 
 
 def csv_cell(value: object) -> str:

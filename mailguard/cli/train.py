@@ -65,8 +65,22 @@ def default_model_out(config: Config) -> Path:
     return config.model or (config.home / models_io.USER_MODEL_NAME)
 
 
+class _NoProgress:
+    """What the commands ask of a Progress, doing nothing (rich's progress and tables are then
+    never imported: --format json, or stderr not a terminal)."""
+
+    def add_task(self, *args: Any, **kwargs: Any) -> int:
+        return 0
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 @contextmanager
 def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
+    if not enabled:
+        yield _NoProgress()  # type: ignore[misc]
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -90,6 +104,24 @@ def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers:
                                   progress=lambda n: progress.update(task, advance=n))
     progress.update(task, visible=False)
     return examples, bad
+
+
+def _score(label_name: str, sources: list[str], model: classify.PromoModel, cfg: Config,
+           workers: int | None, progress: Progress) -> tuple[Any, int]:
+    """The model's probabilities of the messages of ``sources`` (scored in the workers)."""
+    from ..training import score_sources
+
+    task = progress.add_task(f"reading {label_name}", total=0)
+    total = [0]
+
+    def grow(n: int) -> None:
+        total[0] += n
+        progress.update(task, total=total[0])
+
+    probs, bad = score_sources(sources, model, workers=workers, config=cfg, on_total=grow,
+                               progress=lambda n: progress.update(task, advance=n))
+    progress.update(task, visible=False)
+    return probs, bad
 
 
 def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]:
@@ -253,26 +285,33 @@ def evaluate_cmd(
 
     Example: mailguard evaluate --promo ~/Mail/Newsletters --transactional ~/Mail/Receipts --personal ~/Mail/INBOX
     """
+    import numpy as np
+
     from .. import models_io
     from ..core import classify
-    from ..training import evaluate
+    from ..training import evaluate_probs
 
     cfg = load_config(config)
     promo_model = models_io.load(model or cfg.model)
     err = console(stderr=True)
     n = configured_workers(cfg, workers)
+    probs: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    unreadable = 0
     with _progress(err, err.is_terminal and fmt == EvalFormat.table) as progress:
-        promo_ex, bad_promo = _read("promo", classify.PROMOTIONAL, promo, cfg, n, progress)
-        tx_ex, bad_tx = _read("transactional", classify.TRANSACTIONAL, transactional or [], cfg, n,
-                              progress)
-        personal_ex, bad_personal = _read("personal", classify.PERSONAL, personal, cfg, n, progress)
-    examples = promo_ex + tx_ex + personal_ex
-    if not examples:
+        for name, label, sources in (("promo", classify.PROMOTIONAL, promo),
+                                     ("transactional", classify.TRANSACTIONAL, transactional or []),
+                                     ("personal", classify.PERSONAL, personal)):
+            p, bad = _score(name, sources, promo_model, cfg, n, progress)
+            probs.append(p)
+            labels.append(np.full(len(p), label))
+            unreadable += bad
+    if not sum(map(len, probs)):
         from ..errors import SourceError
 
         raise SourceError("no readable messages in the given sources")
-    m, table = evaluate(promo_model, [e.feats for e in examples], [e.label for e in examples], threshold)
-    m["unreadable"] = bad_promo + bad_tx + bad_personal
+    m, table = evaluate_probs(promo_model, np.concatenate(probs), np.concatenate(labels), threshold)
+    m["unreadable"] = unreadable
     m["model"] = str(model or cfg.model or "default")
     if fmt == EvalFormat.json:
         write_json({**_no_nan(m), "table": table})

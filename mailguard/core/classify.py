@@ -17,19 +17,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-from sklearn.preprocessing import normalize
 
 from ..errors import ModelError
+from . import vectorize
 from .features import NUMERIC_NAMES, Features
+
+if TYPE_CHECKING:  # training only: scoring needs numpy alone (mailguard.core.vectorize), not their imports
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +58,39 @@ _TOKEN_TABLE = bytes(
     (c + 32 if 65 <= c <= 90 else c) if (65 <= c <= 90 or 97 <= c <= 122 or c == 95 or c >= 128) else 32
     for c in range(256)
 )
-# input_type="pair" with zip(tokens, repeat(1)): the hasher then iterates in C, not through a
-# Python generator per token (same hashes as input_type="string").
-_HASHER = FeatureHasher(n_features=2**HASH_BITS, input_type="pair", alternate_sign=False,
-                        dtype=np.float32)
+# Tokens are hashed into 2**HASH_BITS buckets as scikit-learn's FeatureHasher(alternate_sign=False)
+# does it, by mailguard.core.vectorize (numpy alone: scoring does not import scikit-learn or scipy).
+
+
+MIN_TOKEN, MAX_TOKEN = 2, 24
 
 
 def tokens(text: str) -> list[bytes]:
     """The word tokens the model hashes (see the comment above)."""
     raw = text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
-    return [w for w in raw if 2 <= len(w) <= 24]
+    return [w for w in raw if MIN_TOKEN <= len(w) <= MAX_TOKEN]
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
 
+def _word_rows(feats: Sequence[Features]) -> vectorize.Rows:
+    # tokens() of each text, the lengths kept by hash_rows in numpy
+    return vectorize.hash_rows([f.text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
+                                for f in feats], 2**HASH_BITS, MIN_TOKEN, MAX_TOKEN)
+
+
+def _csr(rows: vectorize.Rows) -> sp.csr_matrix:
+    """The scipy matrix of hashed rows (what FeatureHasher.transform gave), for training."""
+    import scipy.sparse as sp
+
+    return sp.csr_matrix((rows.data, rows.indices, rows.indptr.astype(np.int32)),
+                         shape=(len(rows), 2**HASH_BITS))
+
+
 def _counts(feats: Sequence[Features]) -> sp.csr_matrix:
-    return sp.csr_matrix(_HASHER.transform(zip(tokens(f.text), repeat(1)) for f in feats))
+    return _csr(_word_rows(feats))
 
 
 def _numeric(feats: Sequence[Features]) -> np.ndarray:
@@ -85,6 +99,8 @@ def _numeric(feats: Sequence[Features]) -> np.ndarray:
 
 def _tfidf(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear tf times idf, rows L2-normalised (as sklearn's TfidfTransformer(sublinear_tf=True))."""
+    from sklearn.preprocessing import normalize
+
     x = counts.astype(np.float32, copy=True)
     np.log(x.data, out=x.data)
     x.data += 1.0
@@ -110,9 +126,14 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _header_counts(feats: Sequence[Features]) -> sp.csr_matrix:
+def _header_rows(feats: Sequence[Features]) -> vectorize.Rows:
     # whole strings ("rcvd:mail.example.org"), hashed into a block of their own
-    return sp.csr_matrix(_HASHER.transform(zip(f.header_tokens, repeat(1)) for f in feats))
+    return vectorize.hash_rows([[t.encode("utf-8") for t in f.header_tokens] for f in feats],
+                               2**HASH_BITS)
+
+
+def _header_counts(feats: Sequence[Features]) -> sp.csr_matrix:
+    return _csr(_header_rows(feats))
 
 
 def unknown(feat: Features) -> bool:
@@ -161,11 +182,11 @@ class PromoModel:
 
     def margins(self, feats: Sequence[Features]) -> np.ndarray:
         """The uncalibrated decision values, one column per fitted class."""
-        words = _tfidf(_counts(feats), self.idf)
+        words = vectorize.tfidf(_word_rows(feats), self.idf)
         nums = (_numeric(feats) - self.num_mean) / self.num_scale
-        m = np.asarray(words @ self.word_coef) + nums @ self.num_coef + self.intercept
+        m = vectorize.dot(words, self.word_coef) + nums @ self.num_coef + self.intercept
         if self.uses_header_tokens:
-            m += np.asarray(_tfidf(_header_counts(feats), self.header_idf) @ self.header_coef)
+            m += vectorize.dot(vectorize.tfidf(_header_rows(feats), self.header_idf), self.header_coef)
         return m
 
     def predict(self, feats: Sequence[Features]) -> np.ndarray:
@@ -232,7 +253,7 @@ class Fitted:
 #: they say "machine-sent, not a person", never which kind of machine mail. A model of one mailbox,
 #: where they mean what they say, uses them everywhere. The rules use them as bulk signals either way.
 ERA_CONFOUNDED: tuple[str, ...] = ("esp", "feedback_id", "tracking_pixel", "one_click_unsubscribe")
-_ESP_TOKEN_BUCKET = int(_HASHER.transform([[(b"__esp__", 1)]]).indices[0])
+_ESP_TOKEN_BUCKET = int(vectorize.buckets([b"__esp__"], 2**HASH_BITS)[0])
 
 
 class _Block:
@@ -253,6 +274,8 @@ class _Block:
 
     def matrix(self, rows: np.ndarray, idf: np.ndarray, mean: np.ndarray, scale: np.ndarray,
                hidf: np.ndarray) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
         words = _tfidf(self.counts[rows], idf)
         nums = (self.nums[rows] - mean) / scale * NUMERIC_WEIGHT
         blocks = [words, sp.csr_matrix(nums)]
@@ -264,6 +287,8 @@ class _Block:
 def _fit_linear(x: sp.csr_matrix, y: np.ndarray, C: float) -> LogisticRegression:
     # the dual problem: far fewer messages than hashed features, so it solves several times faster
     # (same solution)
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000, solver="liblinear", dual=True)
     return clf.fit(x, y)
 
@@ -281,6 +306,8 @@ def _columns(names: Sequence[str]) -> np.ndarray:
 
 
 def _without(x: sp.csr_matrix, cols: np.ndarray) -> sp.csr_matrix:
+    import scipy.sparse as sp
+
     keep = np.ones(x.shape[1])
     keep[cols] = 0.0
     out = (x @ sp.diags(keep)).tocsr()
@@ -306,6 +333,8 @@ class _OneVsRest:
 def _calibrate(margins: np.ndarray, y_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Matrix scaling: a multinomial logistic regression from the k out-of-fold margins to the k
     classes (Platt scaling for k classes). Returns (coef (k, k), intercept (k,))."""
+    from sklearn.linear_model import LogisticRegression
+
     k = margins.shape[1]
     cal = LogisticRegression(C=1e4, max_iter=5000).fit(margins, y_idx)
     if k == 2:  # sklearn gives one row for two classes: logits (0, w.m + b)
@@ -354,6 +383,8 @@ def fit(feats: Sequence[Features], labels: Sequence[int] | np.ndarray, *, C: flo
     Raises ModelError on too little data. ``progress(done, total)`` is called after each fit
     (``folds + 1``, or ``2 * folds + 1`` with ``groups``).
     """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
     C = C_DEFAULT if C is None else C
     y = np.asarray(labels, dtype=np.int8)
     if len(y) != len(feats):

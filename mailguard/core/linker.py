@@ -193,7 +193,8 @@ def _platform_name(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     for org, where in _orgs(msg, ctx).items():
-        emails = [e for e in ctx.ledger.by_org.get(org, ()) if (c := ctx.ledger.get(e)) and c.org_domain == org]
+        emails = [e for e in sorted(ctx.ledger.by_org.get(org, ()))  # a set: sorted, the same every run
+                  if (c := ctx.ledger.get(e)) and c.org_domain == org]
         if not emails:
             continue
         v = ctx.verdict(org)
@@ -207,7 +208,7 @@ def _organisation(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
 
 def _signature(msg: ParsedMessage, ctx: LinkContext) -> Iterable[Finding]:
     for org, where in _orgs(msg, ctx).items():
-        emails = [e for e in ctx.ledger.by_org.get(org, ())
+        emails = [e for e in sorted(ctx.ledger.by_org.get(org, ()))  # a set: sorted, the same every run
                   if (c := ctx.ledger.get(e)) and c.org_domain != org and org in c.named_domains]
         if not emails:
             continue
