@@ -2,4 +2,5 @@
 
 from .main import entry
 
-entry()
+if __name__ == "__main__":  # importing the module (pkgutil.walk_packages does) runs nothing
+    entry()
