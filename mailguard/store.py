@@ -872,10 +872,8 @@ INTENT, DONE, FAILED, UNDONE = "intent", "done", "failed", "undone"
 
 
 @dataclass(frozen=True, slots=True)
-class MoveIntent:
-    """A move about to be made: one message (by its place, Message-ID and content hash) from
-    src_folder to dst_folder, for a decision, with why (``reason``: mailguard's moves start
-    "sync: ", an undo's "undo of move #N")."""
+class MovePlace:
+    """Which message a move is about and where it goes: the fields an intent and a row share."""
 
     account: str
     message_id: str | None
@@ -883,22 +881,24 @@ class MoveIntent:
     src_uid: int | None
     src_uidvalidity: int | None
     dst_folder: str
+
+
+@dataclass(frozen=True, slots=True)
+class MoveIntent(MovePlace):
+    """A move about to be made: one message (by its place, Message-ID and content hash) from
+    src_folder to dst_folder, for a decision, with why (``reason``: mailguard's moves start
+    "sync: ", an undo's "undo of move #N")."""
+
     decision_id: int | None
     reason: str
     content_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class MoveRecord:
-    """A row of the move log."""
+class MoveRecord(MovePlace):
+    """A row of the move log (built by name: :meth:`of`)."""
 
     id: int
-    account: str
-    message_id: str | None
-    src_folder: str
-    src_uid: int | None
-    src_uidvalidity: int | None
-    dst_folder: str
     dst_uid: int | None
     state: str
     decision_id: int | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -89,10 +89,8 @@ def _progress(err: Console, enabled: bool) -> Iterator[Progress]:
         yield progress
 
 
-def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers: int | None,
-          progress: Progress) -> tuple[list[Example], int]:
-    from ..training import load_examples
-
+def _with_progress(label_name: str, progress: Progress, run: Callable[..., Any]) -> Any:
+    """``run(on_total=..., progress=...)`` under a progress task named after ``label_name``."""
     task = progress.add_task(f"reading {label_name}", total=0)
     total = [0]
 
@@ -100,10 +98,17 @@ def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers:
         total[0] += n
         progress.update(task, total=total[0])
 
-    examples, bad = load_examples(sources, label, workers=workers, config=cfg, on_total=grow,
-                                  progress=lambda n: progress.update(task, advance=n))
+    out = run(on_total=grow, progress=lambda n: progress.update(task, advance=n))
     progress.update(task, visible=False)
-    return examples, bad
+    return out
+
+
+def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers: int | None,
+          progress: Progress) -> tuple[list[Example], int]:
+    from ..training import load_examples
+
+    return _with_progress(label_name, progress, lambda **kw: load_examples(
+        sources, label, workers=workers, config=cfg, **kw))
 
 
 def _score(label_name: str, sources: list[str], model: classify.PromoModel, cfg: Config,
@@ -111,17 +116,8 @@ def _score(label_name: str, sources: list[str], model: classify.PromoModel, cfg:
     """The model's probabilities of the messages of ``sources`` (scored in the workers)."""
     from ..training import score_sources
 
-    task = progress.add_task(f"reading {label_name}", total=0)
-    total = [0]
-
-    def grow(n: int) -> None:
-        total[0] += n
-        progress.update(task, total=total[0])
-
-    probs, bad = score_sources(sources, model, workers=workers, config=cfg, on_total=grow,
-                               progress=lambda n: progress.update(task, advance=n))
-    progress.update(task, visible=False)
-    return probs, bad
+    return _with_progress(label_name, progress, lambda **kw: score_sources(
+        sources, model, workers=workers, config=cfg, **kw))
 
 
 def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]:
