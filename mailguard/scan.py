@@ -99,12 +99,9 @@ def scan(source: Source, pipeline: Pipeline, *, batch: int = BATCH,
 
     With ``pipeline.workers`` > 1 the next batches are read and analysed in worker processes
     while this one is decided; the decisions are the same whatever the number of workers."""
-    if pipeline.workers > 1:
-        from .parallel import dated_items
+    from .parallel import dated_items  # the dates read in the workers when there are several
 
-        items = in_date_order(dated_items(source, pipeline.model, pipeline.workers))
-    else:
-        items = in_date_order(source.items())
+    items = in_date_order(dated_items(source, pipeline.model, pipeline.workers))
     if stats is not None:
         stats.total = len(items)
     chunks = [items[start:start + batch] for start in range(0, len(items), batch)]

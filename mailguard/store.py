@@ -458,12 +458,13 @@ class Store:
     # Each answers for many keys what the single-key method above answers for one, in a few
     # statements; the writes are the single-key statements, in the given order.
 
-    def _rows_in(self, sql: str, keys: Iterable[str]) -> Iterator[sqlite3.Row]:
-        """Rows of ``sql`` (ending in "IN ({marks})") for the keys, 500 at a time."""
+    def _rows_in(self, sql: str, keys: Iterable[Any], params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
+        """Rows of ``sql`` (``params``, then the keys of its closing "IN ({marks})"), 500 keys at
+        a time."""
         wanted = list(dict.fromkeys(keys))
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            yield from self.execute(sql.format(marks=",".join("?" * len(part))), part)
+            yield from self.execute(sql.format(marks=",".join("?" * len(part))), (*params, *part))
 
     def first_seen_notes(self, keys: Iterable[str]) -> dict[str, tuple[datetime, str]]:
         """:meth:`first_seen_note` of each key that has one."""
@@ -764,13 +765,7 @@ class Store:
     def _first_column_in(self, sql: str, params: Sequence[Any], keys: Iterable[Any]) -> set[Any]:
         """Run sql (ending in "IN ({marks})") for the keys, 500 at a time (empty keys left out);
         the first column of every row it returns."""
-        wanted = [k for k in dict.fromkeys(keys) if k not in (None, "")]
-        found: set[Any] = set()
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            rows = self.execute(sql.format(marks=",".join("?" * len(part))), (*params, *part))
-            found.update(r[0] for r in rows)
-        return found
+        return {r[0] for r in self._rows_in(sql, (k for k in keys if k not in (None, "")), params)}
 
     # -- review (mailguard.review) -----------------------------------------------------------
 

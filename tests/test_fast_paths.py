@@ -88,7 +88,7 @@ def plain_tool_of(msg, tools):
         for h in t.headers:
             if h in msg.headers:
                 return t, f"header {h}"
-    hosts = set(link_hosts(msg))
+    hosts = list(dict.fromkeys(link_hosts(msg)))
     if not hosts:
         return None
     for t in tools:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import math
+import re
 from email.policy import compat32
 from pathlib import Path
 
@@ -296,10 +297,11 @@ def test_address_fast_path_matches_getaddresses(value: str, monkeypatch: pytest.
 
 def _money_by_regex(low: str) -> int:
     """_money_marks as it was written first: every match of the patterns, whole words only."""
-    from mailguard.core.features import _MONEY_SIGN, _MONEY_WORD, _PERCENT_OFF
+    from mailguard.core.features import _MONEY_SIGN, _PERCENT_OFF
 
+    money_word = re.compile(r"free|discount|sale|offer|deal")  # the pattern str.find replaced
     n = len(_MONEY_SIGN.findall(low)) + len(_PERCENT_OFF.findall(low))
-    for m in _MONEY_WORD.finditer(low):
+    for m in money_word.finditer(low):
         a, b = m.span()
         if (a == 0 or not low[a - 1].isalnum()) and (b == len(low) or not low[b].isalnum()):
             n += 1

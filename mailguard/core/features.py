@@ -105,9 +105,8 @@ _VIEW_HINTS = ("view", "web version", "trouble")
 # boundary is checked in Python because a leading \b makes the pattern several times slower).
 _MONEY_SIGN = re.compile(r"[$€£]\s?\d")
 _PERCENT_OFF = re.compile(r"\d\s?%\s?off")
-_MONEY_WORD = re.compile(r"free|discount|sale|offer|deal")
-#: its words: none is part of another, and no two occurrences overlap, so counting each with
-#: str.find finds exactly the pattern's matches (several times faster)
+#: money words (whole words only): none is part of another and no two occurrences overlap, so
+#: counting each with str.find finds what the pattern "free|discount|sale|offer|deal" would
 _MONEY_WORDS = ("free", "discount", "sale", "offer", "deal")
 #: Calls to action, counted as plain substrings of lower-cased text, grouped under a word they
 #: share so that most texts need one ``in`` test per group (str methods run at C speed).
@@ -282,7 +281,7 @@ def _money_marks(low: str) -> int:
         n += len(_PERCENT_OFF.findall(low))
     end = len(low)
     find = low.find
-    for w in _MONEY_WORDS:  # the matches of _MONEY_WORD, whole words only
+    for w in _MONEY_WORDS:  # whole words only
         a = find(w)
         while a >= 0:
             b = a + len(w)
@@ -302,7 +301,12 @@ _FWD_MARK = re.compile(
 def forwarded_own_words(msg: ParsedMessage) -> str | None:
     """For a forward, the forwarder's own words (what comes before the forwarded message); else
     None. A forward is judged on what the forwarder wrote, not on the newsletter it carries."""
-    return _own_words(msg, msg.text or (html_to_text(msg.html[:HTML_CHARS]) if msg.html else ""))
+    return _own_words(msg, _plain_text(msg))
+
+
+def _plain_text(msg: ParsedMessage) -> str:
+    """The text a forward is looked for in: the text part, else the start of the HTML's text."""
+    return msg.text or (html_to_text(msg.html[:HTML_CHARS]) if msg.html else "")
 
 
 def _own_words(msg: ParsedMessage, text: str) -> str | None:
@@ -426,7 +430,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     """The features of one message; ``with_header_tokens`` adds :func:`header_tokens` (only models
     trained on the user's own mail use them)."""
     # the text forwarded_own_words reads: the same as html_text below when there is only short HTML
-    own_text = msg.text or (html_to_text(msg.html[:HTML_CHARS]) if msg.html else "")
+    own_text = _plain_text(msg)
     own = _own_words(msg, own_text)
     if own is not None:
         from dataclasses import replace as _replace

@@ -115,7 +115,7 @@ def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> t
         for h in t.headers:
             if h in msg.headers:
                 return t, f"header {h}"
-    hosts = set(link_hosts(msg))
+    hosts = list(dict.fromkeys(link_hosts(msg)))  # in the order they appear: the same reason every run
     if not hosts:
         return None
     index = _domain_index(tools)
