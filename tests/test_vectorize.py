@@ -5,6 +5,8 @@ import random
 from itertools import repeat
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.preprocessing import normalize
@@ -90,3 +92,37 @@ def test_word_rows_keep_the_tokens_tokens_keeps():
     assert got.indptr.tolist() == want.indptr.tolist() and got.indices.tolist() == want.indices.tolist()
     assert got.data.tolist() == want.data.tolist()
     assert [len(t) for t in classify.tokens(text)] == [2, 24, 6, 24]  # bytes: 25, 26 and 30 are too long
+
+
+_TEXT_PIECES = st.sampled_from([" ", "  ", "a", "ab", "Ab", "x" * 23, "y" * 24, "z" * 25, "é", "ß", "İ",
+                                "\u0301", "\x00", "\t", "\n", "_", "-", ".", "9", "__esp__", "\ud800"])
+_TEXTS = st.lists(st.lists(st.one_of(_TEXT_PIECES, st.text(max_size=8)), max_size=30).map("".join),
+                  max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=_TEXTS)
+def test_word_rows_are_the_rows_of_tokens_for_any_text(texts):
+    """hash_texts (the tokens found in numpy) gives hash_rows of tokens(), empty texts included."""
+    base = _corpus()[0]
+    feats = [dataclasses.replace(base, text=t) for t in texts]
+    got = classify._word_rows(feats)
+    want = vectorize.hash_rows([classify.tokens(t) for t in texts], N)
+    assert got.indptr.tolist() == want.indptr.tolist()
+    assert got.indices.tolist() == want.indices.tolist()
+    assert got.data.tobytes() == want.data.tobytes()
+
+
+def test_word_rows_are_the_rows_of_tokens_on_real_mail():
+    from test_fast_paths import _real_messages
+
+    msgs = [parse_message(r) for r in _real_messages(800)]
+    feats = [extract(m) for m in msgs if not m.unreadable]
+    assert len(feats) >= 300
+    for start in range(0, len(feats), 64):
+        block = feats[start:start + 64]
+        got = classify._word_rows(block)
+        want = vectorize.hash_rows([classify.tokens(f.text) for f in block], N)
+        assert got.indptr.tolist() == want.indptr.tolist()
+        assert got.indices.tolist() == want.indices.tolist()
+        assert got.data.tobytes() == want.data.tobytes()

@@ -76,9 +76,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _word_rows(feats: Sequence[Features]) -> vectorize.Rows:
-    # tokens() of each text, the lengths kept by hash_rows in numpy
-    return vectorize.hash_rows([f.text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE).split()
-                                for f in feats], 2**HASH_BITS, MIN_TOKEN, MAX_TOKEN)
+    # tokens() of each text: the translated texts have no whitespace but spaces; hash_texts splits
+    # them and keeps the lengths in numpy
+    return vectorize.hash_texts([f.text.lower().encode("utf-8", "surrogatepass").translate(_TOKEN_TABLE)
+                                 for f in feats], 2**HASH_BITS, MIN_TOKEN, MAX_TOKEN)
 
 
 def _csr(rows: vectorize.Rows) -> sp.csr_matrix:

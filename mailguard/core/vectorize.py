@@ -107,11 +107,39 @@ def hash_rows(docs: Sequence[Sequence[bytes]], n_features: int, min_len: int = 0
         if max_len is not None:
             keep &= lens <= max_len
         row, starts, lens = row[keep], starts[keep], lens[keep]
-    signed = _murmur(b"".join(keys), starts, lens).view(np.int32).astype(np.int64)
+    return _counted(b"".join(keys), starts, lens, row, len(docs), n_features)
+
+
+def hash_texts(texts: Sequence[bytes], n_features: int, min_len: int = 0,
+               max_len: int | None = None) -> Rows:
+    """:func:`hash_rows` of ``[t.split() for t in texts]`` for texts whose only whitespace is the
+    space (b" "), without making a bytes object of each token: the tokens are found in numpy."""
+    joined = b" ".join(texts) + b" "
+    lens_doc = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    offsets = np.cumsum(lens_doc + 1) - (lens_doc + 1)  # where each text starts in ``joined``
+    word = np.frombuffer(joined, dtype=np.uint8) != 32
+    edges = np.flatnonzero(word[1:] != word[:-1]) + 1  # where a token starts or ends (not at 0)
+    if word.size and word[0]:
+        edges = np.concatenate(([0], edges))
+    starts, ends = edges[0::2], edges[1::2]  # ``joined`` ends in a space: every token ends
+    lens = ends - starts
+    keep = lens >= min_len
+    if max_len is not None:
+        keep &= lens <= max_len
+    starts, lens = starts[keep], lens[keep]
+    row = np.searchsorted(offsets, starts, side="right") - 1
+    return _counted(joined, starts, lens, row, len(texts), n_features)
+
+
+def _counted(joined: bytes, starts: np.ndarray, lens: np.ndarray, row: np.ndarray, n_docs: int,
+             n_features: int) -> Rows:
+    """The rows of the keys at ``starts`` (``lens`` bytes) of ``joined``, each in its ``row``:
+    buckets in increasing order, counts summed."""
+    signed = _murmur(joined, starts, lens).view(np.int32).astype(np.int64)
     col = np.abs(signed) % n_features  # as buckets()
     uniq, counts = np.unique(row * n_features + col, return_counts=True)
-    indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(uniq // n_features, minlength=len(docs)), out=indptr[1:])
+    indptr = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(uniq // n_features, minlength=n_docs), out=indptr[1:])
     return Rows(indptr, (uniq % n_features).astype(np.int32), counts.astype(np.float32))
 
 
