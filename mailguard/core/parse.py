@@ -19,6 +19,7 @@ from itertools import islice
 from operator import attrgetter
 from typing import Any, TypeVar
 from datetime import datetime, timezone
+from email import errors
 from email.message import Message
 from email.policy import compat32
 
@@ -332,9 +333,10 @@ def _fast_message(head: bytes) -> Message | None:
     Header fields are split as ``email.feedparser`` splits them, values made by the rule of
     ``compat32.header_source_parse``, multipart bodies cut at the same boundary lines, and a part's
     payload is its text minus the line end that belongs to the next boundary. Anything the feed
-    parser would treat specially or flag as a defect (a non-field line before the blank line, a
-    ``From `` line, a missing or nested-alike boundary, a missing close boundary, empty parts,
-    message/* and digests, too many parts) returns None and the caller uses the stdlib parser.
+    parser would treat specially (a non-field line before the blank line, a ``From `` line, a
+    missing first or nested-alike boundary, empty parts, message/* and digests, too many parts)
+    returns None and the caller uses the stdlib parser. The defects the feed parser notes on a
+    multipart it can read (no close boundary, a transfer encoding) are noted the same way.
     """
     text = head.decode("ascii", "surrogateescape")
     try:
@@ -380,8 +382,8 @@ def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: l
     if not boundary or msg.get_content_type() == "multipart/digest":
         raise _Slow
     if str(msg.get("content-transfer-encoding", "8bit")).lower() not in ("7bit", "8bit", "binary"):
-        raise _Slow
-    if any(b.startswith(boundary) or boundary.startswith(b) for b in outer):
+        msg.policy.handle_defect(msg, errors.InvalidMultipartContentTransferEncodingDefect())
+    if any(_boundaries_overlap(b, boundary) for b in outer):
         raise _Slow
     sep = "--" + boundary
     cuts: list[tuple[int, int]] = []  # (start, end) of each boundary line
@@ -397,14 +399,26 @@ def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: l
                     closed = True
                     break
         at = find(sep, at + len(sep), end)
-    if not closed or len(cuts) < 2:
-        raise _Slow
+    if not cuts or (closed and len(cuts) < 2):
+        raise _Slow  # no first boundary: the feed parser keeps the body as a preamble
+    if not closed:  # the last part runs to the end, as in the feed parser, which notes a defect
+        cuts.append((end, end))
     inner = (*outer, boundary)
     for (_, part_start), (part_end, _) in zip(cuts, cuts[1:]):
         if part_start == part_end:
             raise _Slow  # repeated boundary lines: the feed parser skips them its own way
         msg.attach(_fast_part(text, part_start, part_end, inner, count))
+    if not closed:
+        msg.policy.handle_defect(msg, errors.CloseBoundaryNotFoundDefect())
     return msg
+
+
+def _boundaries_overlap(a: str, b: str) -> bool:
+    """Whether a line can be a boundary line of both ``a`` and ``b``: one is the other followed by
+    nothing but "-", " " and tab (``--x--`` closes x and separates x--). The feed parser then
+    decides by the order of its checks; the fast path leaves such messages to it."""
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    return long_.startswith(short) and not long_[len(short):].strip("- \t")
 
 
 #: The stdlib parser tests every line against the boundary of every enclosing multipart, and builds
