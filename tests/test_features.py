@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import math
 import re
+from email.message import Message
 from email.policy import compat32
 from pathlib import Path
 
@@ -424,4 +425,56 @@ def _mime(draw, depth: int = 0) -> str:
 @given(_mime())
 def test_fast_path_parses_generated_mime_as_the_stdlib(text: str) -> None:
     raw = text.encode("utf-8", "surrogateescape")
+    assert parse_message(raw) == _stdlib(raw)
+
+
+_CT_PIECES = st.sampled_from(["text/plain", "text/html", ";", " ", "\t", "charset", "CharSet", "=", "utf-8",
+                              "ISO-8859-1", '"', "'", "\\", "*", "<", ">", "name", "a.txt", "x", "\udce9"])  # (8-bit bytes: surrogates)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_CT_PIECES, max_size=12).map("".join))
+def test_fast_content_charset_is_messages(value: str) -> None:
+    fast = parse._ParsedPart([("Content-Type", value)], ["content-type"])
+    ref = Message(policy=compat32)
+    ref._headers = [("Content-Type", value)]
+    assert fast.get_content_charset() == ref.get_content_charset()
+    assert fast.get_content_charset("dflt") == ref.get_content_charset("dflt")
+    assert ("content-type" in fast) and ("CONTENT-TYPE" in fast) and ("subject" not in fast)
+
+
+_FIELD_LINES = st.sampled_from(["From: a@b.c", "Subject: x", "X-A:", "X-A:  y ", " folded", "\tfolded", " ",
+                                "no colon", "Bad Name: x", ":", "é: x", "X-\udce9: y", "Received: from a (b)",
+                                "X-Long: " + "w " * 40, ""])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_FIELD_LINES, max_size=10), st.sampled_from(["\n", "\r\n", "\r"]),
+       st.sampled_from(["\n", "\r\n", "\r"]), st.sampled_from(["", "body", "body\n\nmore", "\r\n\r\nx"]))
+def test_header_fields_split_as_field_by_field(lines: list[str], eol: str, last: str, body: str) -> None:
+    """_fields (str methods where the line ends allow) finds what matching _FIELD one after
+    another finds, and stops at the same place."""
+    text = eol.join(lines) + last + eol + body
+
+    def one_by_one(text: str) -> tuple[list[tuple[str, str]], int]:
+        fields, pos = [], 0
+        while (m := parse._FIELD.match(text, pos, len(text))) is not None:
+            fields.append((m.group(1), m.group(2).lstrip(" \t").rstrip("\r\n")))
+            pos = m.end()
+        return fields, pos
+
+    assert parse._fields(text, 0, len(text)) == one_by_one(text)
+
+
+_VALUE_PIECES = st.sampled_from(["a", "b c", " ", "  ", "\t", "\n ", "\r\n\t", "=?utf-8?q?x?=", "<m@x>", ",",
+                                 "x" * 5000, "\x0b", "\x1c", "\x00"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Subject", "X-A", "To", "x-a", "Received", "Date"]),
+                          st.lists(_VALUE_PIECES, max_size=6).map("".join)), max_size=8))
+def test_header_values_collapse_as_field_by_field(extra: list[tuple[str, str]]) -> None:
+    """The fast path's headers (values collapsed all at once) are those of the stdlib path."""
+    head = "From: a@b.com\n" + "".join(f"{k}:{v}\n" for k, v in extra)
+    raw = (head + "\nbody\n").encode("utf-8", "surrogateescape")
     assert parse_message(raw) == _stdlib(raw)

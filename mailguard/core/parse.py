@@ -15,8 +15,8 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice
-from operator import attrgetter
+from itertools import islice, repeat
+from operator import attrgetter, methodcaller
 from typing import Any, TypeVar
 from datetime import datetime, timezone
 from email import errors
@@ -279,6 +279,10 @@ _IMG_TAG = re.compile(rb"<img\b", re.I)
 #: continuation lines (lines end in CRLF, CR or LF, as the feed parser splits them).
 _FIELD = re.compile(r"([\041-\071\073-\176]+):([^\r\n]*(?:\r\n|\r|\n)(?:[ \t][^\r\n]*(?:\r\n|\r|\n))*)")
 _LINE_END = re.compile(r"\r\n|\r|\n")
+#: a line end that starts a new field (not a continuation line); the characters of field names
+_NEW_FIELD_LF = re.compile(r"\n(?![ \t])")
+_NEW_FIELD_CRLF = re.compile(r"\r\n(?![ \t])")
+_NAME_CHARS = re.compile(r"[\041-\071\073-\176]*")
 #: what may follow ``--boundary`` on a boundary line (the feed parser's ``boundaryre``)
 _BOUNDARY_TAIL = re.compile(r"(--)?[ \t]*(?:\r\n|\r|\n|\Z)")
 
@@ -291,15 +295,35 @@ class _ParsedPart(Message):
     """A Message built by the fast path and never changed afterwards, so header lookups and
     parameter parsing can be remembered (the walk asks for Content-Type several times a part)."""
 
+    def __init__(self, fields: list[tuple[str, str]], names: list[str]) -> None:
+        super().__init__(policy=compat32)
+        self._headers = fields  # what set_raw() builds, one field at a time
+        #: the lower-cased field names, in order
+        self._mg_names = names
+        # the first field of each name, as Message.get finds it
+        self._mg_index = dict(zip(reversed(names), reversed(fields)))
+
     def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
-        index = self.__dict__.get("_index")
-        if index is None:
-            index = {}
-            for k, v in self._headers:
-                index.setdefault(k.lower(), (k, v))
-            self.__dict__["_index"] = index
-        hit = index.get(name.lower())
+        hit = self._mg_index.get(name.lower())
         return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._mg_index
+
+    def get_content_charset(self, failobj: object = None) -> object:  # type: ignore[override]
+        """Message.get_content_charset, read directly from a Content-Type without quotes, escapes,
+        RFC 2231 parameters or angle brackets (where _parseparam splits at every ";" and
+        decode_params' quoting and get_param's unquoting change nothing)."""
+        value = self.get("content-type")
+        if value is None:
+            return failobj
+        if type(value) is not str or not value.isascii() or any(c in value for c in '"\\*<'):
+            return super().get_content_charset(failobj)
+        for param in value.split(";"):
+            name, eq, charset = param.partition("=")
+            if name.strip().lower() == "charset":
+                return charset.strip().lower() if eq else ""
+        return failobj
 
     def get_content_type(self) -> str:
         # asked for by the fast path, the walk and get_content_charset: worked out once (the
@@ -345,16 +369,40 @@ def _fast_message(head: bytes) -> Message | None:
         return None
 
 
-def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: list[int]) -> Message:
-    count[0] += 1
-    if count[0] > MAX_PARTS:
-        raise _Slow
+def _fields(text: str, start: int, end: int) -> tuple[list[tuple[str, str]], int]:
+    """The header fields from ``start`` (name, value) and where they stop: _FIELD matched one
+    after another. When the lines up to the first blank line all end in LF, or all in CRLF, and
+    each is a field or a continuation line, they are split with str methods instead."""
+    nl = text.find("\n", start, end)
+    eol = "\r\n" if nl > start and text[nl - 1] == "\r" else "\n"
+    at = text.find(eol + eol, start, end)  # the last field's line end, then the blank line
+    if at > start and text[start] not in " \t\r\n":
+        block = text[start:at]
+        if eol == "\n":
+            same_ends = "\r" not in block
+        else:
+            n = block.count("\n")
+            same_ends = block.count("\r") == n and block.count("\r\n") == n
+        if same_ends:
+            names, colons, values = zip(*map(methodcaller("partition", ":"),
+                                             (_NEW_FIELD_LF if eol == "\n" else _NEW_FIELD_CRLF).split(block)))
+            if all(names) and all(colons) and _NAME_CHARS.fullmatch("".join(names)) is not None:
+                values = map(str.rstrip, map(str.lstrip, values, repeat(" \t")), repeat("\r\n"))
+                return list(zip(names, values)), at + len(eol)
     fields: list[tuple[str, str]] = []
     pos = start
     match = _FIELD.match
     while (m := match(text, pos, end)) is not None:
         fields.append((m.group(1), m.group(2).lstrip(" \t").rstrip("\r\n")))
         pos = m.end()
+    return fields, pos
+
+
+def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: list[int]) -> Message:
+    count[0] += 1
+    if count[0] > MAX_PARTS:
+        raise _Slow
+    fields, pos = _fields(text, start, end)
     blank = _LINE_END.match(text, pos, end)
     if blank is not None:
         body_at = blank.end()
@@ -364,8 +412,8 @@ def _fast_part(text: str, start: int, end: int, outer: tuple[str, ...], count: l
         raise _Slow
     if not outer and not fields:
         raise _Slow
-    msg = _ParsedPart(policy=compat32)
-    msg._headers = fields  # what set_raw() builds, one field at a time
+    # field names are ASCII without line ends: lower-cased all at once
+    msg = _ParsedPart(fields, "\n".join([n for n, _ in fields]).lower().split("\n") if fields else [])
     maintype = msg.get_content_maintype()
     if maintype == "message":
         raise _Slow
@@ -450,6 +498,23 @@ def _for_stdlib(head: bytes, defects: list[str]) -> bytes:
     return head[:cut]
 
 
+def _fast_headers(msg: _ParsedPart) -> dict[str, list[str]] | None:
+    """The headers of a fast-path message as parse_message's loop makes them, when every value
+    is ASCII without NUL (then _header_str is whitespace collapsed and a cut): the values
+    collapsed all at once, joined by NUL (not whitespace to str.split). None otherwise."""
+    values = [v for _, v in msg._headers]
+    if len(values) > 500:
+        return None
+    joined = "\x00".join(values)
+    if not joined.isascii() or joined.count("\x00") != len(values) - 1:
+        return None
+    headers: dict[str, list[str]] = {}
+    # " ".join(split()) of the whole: a value's ends keep at most one space next to a NUL
+    for k, v in zip(msg._mg_names, " ".join(joined.split()).split("\x00")):
+        headers.setdefault(k, []).append(v.strip(" ")[:MAX_HEADER_CHARS])
+    return headers
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw RFC 5322 bytes (or a :class:`Head` of them). Never raises on bad input; see
     ``defects`` and ``unreadable``."""
@@ -471,12 +536,14 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except Exception as exc:  # noqa: BLE001 - the stdlib parser is lenient, but be sure
         return _unreadable(size, f"parser failed: {type(exc).__name__}")
 
-    headers: dict[str, list[str]] = {}
-    for key, value in msg.raw_items():
-        k = key.strip().lower()
-        if not k or len(headers) > 500:
-            continue
-        headers.setdefault(k, []).append(_header_str(value))
+    headers = _fast_headers(msg) if type(msg) is _ParsedPart else None
+    if headers is None:
+        headers = {}
+        for key, value in msg.raw_items():
+            k = key.strip().lower()
+            if not k or len(headers) > 500:
+                continue
+            headers.setdefault(k, []).append(_header_str(value))
     frozen = {k: tuple(v) for k, v in headers.items()}
 
     senders = _addresses([_decode_hdr(v) for v in headers.get("from", [])])
