@@ -252,3 +252,49 @@ def _model():
 
         _MODEL.append(load_model())
     return _MODEL[0]
+
+
+def _subject_with_ignorecase(subject: str) -> str | None:
+    """transactional_subject as it was: the re.IGNORECASE patterns on the subject itself."""
+    from mailguard.core.categories import _SUBJECT, _SUBJECT_MORE, _SUBJECT_NOTICE
+
+    head = subject[:300]
+    m = _SUBJECT.search(head) or _SUBJECT_MORE.search(head) or _SUBJECT_NOTICE.search(head)
+    return m.group(0).strip() if m else None
+
+
+SUBJECT_WORDS = st.sampled_from(["Your", "RECEIPT", "invoice", "#", "No.", "12", "order", "Shipped:", "has",
+                                 "shipped", "Password", "reset", "your", "Verify", "E-mail", "statement", "is",
+                                 "ready", "Trial", "ends", "Package", "on", "its", "way", "Delivered", "YOU",
+                                 "PAID", "$5", "Trip", "with", "shared", "a", "file", "with you", "—", "x" * 70,
+                                 "Receipt", "confirm", "2FA", "sign-in", "Bestätigung", "ſ", "K", "İ"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(SUBJECT_WORDS, max_size=14).map(" ".join))
+def test_transactional_subject_is_the_ignorecase_search(subject):
+    from mailguard.core.categories import transactional_subject
+
+    assert transactional_subject(subject) == _subject_with_ignorecase(subject)
+
+
+def test_transactional_subject_patterns_allow_the_lower_case_search():
+    """The lower-case search is the IGNORECASE one only if the patterns have no upper-case letters
+    and no other character that IGNORECASE matches to an ASCII one (such as "ſ" to "s")."""
+    import re
+
+    from mailguard.core.categories import _SUBJECT, _SUBJECT_MORE, _SUBJECT_NOTICE
+
+    for rx in (_SUBJECT, _SUBJECT_MORE, _SUBJECT_NOTICE):
+        assert not re.findall(r"(?<!\\)[A-Z]", rx.pattern)
+        others = {c for c in rx.pattern if ord(c) > 127}
+        assert not [c for c in others for a in map(chr, range(128)) if re.fullmatch(re.escape(c), a, re.I)]
+
+
+def test_transactional_subject_on_real_mail():
+    from mailguard.core.categories import transactional_subject
+
+    subjects = [parse_message(raw).subject for raw in _real_messages()]
+    found = [s for s in subjects if _subject_with_ignorecase(s)]
+    assert len(found) >= 20  # not an empty comparison
+    assert [transactional_subject(s) for s in subjects] == [_subject_with_ignorecase(s) for s in subjects]
