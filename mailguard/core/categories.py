@@ -78,7 +78,8 @@ _SUBJECT_NOTICE = re.compile(
 #: The same patterns without re.IGNORECASE, for lower-cased ASCII subjects (most of them): there they
 #: match the same spans several times faster. (Their letters are lower-case, and none of their
 #: other characters matches an ASCII one under IGNORECASE: tests/test_fast_paths.py checks both.)
-_SUBJECT_LOWER = tuple(re.compile(rx.pattern) for rx in (_SUBJECT, _SUBJECT_MORE, _SUBJECT_NOTICE))
+_SUBJECT_LOWER = (re.compile(_SUBJECT.pattern), re.compile(_SUBJECT_MORE.pattern),
+                  re.compile(_SUBJECT_NOTICE.pattern))
 
 
 def transactional_subject(subject: str) -> str | None:
