@@ -253,3 +253,43 @@ def test_a_large_message_is_read_only_as_far_as_it_is_parsed(tmp_path):
             assert errors == [] and raws == [src.read_message(it) for it in items]
     raws, errors = read_spans([(str(tmp_path / "gone.eml"), 0, -1)])
     assert raws == [b""] and errors[0][0] == 0 and "gone.eml" in errors[0][1]
+
+
+def _walked_files(root):
+    """_visible_files as it was: os.walk without hidden folders, Path.is_file of each visible name."""
+    import os
+    from pathlib import Path
+
+    for top, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            p = Path(top) / name
+            if not name.startswith(".") and p.is_file():
+                yield p
+
+
+def test_folder_listing_finds_what_os_walk_and_is_file_find(tmp_path):
+    from mailguard.sources import FolderSource, _visible_files
+
+    root = tmp_path / "mail"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    (root / "a-c").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "far.eml").write_bytes(personal("Jo <jo@x.io>"))
+    for rel in ("top.eml", "a/one.eml", "a/b/two", "a-c/three.eml", ".dot.eml", ".hidden/no.eml", "a/notes.md"):
+        (root / rel).write_bytes(personal("Jo <jo@x.io>"))
+    (root / "a" / "link.eml").symlink_to(root / "top.eml")  # a link to a file: a file
+    (root / "a" / "dangling.eml").symlink_to(root / "gone.eml")  # a broken link: nothing
+    (root / "linkdir").symlink_to(outside, target_is_directory=True)  # not followed, as os.walk
+    (root / "a" / "fifo").unlink(missing_ok=True)
+    import os
+    os.mkfifo(root / "a" / "fifo")  # not a file
+    for top in (root, tmp_path / "mail/", root / "a" / ".." / "a"):
+        assert sorted(_visible_files(top)) == sorted(_walked_files(top))
+    src = FolderSource(root)
+    assert [str(p) for p in src.files] == [str(p) for p in sorted(p for p in _walked_files(root)
+                                                                  if p.suffix != ".md")]
+    assert [it.ref for it in src.items(dates=False)] == [str(p.relative_to(root)) for p in src.files]
+    assert "a-c/three.eml" in [it.ref for it in src.items(dates=False)]
