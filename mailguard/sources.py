@@ -312,11 +312,9 @@ def read_span(span: Span, files: dict[str, int] | None = None) -> bytes:
     caller closes them: :func:`close_files`)."""
     path, offset, length = span
     if length < 0:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size <= READ_BYTES:
-                return f.read()
-            data = f.read(READ_BYTES)
+        data, size = _read_file(path, READ_BYTES)
+        if size <= READ_BYTES:
+            return data
         # a file that shrank since: what was read is all there is to go on
         return Head(data, size) if len(data) == READ_BYTES else data
     fd = files.get(path) if files is not None else None
@@ -336,6 +334,32 @@ def read_span(span: Span, files: dict[str, int] | None = None) -> bytes:
     finally:
         if files is None:
             os.close(fd)
+
+
+def _read_file(path: str, limit: int) -> tuple[bytes, int]:
+    """(the file's bytes, or its first ``limit`` when it is larger, and its size): what
+    ``open(path, "rb")`` with ``read()`` or ``read(limit)`` gives, without a buffered file object
+    (thousands of small files). OSError names the file, as open() does."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size <= limit:
+            data = os.read(fd, size + 1)  # all of it: a file read short has ended
+            if len(data) > size:  # it grew since: to the end, as read() reads
+                data += b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
+            return data, size
+        parts: list[bytes] = []
+        got = 0
+        while got < limit and (chunk := os.read(fd, limit - got)):
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts), size
+    except OSError as exc:
+        if exc.filename is None:  # os.read's errors (a folder) do not say which file
+            raise OSError(exc.errno, exc.strerror, path) from None
+        raise
+    finally:
+        os.close(fd)
 
 
 def close_files(files: dict[str, int]) -> None:

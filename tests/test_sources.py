@@ -293,3 +293,33 @@ def test_folder_listing_finds_what_os_walk_and_is_file_find(tmp_path):
                                                                   if p.suffix != ".md")]
     assert [it.ref for it in src.items(dates=False)] == [str(p.relative_to(root)) for p in src.files]
     assert "a-c/three.eml" in [it.ref for it in src.items(dates=False)]
+
+
+def test_reading_a_message_file_gives_what_open_and_read_give(tmp_path):
+    """read_span of a whole file (os.read) is what open(path, "rb") and read() or read(READ_BYTES)
+    gave: the bytes, a Head of a larger file, and the same error for a folder or a missing file."""
+    from mailguard.core.parse import Head
+    from mailguard.sources import READ_BYTES, read_span
+
+    def old(path):
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= READ_BYTES:
+                return f.read()
+            data = f.read(READ_BYTES)
+        return Head(data, size) if len(data) == READ_BYTES else data
+
+    import os
+    for name, size in (("empty", 0), ("small", 100), ("edge", READ_BYTES), ("over", READ_BYTES + 1),
+                       ("big", 3 * READ_BYTES + 7)):
+        p = tmp_path / name
+        p.write_bytes(random.Random(size).randbytes(size))
+        got, want = read_span((str(p), 0, -1)), old(str(p))
+        assert got == want and type(got) is type(want)
+        assert getattr(got, "size", None) == getattr(want, "size", None)
+    for bad in (tmp_path, tmp_path / "missing"):
+        with pytest.raises(OSError) as a:
+            read_span((str(bad), 0, -1))
+        with pytest.raises(OSError) as b:
+            old(str(bad))
+        assert str(a.value) == str(b.value) and type(a.value) is type(b.value)
