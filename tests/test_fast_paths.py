@@ -298,3 +298,38 @@ def test_transactional_subject_on_real_mail():
     found = [s for s in subjects if _subject_with_ignorecase(s)]
     assert len(found) >= 20  # not an empty comparison
     assert [transactional_subject(s) for s in subjects] == [_subject_with_ignorecase(s) for s in subjects]
+
+
+QUOTE_PIECES = st.sampled_from([">", "\n", "\r", "\r\n", "x", " ", "> ", "\n>", "é"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(QUOTE_PIECES, max_size=40).map("".join), st.integers(0, 6))
+def test_quoted_lines_are_what_the_pattern_found(text, shift):
+    """features._quoted (str.find) finds what re.search(r"(?:^|[\\r\\n])>", text, 0, 20000) found,
+    also where a quoted line starts just before or after the 20000th character."""
+    import re
+
+    from mailguard.core import features
+
+    pattern = re.compile(r"(?:^|[\r\n])>")  # the pattern str.find replaced
+    for t in (text, "y" * (features.QUOTE_CHARS - 3 - shift) + text):
+        assert features._quoted(t) == (pattern.search(t, 0, features.QUOTE_CHARS) is not None)
+
+
+FWD_PIECES = st.sampled_from(["--", "-", "---------- Forwarded message ----------", "Begin forwarded message:",
+                              "BEGIN FORWARDED MESSAGE:", "begin forwarded meſſage:", "-----Original Message-----",
+                              "\n", "> ", "x", " ", "orwarded", "K", "İ"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(FWD_PIECES, max_size=12).map("".join), st.integers(0, 30))
+def test_forward_mark_is_found_where_the_pattern_alone_finds_it(text, shift):
+    """_own_words tries _FWD_MARK only where "--" or "orwarded" is: the same forwards as always
+    trying it, also around the 20000th character."""
+    from mailguard.core import features
+
+    msg = replace(BASE, subject="hello", content_types=frozenset())
+    for t in (text, "y" * (features.FWD_CHARS - 25 - shift) + "\n" + text):
+        m = features._FWD_MARK.search(t, 0, features.FWD_CHARS)
+        assert features._own_words(msg, t) == (None if m is None else t[:m.start()])
