@@ -18,6 +18,7 @@ from mailfactory import ME, day, newsletter, personal
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_mbox" / "inbox.mbox"
 HEAVY = ("sklearn", "scipy")
 TABLES = ("rich.table", "rich.progress")
+IMAP = ("mailguard.imap", "imapclient")  # only the IMAP commands import them
 
 _PROBE = """
 import json, sys
@@ -61,6 +62,7 @@ def test_scan_jsonl_scores_without_scikit_learn_scipy_or_rich_tables(home):
     assert "mailguard.core.classify" in mods and "numpy" in mods  # it did load the model and score
     assert _loaded(mods, HEAVY) == []
     assert _loaded(mods, TABLES) == []
+    assert _loaded(mods, IMAP) == []
 
 
 def test_evaluate_json_scores_without_scikit_learn_scipy_or_rich_tables(home, tmp_path):
@@ -75,6 +77,7 @@ def test_evaluate_json_scores_without_scikit_learn_scipy_or_rich_tables(home, tm
     assert "mailguard.training" in mods
     assert _loaded(mods, HEAVY) == []
     assert _loaded(mods, TABLES) == []
+    assert _loaded(mods, IMAP) == []
 
 
 def test_the_table_formats_still_get_their_tables(home):

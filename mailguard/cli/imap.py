@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from .. import __version__
 from ..config import CONFIG_NAME, Config, load_config
-from ..imap.daemon import Daemon
 from ..errors import ConfigError, ImapError, MailguardError, SecretError
-from ..imap.client import ImapConnectionLost
-from ..imap.session import AccountConfig, find_account, make_account, select_accounts
 from .output import stamp, write_line
 from ..scan import load_model
 from ..store import Store, data_dir, ensure_private_dir
-from ..imap.sync import AccountSync, PassReport, make_pipeline
+
+if TYPE_CHECKING:  # the IMAP package is imported by these commands only, not by scan or evaluate
+    from ..imap.daemon import Daemon
+    from ..imap.session import AccountConfig
+    from ..imap.sync import PassReport
 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config.toml (default: $MAILGUARD_HOME/config.toml)")]
 AccountsOpt = Annotated[Optional[list[str]], typer.Option("--account", help="Only this account (its name or user name; repeatable).")]
@@ -127,6 +128,8 @@ def init_cmd(
 
 def diagnose(exc: BaseException) -> str:
     """One line saying what is wrong."""
+    from ..imap.client import ImapConnectionLost
+
     text = str(exc)
     low = text.lower()
     if isinstance(exc, SecretError):
@@ -146,6 +149,8 @@ def diagnose(exc: BaseException) -> str:
 
 def check_account(acct: AccountConfig) -> list[str]:
     """Log in and describe the account; raises MailguardError on the first problem."""
+    from ..imap.session import make_account
+
     lines = []
     s = acct.settings
     with make_account(acct) as account:
@@ -194,6 +199,8 @@ def check_cmd(account: AccountsOpt = None, config: ConfigOpt = None) -> None:
 
     Example: mailguard check
     """
+    from ..imap.session import select_accounts
+
     cfg = load_config(config)
     failures: list[tuple[str, MailguardError]] = []
     for acct in select_accounts(cfg, account):
@@ -258,6 +265,9 @@ def run_cmd(
 
     Example: mailguard run --once --dry-run
     """
+    from ..imap.daemon import Daemon
+    from ..imap.session import select_accounts
+
     cfg = load_config(config)
     accounts = select_accounts(cfg, account)
     daemon = Daemon(cfg, accounts, dry_run=dry_run, once=once,
@@ -287,6 +297,9 @@ def apply_history_cmd(
 
     Example: mailguard apply-history --days 90 --dry-run
     """
+    from ..imap.session import find_account, make_account
+    from ..imap.sync import AccountSync, make_pipeline
+
     cfg = load_config(config)
     acct = find_account(cfg, account)
     model = load_model(cfg)
