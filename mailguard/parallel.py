@@ -14,6 +14,7 @@ itself.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import multiprocessing
 import os
@@ -142,7 +143,16 @@ def pool_for(model: PromoModel | None, workers: int) -> ProcessPoolExecutor:
             return _POOL[2]
         if _POOL is not None:  # another model (reloaded): the old pool finishes what it has
             _POOL[2].shutdown(wait=False)
-        pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker,
+        context = _context()
+        if context.get_start_method() == "fork":
+            # forked workers inherit the public suffix list loaded once here (each would load
+            # its own), and gc.freeze() keeps what exists now out of their collections (and their
+            # pages shared), as the gc documentation advises before fork()
+            from .core.identity import registrable_domain
+
+            registrable_domain("warm.example.co.uk")
+            gc.freeze()
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                    initargs=(model,))
         _POOL = (workers, model, pool)
         return pool

@@ -311,18 +311,24 @@ class _ParsedPart(Message):
         return isinstance(name, str) and name.lower() in self._mg_index
 
     def get_content_charset(self, failobj: object = None) -> object:  # type: ignore[override]
-        """Message.get_content_charset, read directly from a Content-Type without quotes, escapes,
-        RFC 2231 parameters or angle brackets (where _parseparam splits at every ";" and
-        decode_params' quoting and get_param's unquoting change nothing)."""
+        """Message.get_content_charset, read directly from a Content-Type without escapes, RFC 2231
+        parameters, angle brackets or a ";" in quotes (where _parseparam splits at every ";",
+        and decode_params and get_param take off one pair of quotes)."""
         value = self.get("content-type")
         if value is None:
             return failobj
-        if type(value) is not str or not value.isascii() or any(c in value for c in '"\\*<'):
+        if type(value) is not str or not value.isascii() or "\\" in value or "*" in value or "<" in value:
             return super().get_content_charset(failobj)
-        for param in value.split(";"):
+        params = value.split(";")
+        if '"' in value and any(p.count('"') % 2 for p in params):
+            return super().get_content_charset(failobj)  # a ";" inside quotes does not split
+        for param in params:
             name, eq, charset = param.partition("=")
             if name.strip().lower() == "charset":
-                return charset.strip().lower() if eq else ""
+                charset = charset.strip() if eq else ""
+                if len(charset) > 1 and charset[0] == '"' == charset[-1]:
+                    charset = charset[1:-1]  # what unquote() takes off (without backslashes)
+                return charset.lower()
         return failobj
 
     def get_content_type(self) -> str:
@@ -498,7 +504,7 @@ def _for_stdlib(head: bytes, defects: list[str]) -> bytes:
     return head[:cut]
 
 
-def _fast_headers(msg: _ParsedPart) -> dict[str, list[str]] | None:
+def _fast_headers(msg: _ParsedPart) -> dict[str, tuple[str, ...]] | None:
     """The headers of a fast-path message as parse_message's loop makes them, when every value
     is ASCII without NUL (then _header_str is whitespace collapsed and a cut): the values
     collapsed all at once, joined by NUL (not whitespace to str.split). None otherwise."""
@@ -508,10 +514,11 @@ def _fast_headers(msg: _ParsedPart) -> dict[str, list[str]] | None:
     joined = "\x00".join(values)
     if not joined.isascii() or joined.count("\x00") != len(values) - 1:
         return None
-    headers: dict[str, list[str]] = {}
+    headers: dict[str, tuple[str, ...]] = {}
+    get = headers.get
     # " ".join(split()) of the whole: a value's ends keep at most one space next to a NUL
     for k, v in zip(msg._mg_names, " ".join(joined.split()).split("\x00")):
-        headers.setdefault(k, []).append(v.strip(" ")[:MAX_HEADER_CHARS])
+        headers[k] = get(k, ()) + (v.strip(" ")[:MAX_HEADER_CHARS],)
     return headers
 
 
@@ -536,19 +543,19 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except Exception as exc:  # noqa: BLE001 - the stdlib parser is lenient, but be sure
         return _unreadable(size, f"parser failed: {type(exc).__name__}")
 
-    headers = _fast_headers(msg) if type(msg) is _ParsedPart else None
-    if headers is None:
-        headers = {}
+    frozen = _fast_headers(msg) if type(msg) is _ParsedPart else None
+    if frozen is None:
+        headers: dict[str, list[str]] = {}
         for key, value in msg.raw_items():
             k = key.strip().lower()
             if not k or len(headers) > 500:
                 continue
             headers.setdefault(k, []).append(_header_str(value))
-    frozen = {k: tuple(v) for k, v in headers.items()}
+        frozen = {k: tuple(v) for k, v in headers.items()}
 
-    senders = _addresses([_decode_hdr(v) for v in headers.get("from", [])])
+    senders = _addresses([_decode_hdr(v) for v in frozen.get("from", ())])
     sender = senders[0] if senders else None
-    if len(headers.get("from", [])) > 1:
+    if len(frozen.get("from", ())) > 1:
         defects.append("multiple From headers")
 
     text_parts: list[str] = []
@@ -609,9 +616,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
         message_id=message_id,
         date=parse_date(frozen.get("date", ("",))[0]),
         sender=sender,
-        reply_to=_addresses([_decode_hdr(v) for v in headers.get("reply-to", [])]),
-        to=_addresses([_decode_hdr(v) for v in headers.get("to", [])]),
-        cc=_addresses([_decode_hdr(v) for v in headers.get("cc", [])]),
+        reply_to=_addresses([_decode_hdr(v) for v in frozen.get("reply-to", ())]),
+        to=_addresses([_decode_hdr(v) for v in frozen.get("to", ())]),
+        cc=_addresses([_decode_hdr(v) for v in frozen.get("cc", ())]),
         subject=subject,
         headers=frozen,
         text="".join(text_parts),
