@@ -276,8 +276,7 @@ class FolderSource(Source):
                 out.append(Item(self._relative(p), str(p), pos, None))
                 continue
             try:
-                with open(p, "rb") as f:
-                    head = f.read(HEAD_BYTES)
+                head = _read_head(p, HEAD_BYTES)
             except OSError:
                 head = b""
             out.append(Item(self._relative(p), str(p), pos, date_of_head(head)))
@@ -334,6 +333,18 @@ def read_span(span: Span, files: dict[str, int] | None = None) -> bytes:
     finally:
         if files is None:
             os.close(fd)
+
+
+def _read_head(path: str | Path, n: int) -> bytes:
+    """``open(path, "rb").read(n)`` without a buffered file object (thousands of small files)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = os.read(fd, n)
+        while 0 < len(head) < n and (chunk := os.read(fd, n - len(head))):
+            head += chunk
+        return head
+    finally:
+        os.close(fd)
 
 
 def _read_file(path: str, limit: int) -> tuple[bytes, int]:
@@ -394,8 +405,7 @@ def dates_of_spans(spans: list[Span]) -> list[datetime | None]:
         for path, offset, length in spans:
             try:
                 if length < 0:
-                    with open(path, "rb") as f:
-                        head = f.read(HEAD_BYTES)
+                    head = _read_head(path, HEAD_BYTES)
                 else:
                     fd = fds.get(path)
                     if fd is None:
@@ -473,14 +483,8 @@ def _sniff(path: Path) -> str:
     """'message', 'mbox', or 'other' (also for a file that cannot be read). In a folder, a file
     that starts with a 'From ' line is one message with its envelope line (as the SpamAssassin
     corpus and many .eml writers have it), unless its name says mbox."""
-    try:  # os.read: no buffered file object for 2 KB of each of thousands of files
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            head = b""
-            while len(head) < SNIFF_BYTES and (chunk := os.read(fd, SNIFF_BYTES - len(head))):
-                head += chunk
-        finally:
-            os.close(fd)
+    try:
+        head = _read_head(path, SNIFF_BYTES)
     except OSError:
         return "other"
     if _looks_like_mbox(head):

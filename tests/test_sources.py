@@ -323,3 +323,16 @@ def test_reading_a_message_file_gives_what_open_and_read_give(tmp_path):
         with pytest.raises(OSError) as b:
             old(str(bad))
         assert str(a.value) == str(b.value) and type(a.value) is type(b.value)
+
+
+def test_reading_a_head_gives_what_open_and_read_n_give(tmp_path):
+    from mailguard.sources import HEAD_BYTES, SNIFF_BYTES, _read_head
+
+    for size in (0, 10, SNIFF_BYTES - 1, SNIFF_BYTES, SNIFF_BYTES + 1, HEAD_BYTES, HEAD_BYTES + 5):
+        p = tmp_path / f"m{size}"
+        p.write_bytes(random.Random(size).randbytes(size))
+        for n in (SNIFF_BYTES, HEAD_BYTES):
+            with open(p, "rb") as f:
+                assert _read_head(p, n) == f.read(n)
+    with pytest.raises(OSError):
+        _read_head(tmp_path, SNIFF_BYTES)  # a folder, as open().read() fails on it

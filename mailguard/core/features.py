@@ -228,7 +228,7 @@ def _log(n: float) -> float:
 
 
 def _search(rx: re.Pattern[str], low: str, hints: tuple[str, ...]) -> bool:
-    return any(h in low for h in hints) and rx.search(low) is not None
+    return any(map(low.__contains__, hints)) and rx.search(low) is not None
 
 
 def mailer_family(msg: ParsedMessage) -> str:
