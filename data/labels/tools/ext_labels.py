@@ -130,6 +130,8 @@ def ext_label(r: dict):
         return PINNED_LABELS[f"{repo}:{path}"]
     if path in EXCLUDE:
         return None
+    if f"{repo}:{path}" in INDEX_LABELS:
+        return INDEX_LABELS[f"{repo}:{path}"]
     if repo == "moralmunky/Home-Assistant-Mail-And-Packages":
         if base == "amazon_fwd.eml":
             return ("unsure", "", "a person forwarding an Amazon order confirmation to themself")
@@ -176,3 +178,13 @@ def ext_label(r: dict):
     if repo.startswith("linux-mailinglist-archives/"):
         return INBOX_FAMILY_LABELS[r["family"]]
     return ("unsure", "", "unlabelled source")
+
+
+# added for issue 12 (third pass): real mail read from index copies (external.INDEX_SOURCES), each message read
+# in full. Keyed by "repo:path"; notes name the sender first (labelset.sender_groups groups by them).
+INDEX_LABELS = {
+    _MMP + "mondial_relay_delivered.eml":
+        ("transactional", "shipping", "Mondial Relay by InPost: parcel ready for pickup at a relay point (Dutch)"),
+    _MMP + "vinted_go_delivered.eml":
+        ("transactional", "shipping", "Vinted Go: parcel ready to collect at a service point, pick-up code"),
+}

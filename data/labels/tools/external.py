@@ -8,10 +8,13 @@ Each message gets a source id:
   github:owner/repo@<commit>:m               a public-inbox archive message (one message per commit)
 
 Run: python3 tools/external.py   (needs the mirrors fetched into $MAILGUARD_MIRROR, default /work/.mirror)
+Files in INDEX_SOURCES are read from $MAILGUARD_INDEX_COPIES (default /work/.index-copies) instead: copies of
+files at a fixed commit that no mirror holds (see extra/index_copies.md for their raw URLs and sha256).
 """
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import random
@@ -24,6 +27,8 @@ from common import record  # noqa: E402
 
 # the fetched repository snapshots (one directory per owner+repo), default as on the labelling machine
 MIRROR = os.environ.get("MAILGUARD_MIRROR", "/work/.mirror")
+# copies of files no mirror holds, laid out owner+repo/COMMIT/PATH (see INDEX_SOURCES)
+INDEX_COPIES = os.environ.get("MAILGUARD_INDEX_COPIES", "/work/.index-copies")
 OUT = os.path.join(os.path.dirname(__file__), "..", "work", "ext_listing.jsonl")
 
 
@@ -192,7 +197,49 @@ def read_at(repo: str, commit: str, path: str) -> bytes:
                 and any(isinstance(t, ast.Name) and t.id == var for t in n.targets)).encode("utf-8")
 
 
+# ---- index copies ---------------------------------------------------------------------------
+# added for issue 12 (third pass): real shipping notices at a fixed public commit that no fetchable snapshot
+# holds. They were copied, text exact, from the code search index into $MAILGUARD_INDEX_COPIES
+# (owner+repo/COMMIT/PATH); anyone can download the same bytes from
+# https://raw.githubusercontent.com/OWNER/REPO/COMMIT/PATH (extra/index_copies.md lists the URLs). Each file's
+# sha256 is recorded below and checked on every read. Same shape as PINNED_SOURCES, and the same split rule
+# (build_labels.HELDOUT_SENDER_FAMILIES held out, every other family trains); labels in ext_labels.INDEX_LABELS.
+INDEX_SOURCES = [
+    (MMP, "MIT", "5d621c31d19c0b10df2f951cd6bc5d239e1c4223", "tests/test_emails/mondial_relay_delivered.eml",
+     "mondialrelay"),
+    (MMP, "MIT", "5d621c31d19c0b10df2f951cd6bc5d239e1c4223", "tests/test_emails/vinted_go_delivered.eml", "vintedgo"),
+]
+INDEX_SHA256 = {  # "repo:path" -> sha256 of the stored copy (a raw download must give the same)
+    f"{MMP}:tests/test_emails/mondial_relay_delivered.eml":
+        "1eae6b6028dd45020be8c1b06eeba7b1475787f48f648f57a27d5fe9c9c4c7f5",
+    f"{MMP}:tests/test_emails/vinted_go_delivered.eml": "9bbbbed6b29a2380d85acededa02370567e65b052049697ec6f35d085dbe13a4",
+}
+PINNED_FAMILY.update({f"{repo}:{path}": fam for repo, _lic, _c, path, fam in INDEX_SOURCES})
+for _r in INDEX_SOURCES:
+    LICENSES.setdefault(_r[0], _r[1])
+
+
+def index_copy_path(repo: str, commit: str, path: str, root: str | None = None) -> str:
+    return os.path.join(root or INDEX_COPIES, repo.replace("/", "+"), commit, *path.split("/"))
+
+
+def read_index_copy(repo: str, commit: str, path: str) -> bytes:
+    """The stored copy of an INDEX_SOURCES file; exits with one line when it is missing or differs."""
+    p = index_copy_path(repo, commit, path)
+    url = f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+    if not os.path.isfile(p):
+        sys.exit(f"index copy missing: {p} (download {url} there; see extra/index_copies.md)")
+    with open(p, "rb") as f:
+        data = f.read()
+    if hashlib.sha256(data).hexdigest() != INDEX_SHA256[f"{repo}:{path}"]:
+        sys.exit(f"index copy differs from its recorded sha256: {p} (expected the bytes of {url})")
+    return data
+
+
 def iter_messages():
+    # index copies first: their rows then sit apart from the ones later additions append after the pinned files
+    for repo, _lic, c, path, fam in INDEX_SOURCES:
+        yield repo, f"github:{repo}@{c}:{path}", path, read_index_copy(repo, c, path), fam
     for repo, _lic, pat in FILE_SOURCES:
         c = head(repo)
         for p in ls(repo):
