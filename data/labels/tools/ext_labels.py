@@ -183,6 +183,8 @@ def ext_label(r: dict):
 # added for issue 12 (third pass): real mail read from index copies (external.INDEX_SOURCES), each message read
 # in full. Keyed by "repo:path"; notes name the sender first (labelset.sender_groups groups by them).
 INDEX_LABELS = {
+    _MMP + "dhl_de_delivering.eml":
+        ("transactional", "shipping", "DHL Paket: parcel arrives today, delivery options (German; Optimizely platform)"),
     _MMP + "mondial_relay_delivered.eml":
         ("transactional", "shipping", "Mondial Relay by InPost: parcel ready for pickup at a relay point (Dutch)"),
     _MMP + "vinted_go_delivered.eml":

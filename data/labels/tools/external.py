@@ -205,11 +205,13 @@ def read_at(repo: str, commit: str, path: str) -> bytes:
 # sha256 is recorded below and checked on every read. Same shape as PINNED_SOURCES, and the same split rule
 # (build_labels.HELDOUT_SENDER_FAMILIES held out, every other family trains); labels in ext_labels.INDEX_LABELS.
 INDEX_SOURCES = [
+    (MMP, "MIT", "3a9fd42ca463fa849c3ac8205f23b70310fe75a1", "tests/test_emails/dhl_de_delivering.eml", "dhl"),
     (MMP, "MIT", "5d621c31d19c0b10df2f951cd6bc5d239e1c4223", "tests/test_emails/mondial_relay_delivered.eml",
      "mondialrelay"),
     (MMP, "MIT", "5d621c31d19c0b10df2f951cd6bc5d239e1c4223", "tests/test_emails/vinted_go_delivered.eml", "vintedgo"),
 ]
 INDEX_SHA256 = {  # "repo:path" -> sha256 of the stored copy (a raw download must give the same)
+    f"{MMP}:tests/test_emails/dhl_de_delivering.eml": "d859e0faf1d66cf4ec58cbc91be70b9fd0c8b82a22547fc268f950dc5447785e",
     f"{MMP}:tests/test_emails/mondial_relay_delivered.eml":
         "1eae6b6028dd45020be8c1b06eeba7b1475787f48f648f57a27d5fe9c9c4c7f5",
     f"{MMP}:tests/test_emails/vinted_go_delivered.eml": "9bbbbed6b29a2380d85acededa02370567e65b052049697ec6f35d085dbe13a4",
