@@ -121,13 +121,29 @@ PINNED_LABELS = {
         ("transactional", "receipt", "SEE Tickets: ticket order confirmation"),
     "YilunAllenChen/Breaking_DKIM:email_templates.py#original_dhl_email":
         ("transactional", "shipping", "DHL Express: delivery today"),
+    # third pass: receipts, account mail (txmore)
+    "linux-mailinglist-archives/openbmc.lists.ozlabs.org.0@f3c75f4ba303656edfbaf74c74f7c80230d44375:m":
+        ("transactional", "share", "Dropbox: a member shared a folder with the list address"),
+    "linux-mailinglist-archives/jailhouse-dev.googlegroups.com.0@83ea49d2e20be81cbcf8fdc8505dac780d3979cd:m":
+        ("transactional", "account", "Slack: new account details after joining a workspace (relayed by Google Groups)"),
+    "linux-mailinglist-archives/jailhouse-dev.googlegroups.com.0@6b479cdfbb6ac42d5db748c6a52fe8c919ecbbc8:m":
+        ("transactional", "social", "Slack: a member invited the list address to a workspace (relayed by Google Groups)"),
+    "zkemail/docusaurus:static/files/emls/proof-of-luma.eml":
+        ("transactional", "event", "Luma: event registration confirmed (an event the author set up for the example)"),
+    "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_deactivated.eml":
+        ("transactional", "account", "Interac e-Transfer (BMO): Autodeposit registration no longer active (names replaced)"),
+    "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_with_message.eml":
+        ("transactional", "receipt", "Interac e-Transfer (BMO): money transfer received and deposited (names, amount replaced)"),
+    "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_without_message.eml":
+        ("transactional", "receipt", "Interac e-Transfer (BMO): money transfer received and deposited (names, amount replaced)"),
 }
 
 def ext_label(r: dict):
     repo, path = r["repo"], r["path"]
     base = path.split("/")[-1]
-    if f"{repo}:{path}" in PINNED_LABELS:
-        return PINNED_LABELS[f"{repo}:{path}"]
+    from external import pinned_key
+    if pinned_key(repo, path, r.get("source", "")) in PINNED_LABELS:
+        return PINNED_LABELS[pinned_key(repo, path, r.get("source", ""))]
     if path in EXCLUDE:
         return None
     if repo == "moralmunky/Home-Assistant-Mail-And-Packages":
