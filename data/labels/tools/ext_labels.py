@@ -72,6 +72,7 @@ INBOX_FAMILY_LABELS = {
 # added for issue 12: real consumer mail at pinned commits (external.PINNED_SOURCES), each message read.
 # Keyed by "repo:path"; notes name the sender first (labelset.sender_groups groups by them).
 _MMP = "moralmunky/Home-Assistant-Mail-And-Packages:tests/test_emails/"
+_DKV = "lieser/dkim_verifier:test/data/original/Fastmail from "  # third pass (txmore)
 PINNED_LABELS = {
     _MMP + "capost_mail.eml": ("transactional", "shipping", "Canada Post: mail arriving today (letter-carrier preview)"),
     _MMP + "evri_delivered.eml": ("transactional", "shipping", "Evri: parcel delivered"),
@@ -136,6 +137,16 @@ PINNED_LABELS = {
         ("transactional", "receipt", "Interac e-Transfer (BMO): money transfer received and deposited (names, amount replaced)"),
     "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_without_message.eml":
         ("transactional", "receipt", "Interac e-Transfer (BMO): money transfer received and deposited (names, amount replaced)"),
+    _DKV + "Amazon - Verify your new Amazon account.eml":
+        ("transactional", "confirm", "Amazon: verify a new account's address with a one-time password"),
+    _DKV + "CNN - Thanks for subscribing to 5 Things.eml":
+        ("promotional", "newsletter", "CNN: welcome mail of the 5 Things newsletter (its list; app and podcast promotion)"),
+    _DKV + "CNN - Welcome to CNN Breaking News.eml":
+        ("promotional", "newsletter", "CNN: welcome mail of the Breaking News alerts list (app and account promotion)"),
+    _DKV + "Fastmail - How to keep your email private.eml":
+        ("promotional", "announcement", "Fastmail: onboarding tips promoting features and paid plans"),
+    _DKV + "Fastmail - Welcome! Get set up in 3 steps..eml":
+        ("transactional", "account", "Fastmail: welcome after sign-up, three set-up steps"),
 }
 
 def ext_label(r: dict):

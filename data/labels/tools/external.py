@@ -178,6 +178,12 @@ PINNED_SOURCES = [
     *[("zaxbux/email-samples", "none stated (README: copies of third-party mail, no licence)",
        "1ab283e38ade8ae51ba1991bc7287d6138debde8", f"payments.interac.ca/[sample] Interac_etransfer_{n}.eml", "interac")
       for n in ("autodeposit_deactivated", "autodeposit_with_message", "autodeposit_without_message")],
+    # a DKIM add-on's tests keep the first mail a new Fastmail test account received, unchanged
+    *[("lieser/dkim_verifier", "MIT (LICENSE.txt)", "1badb6c8d639bd5973f870fa7bfc6f96facba9ca",
+       f"test/data/original/Fastmail from {n}.eml", fam) for n, fam in (
+        ("Amazon - Verify your new Amazon account", "amazon"), ("CNN - Thanks for subscribing to 5 Things", "cnn"),
+        ("CNN - Welcome to CNN Breaking News", "cnn"), ("Fastmail - How to keep your email private", "fastmail"),
+        ("Fastmail - Welcome! Get set up in 3 steps.", "fastmail"))],
 ]
 
 
