@@ -171,6 +171,12 @@ PINNED_SOURCES = [
      "m", "dropbox"),
     *[(ARCH + "jailhouse-dev.googlegroups.com.0", "none (public list archive)", c, "m", "slack")
       for c in ("83ea49d2e20be81cbcf8fdc8505dac780d3979cd", "6b479cdfbb6ac42d5db748c6a52fe8c919ecbbc8")],
+    *[(ARCH + "clang-built-linux.googlegroups.com.0", "none (public list archive)", c, "m", "google-share")
+      for c in ("7ad15009be2144535b42439527f204f1c2412b57", "fa57764592b5acd82fffe4b3d577c0981de485d6")],
+    *[(ARCH + r, "none (public list archive)", c, "m", "gcal-invitation") for r, c in (
+        ("nouveau.lists.freedesktop.org.0", "ac8ad71116ffc445f8044395de9bffe1dd4294f2"),
+        ("nouveau.lists.freedesktop.org.0", "2af12f5a266b97b1c436fb3b4a39cd97235b8a2e"),
+        ("kasan-dev.googlegroups.com.0", "56e1a48d7c6ff8ec3c03f4f34883cf9179152dd2"))],
     # ZK Email's documentation keeps the Luma registration mail its blueprint example was made from
     ("zkemail/docusaurus", "MIT (LICENCE)", "dbd0360d717055c78feb005f07fec6e67a1a091c",
      "static/files/emls/proof-of-luma.eml", "luma"),
