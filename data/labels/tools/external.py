@@ -169,8 +169,44 @@ PINNED_SOURCES = [
        f"emails/{n}.eml", "seetickets") for n in ("LinkedData", "RegExp")],
     # a DKIM demo keeps the real mail it tampers with as a Python string literal (the tampered copies are not used)
     (BDK, "MIT", "803ba22bf0b99bd74e5f70a42ee99df7259b7d58", "email_templates.py#original_dhl_email", "dhl"),
+    # third pass: receipts, account mail (txmore)
+    # service mail a member's account sent to a public list address (public-inbox archives: path "m", one message
+    # per commit, so the commit is part of the key, see pinned_key)
+    (ARCH + "openbmc.lists.ozlabs.org.0", "none (public list archive)", "f3c75f4ba303656edfbaf74c74f7c80230d44375",
+     "m", "dropbox"),
+    *[(ARCH + "jailhouse-dev.googlegroups.com.0", "none (public list archive)", c, "m", "slack")
+      for c in ("83ea49d2e20be81cbcf8fdc8505dac780d3979cd", "6b479cdfbb6ac42d5db748c6a52fe8c919ecbbc8")],
+    *[(ARCH + "clang-built-linux.googlegroups.com.0", "none (public list archive)", c, "m", "google-share")
+      for c in ("7ad15009be2144535b42439527f204f1c2412b57", "fa57764592b5acd82fffe4b3d577c0981de485d6")],
+    *[(ARCH + r, "none (public list archive)", c, "m", "gcal-invitation") for r, c in (
+        ("nouveau.lists.freedesktop.org.0", "ac8ad71116ffc445f8044395de9bffe1dd4294f2"),
+        ("nouveau.lists.freedesktop.org.0", "2af12f5a266b97b1c436fb3b4a39cd97235b8a2e"),
+        ("kasan-dev.googlegroups.com.0", "56e1a48d7c6ff8ec3c03f4f34883cf9179152dd2"))],
+    # ZK Email's documentation keeps the Luma registration mail its blueprint example was made from
+    ("zkemail/docusaurus", "MIT (LICENCE)", "dbd0360d717055c78feb005f07fec6e67a1a091c",
+     "static/files/emls/proof-of-luma.eml", "luma"),
+    # real INTERAC e-Transfer notices kept by an invoice-matching project (names, amounts, references replaced)
+    *[("zaxbux/email-samples", "none stated (README: copies of third-party mail, no licence)",
+       "1ab283e38ade8ae51ba1991bc7287d6138debde8", f"payments.interac.ca/[sample] Interac_etransfer_{n}.eml", "interac")
+      for n in ("autodeposit_deactivated", "autodeposit_with_message", "autodeposit_without_message")],
+    # a DKIM add-on's tests keep the first mail a new Fastmail test account received, unchanged
+    *[("lieser/dkim_verifier", "MIT (LICENSE.txt)", "1badb6c8d639bd5973f870fa7bfc6f96facba9ca",
+       f"test/data/original/Fastmail from {n}.eml", fam) for n, fam in (
+        ("Amazon - Verify your new Amazon account", "amazon"), ("CNN - Thanks for subscribing to 5 Things", "cnn"),
+        ("CNN - Welcome to CNN Breaking News", "cnn"), ("Fastmail - How to keep your email private", "fastmail"),
+        ("Fastmail - Welcome! Get set up in 3 steps.", "fastmail"))],
 ]
-PINNED_FAMILY = {f"{repo}:{path}": fam for repo, _lic, _c, path, fam in PINNED_SOURCES}
+
+
+def pinned_key(repo: str, path: str, source: str = "") -> str:
+    """The PINNED_FAMILY / PINNED_LABELS key: "repo:path", and "repo@commit:m" for a list-archive message (one
+    message per commit, always at path "m")."""
+    if path == "m":
+        return f"{repo}@{source.split('@', 1)[1].split(':', 1)[0]}:m"
+    return f"{repo}:{path}"
+
+
+PINNED_FAMILY = {pinned_key(repo, path, f"github:{repo}@{c}:{path}"): fam for repo, _lic, c, path, fam in PINNED_SOURCES}
 
 INBOX_SOURCES = [(repo, "unknown (public list archive)") for repo in (CBL, EXT4, F2FS, DDEV, TIP, CIP, LMM, APPARMOR)]
 
