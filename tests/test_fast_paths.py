@@ -5,6 +5,9 @@ generated text and on real messages."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailguard.imap.client import message_id_of
+from mailguard.imap.client import HASH_BODY_BYTES, content_hash, message_id_of
 from mailguard.core.parse import parse_message
 from mailguard.core.sequences import BUILTIN_TOOLS, SalesTool, link_hosts, tool_of
 
@@ -151,6 +154,45 @@ def test_message_id_of_on_real_mail():
             end = data.find(b"\r\n\r\n" if crlf else b"\n\n")
             header = data[:end + (4 if crlf else 2)] if end >= 0 else data
             assert message_id_of(header) == plain_message_id_of(header)
+
+
+_PLAIN_TRANSPORT = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|envelope-to|"
+                              rb"x-envelope-to|status|x-status|x-keywords|x-uid|x-imap|x-imapbase|"
+                              rb"content-length|lines|x-mozilla-status|x-mozilla-status2)[ \t]*:[^\n]*(?:\n|\Z)",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+def plain_content_hash(header: bytes, body: bytes = b"", size: int | None = None) -> str:
+    """content_hash as it was: the transport fields found with "^" in multi-line mode."""
+    text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    text = _PLAIN_TRANSPORT.sub(b"", re.sub(rb"\n[ \t]+", b" ", text)).strip(b"\n")
+    body_size = size - len(header) if size is not None and size >= len(header) else -1
+    digest = hashlib.sha256(text)
+    digest.update(b"\n\n%d\n" % body_size)
+    digest.update(body[:HASH_BODY_BYTES])
+    return digest.hexdigest()
+
+
+FIELD = st.sampled_from([
+    "Received: from x", "received:by y", "RECEIVED :z", "Return-Path: <a@b>", "X-Status: RO",
+    "Status: O", "Lines: 4", "Subject: hi", "From: Jane <j@x>", "X-Received: no", "Receivedx: no",
+    " folded", "\tfolded", "", "Message-ID: <a@b>", "lines", "Content-Length: 12", "status",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(lines=st.lists(st.tuples(FIELD, ENDS), max_size=12), tail=st.sampled_from(["", "\n", "\r\n\r\n"]))
+def test_content_hash_is_the_plain_hash(lines, tail):
+    header = ("".join(text + end for text, end in lines) + tail).encode("ascii")
+    assert content_hash(header, b"body", 99) == plain_content_hash(header, b"body", 99)
+
+
+def test_content_hash_on_real_mail():
+    for raw in _real_messages() or [personal("Jane <jane@acme.io>")]:
+        data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        end = data.find(b"\r\n\r\n")
+        header, body = (data[:end + 4], data[end + 4:]) if end >= 0 else (data, b"")
+        assert content_hash(header, body, len(data)) == plain_content_hash(header, body, len(data))
 
 
 # -- deciding a batch --------------------------------------------------------------------------
