@@ -216,9 +216,11 @@ def _tables(store) -> dict[str, list[tuple]]:
                             ("decisions", "message_id, sender, action, reasons, category, scores, ref"))}
 
 
-def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path):
-    """The batch's lookups, kept writes and undo log: after a failure the pipeline's memory and
-    the store are as they were, and deciding again gives what one clean pass gives."""
+@pytest.mark.parametrize("where", ["step", "save_decisions"])
+def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path, where):
+    """The batch's lookups, kept writes and undo log: after a failure (after the 50th message
+    was decided, or when the batch's decisions are written) the pipeline's memory and the store
+    are as they were, and deciding again gives what one clean pass gives."""
     from mailfactory import ME
 
     from mailguard.core.rules import Policy
@@ -237,24 +239,52 @@ def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path)
         pipe = Pipeline(model, policy, store)
         pipe.process(raws[:60], refs[:60])
         before, tables = _memory(pipe), _tables(store)
-        real, calls = store.save_decision, {"n": 0}
+        owner = pipe if where == "step" else store
+        real, calls = getattr(owner, where), {"n": 0}
 
         def failing(*a, **kw):
+            got = real(*a, **kw)
             calls["n"] += 1
-            if calls["n"] == 50:
+            if calls["n"] == (50 if where == "step" else 1):
                 raise RuntimeError("disk trouble")
-            return real(*a, **kw)
+            return got
 
-        store.save_decision = failing  # type: ignore[method-assign]
+        setattr(owner, where, failing)
         with pytest.raises(RuntimeError):
             pipe.process(raws[60:], refs[60:])
+        assert calls["n"] == (50 if where == "step" else 1)
         assert _memory(pipe) == before and _tables(store) == tables
-        store.save_decision = real  # type: ignore[method-assign]
+        delattr(owner, where)
         pipe.process(raws[60:], refs[60:])
         assert _memory(pipe) == _memory(clean)
         assert _tables(store) == _tables(clean_store)
         assert len(clean.ledger) >= 5 and clean.counts["messages"] == len(raws)
         assert len(_tables(clean_store)["senders"]) >= 50 and _tables(clean_store)["my_messages"]
+
+
+def test_a_lookup_in_the_store_during_a_batch_sees_the_batchs_decisions(tmp_path):
+    """Decisions are written at the end of a batch, or before the store is asked about them:
+    when the memory of links is full, the second newsletter of a sender tied to a contact earlier
+    in the same batch is still told so by the store, as it is when each message is a batch."""
+    from mailfactory import ME, day, newsletter
+
+    from mailguard.core.rules import Policy
+    from mailguard.pipeline import Pipeline
+    from mailguard.store import Store
+
+    model = _model()
+    raws = [personal("Ada Park <ada@lumen.example>", when=day(1)),
+            newsletter("Lumen <news@lumen.example>", when=day(5)),
+            newsletter("Lumen <news@lumen.example>", when=day(6), subject="Our summer launch")]
+    policy = Policy(me=frozenset({ME}), promo_threshold=model.threshold)
+    reasons = []
+    for name, batches in (("one", [raws]), ("each", [[r] for r in raws])):
+        with Store(tmp_path / f"{name}.sqlite3") as store:
+            pipe = Pipeline(model, policy, store)
+            pipe._sender_links.update((f"x{i}@full.example", ("c", "by x", "x")) for i in range(100_000))
+            reasons.append([d.reasons for batch in batches for d in pipe.process(batch)])
+    assert reasons[0] == reasons[1]
+    assert any("was tied to ada@lumen.example before" in r for r in reasons[0][2])
 
 
 LOCALS = st.sampled_from(["notifications", "noreply", "a-noreply", "invitations", "x", "hello", "news"])
