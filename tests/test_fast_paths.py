@@ -195,6 +195,57 @@ def test_content_hash_on_real_mail():
         assert content_hash(header, body, len(data)) == plain_content_hash(header, body, len(data))
 
 
+_PLAIN_DATE = re.compile(rb"^date:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def plain_date_of(msg):
+    """imap.batch._date_of as it was: the Date field found with "^" in multi-line mode."""
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    end = msg.raw.find(b"\r\n\r\n")
+    found = _PLAIN_DATE.search(msg.raw, 0, end if end >= 0 else len(msg.raw))
+    if found:
+        try:
+            d = parsedate_to_datetime(" ".join(found.group(1).decode("latin-1").split()))
+            return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    return msg.internaldate
+
+
+DATE_LINE = st.sampled_from([
+    "Date: Mon, 16 Mar 2026 09:00:00 +0000", "date:Tue, 17 Mar 2026 10:00:00 -0500", "DATE : x",
+    "Date: Wed, 18 Mar 2026", " 11:00:00 +0100", "\tfolded", "Subject: Date: Thu, 19 Mar 2026 09:00:00 +0000",
+    "X-Date: Fri, 20 Mar 2026 09:00:00 +0000", "", "Date: garbage", "Date:", "From: a@b",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(lines=st.lists(st.tuples(DATE_LINE, ENDS), max_size=8), tail=st.sampled_from(["", "\r\n\r\nDate: body", "body"]))
+def test_date_of_is_the_plain_search(lines, tail):
+    from datetime import datetime, timezone
+
+    from mailguard.imap.batch import _date_of
+    from mailguard.imap.client import FetchedMessage
+
+    raw = ("".join(text + end for text, end in lines) + tail).encode("latin-1")
+    msg = FetchedMessage(1, (), datetime(2026, 1, 1, tzinfo=timezone.utc), raw, len(raw), None)
+    assert _date_of(msg) == plain_date_of(msg)
+
+
+def test_date_of_on_real_mail():
+    from datetime import datetime, timezone
+
+    from mailguard.imap.batch import _date_of
+    from mailguard.imap.client import FetchedMessage
+
+    for raw in _real_messages() or [personal("Jane <jane@acme.io>")]:
+        data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        msg = FetchedMessage(1, (), datetime(2026, 1, 1, tzinfo=timezone.utc), data, len(data), None)
+        assert _date_of(msg) == plain_date_of(msg)
+
+
 # -- deciding a batch --------------------------------------------------------------------------
 
 

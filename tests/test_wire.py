@@ -102,6 +102,13 @@ def message(seq: int = 3, uid: int = 17, flags: bytes = b"\\Seen $Forwarded",
     [b'3 (UID 9 A \x01)'],
     [b'3 (UID 9 A [unclosed)'],
     [b'3 (UID 9 A {5})'],
+    [b'3 (UID 9 A "abc\\")'],  # the closing quote escaped: left open
+    [b'3 (UID 9 A "a\\\\" B "c")'],  # an escaped backslash, then the closing quote
+    [b'3 (UID 9 A[b c) 1)'],
+    [b'3 (UID 9 [A] 1 B[x]y[z] 2)'],
+    [b'  3\t(UID 9   A  1 )  '],
+    [b'3 (UID 9 A "x"B)'],
+    [b'3 (UID 9 A ("a"("b")) C ((NIL)))'],
     [(b'3 (UID 9 A {6}', b'abcde'), b')'],
     [(b'3 (UID 9 A {5} B', b'abcde'), b')'],
     [b'3 (1 2)'],

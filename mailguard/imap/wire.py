@@ -156,11 +156,16 @@ def _response_code(imap: imaplib.IMAP4, typ: str, dat: bytes) -> None:
 # -- parsing -------------------------------------------------------------------------------------
 
 #: imapclient's tokens: "(", ")", a quoted string (backslash escapes), an atom (bytes above space
-#: but ()%"[ and DEL-free... exactly: not space, control, ( ) % " [; a "[" opens a section that runs
-#: to the next "]" whatever it holds); an atom followed straight by a quote is an error there
+#: but ( ) % " [, where a "[" opens a section that runs to the next "]" whatever it holds; an atom
+#: followed straight by a quote is an error there), and any other byte but white space, one at a
+#: time, which makes parse_fetch hand the answer over; the white space after a token goes with it
+#: (white space where no token ends is passed over). A quote or a section left open runs to the
+#: end of the line (and is told by its missing end): the search stays linear.
 _TOKEN = re.compile(
-    rb'[ \t\r\n]*+(?:(\()|(\))|"((?:[^"\\]|\\.)*+)"|((?:[^\x00-\x20()%"\[]|\[[^\]]*+\])++)(?!"))',
-    re.DOTALL)
+    rb'(?:(\()|(\))|("(?:[^"\\]++|\\.)*+"?)|((?:[^\x00-\x20()%"\[]++|\[[^\]]*+\]?)++)(?!")'
+    rb'|([^ \t\r\n]))[ \t\r\n]*+', re.DOTALL)
+#: a quoted string that is closed
+_QUOTED = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _ESCAPE = re.compile(rb'\\([\\"])')
 _LITERAL = re.compile(rb"\{(\d+)\}")
 _MONTHS = {m: i for i, m in enumerate(
@@ -200,35 +205,42 @@ def _tokens(records: list[Any]) -> list[Any]:
             text, lit = record, None
             if not isinstance(text, bytes):
                 raise _Other
-        pos = 0
-        for m in _TOKEN.finditer(text):
-            if m.start() != pos:
+        marked = False  # a literal's marker was read: it must be the line's last token
+        for opened, closed, quoted, atom, other in _TOKEN.findall(text):
+            if marked:
                 raise _Other
-            pos = m.end()
-            if m.group(1) is not None:
+            if atom:
+                c = atom[:1]
+                if c == b"{":
+                    add(_literal(atom, lit))
+                    marked = True
+                elif c.isdigit() and atom.isdigit() and (c != b"0" or len(atom) == 1):
+                    add(int(atom))
+                elif atom == b"NIL":
+                    add(None)
+                elif b"[" in atom and atom.rfind(b"[") > atom.rfind(b"]"):
+                    raise _Other  # a section left open
+                else:
+                    add(atom)
+            elif opened:
                 add(_OPEN)
-            elif m.group(2) is not None:
+            elif closed:
                 add(_CLOSE)
-            elif m.group(3) is not None:
-                q = m.group(3)
+            elif quoted:
+                q = quoted[1:-1]
+                if len(quoted) < 2 or quoted[-1:] != b'"' or (b"\\" in q and _QUOTED.fullmatch(quoted) is None):
+                    raise _Other  # left open
                 add(_ESCAPE.sub(rb"\1", q) if b"\\" in q else q)
             else:
-                tok = m.group(4)
-                c = tok[:1]
-                if c == b"{":
-                    size = _LITERAL.fullmatch(tok)
-                    if lit is None or size is None or pos != len(text) or int(size.group(1)) != len(lit):
-                        raise _Other
-                    add(_Literal(lit))
-                elif c.isdigit() and tok.isdigit() and (c != b"0" or len(tok) == 1):
-                    add(int(tok))
-                elif tok == b"NIL":
-                    add(None)
-                else:
-                    add(tok)
-        if text[pos:].strip(b" \t\r\n"):
-            raise _Other
+                raise _Other
     return out
+
+
+def _literal(marker: bytes, lit: bytes | None) -> _Literal:
+    size = _LITERAL.fullmatch(marker)
+    if lit is None or size is None or int(size.group(1)) != len(lit):
+        raise _Other
+    return _Literal(lit)
 
 
 class _Marker:
