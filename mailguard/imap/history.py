@@ -14,6 +14,7 @@ from ..core.rules import MOVE
 from ..errors import ImapError
 from ..pipeline import Analysed
 from .batch import Item
+from .collect import fewer_collections
 from .client import HASH_BODY_BYTES, FolderState
 from .moves import QuarantineMoves
 from .position import Mark
@@ -172,6 +173,11 @@ class HistoryLearning(QuarantineMoves):
         """Decide and act on the existing mail of folder (default: the watched folder) from the
         last `days` (default window_days), merged by date with Sent so that contacts count as they
         did then. Messages mailguard moved before are left alone. Folder state is not changed."""
+        with fewer_collections():
+            return self._apply_history(folder, days, stop)
+
+    def _apply_history(self, folder: str | None, days: int | None,
+                       stop: Callable[[], bool]) -> PassReport:
         report = PassReport(self.name, dry_run=self.dry_run)
         before = self.pipeline.counts["new_contacts"]
         self._check_can_move()

@@ -1,0 +1,54 @@
+"""mailguard.imap.collect: a pass runs with the cyclic garbage collector less often, and leaves
+the thresholds as it found them."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from imapkit import append_all, new_mail, one_pass, seed_history, write_config
+
+from mailguard.imap.collect import PASS_THRESHOLD, fewer_collections
+
+
+@pytest.fixture
+def thresholds():
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("start, during", [
+    ((700, 10, 10), (PASS_THRESHOLD, 10, 10)),
+    ((50, 3, 4), (PASS_THRESHOLD, 3, 4)),
+    ((PASS_THRESHOLD * 3, 10, 10), (PASS_THRESHOLD * 3, 10, 10)),  # never more often than it was
+    ((0, 10, 10), (0, 10, 10)),  # the collector switched off stays off
+])
+def test_thresholds_are_raised_during_the_block_and_put_back(thresholds, start, during):
+    gc.set_threshold(*start)
+    with fewer_collections():
+        assert gc.get_threshold() == during
+        with fewer_collections():
+            assert gc.get_threshold() == during
+        assert gc.get_threshold() == during
+    assert gc.get_threshold() == start
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("a pass failed")
+    assert gc.get_threshold() == start
+
+
+@pytest.mark.dovecot
+def test_a_pass_and_apply_history_run_with_fewer_collections(dovecot, imap_user, home, model, thresholds):
+    write_config(home, dovecot, imap_user)
+    seed_history(dovecot, imap_user)
+    gc.set_threshold(700, 10, 10)
+    seen = []
+    one_pass(home, model)
+    append_all(dovecot, imap_user, new_mail())
+    report = one_pass(home, model, checkpoint=lambda phase: seen.append(gc.get_threshold()[0]))
+    assert report.decided and seen and set(seen) == {PASS_THRESHOLD}
+    assert gc.get_threshold() == (700, 10, 10)
+    seen.clear()
+    one_pass(home, model, history=True, checkpoint=lambda phase: seen.append(gc.get_threshold()[0]))
+    assert seen and set(seen) == {PASS_THRESHOLD}  # its moves of the history's offenders
+    assert gc.get_threshold() == (700, 10, 10)
