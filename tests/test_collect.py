@@ -4,6 +4,7 @@ the thresholds as it found them."""
 from __future__ import annotations
 
 import gc
+import threading
 
 import pytest
 from imapkit import append_all, new_mail, one_pass, seed_history, write_config
@@ -35,6 +36,35 @@ def test_thresholds_are_raised_during_the_block_and_put_back(thresholds, start, 
     with pytest.raises(RuntimeError), fewer_collections():
         raise RuntimeError("a pass failed")
     assert gc.get_threshold() == start
+
+
+def test_passes_of_two_accounts_in_threads_put_the_thresholds_back_when_both_are_done(thresholds):
+    """One pass starts, a second starts, the first ends, the second ends: the thresholds stay raised
+    until both are done, and are then the ones from before either started."""
+    gc.set_threshold(700, 10, 10)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    during = []
+
+    def first() -> None:
+        with fewer_collections():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(10)
+        with fewer_collections():
+            second_in.set()
+            first_out.wait(10)
+            during.append(gc.get_threshold())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert during == [(PASS_THRESHOLD, 10, 10)]
+    assert gc.get_threshold() == (700, 10, 10)
 
 
 @pytest.mark.dovecot

@@ -11,6 +11,7 @@ a pass keep the setting (they allocate the same way)."""
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,14 +20,29 @@ from contextlib import contextmanager
 PASS_THRESHOLD = 10_000
 
 
+_LOCK = threading.Lock()
+#: blocks running now (the daemon runs one pass per account, each in its own thread), and the
+#: thresholds the first of them found
+_ACTIVE = 0
+_SAVED: tuple[int, int, int] = (700, 10, 10)
+
+
 @contextmanager
 def fewer_collections() -> Iterator[None]:
     """Run the block with the youngest generation collected every PASS_THRESHOLD allocations
-    (never more often than it was); the thresholds are restored after, whatever happens."""
-    before = gc.get_threshold()
-    if before[0] and before[0] < PASS_THRESHOLD:
-        gc.set_threshold(PASS_THRESHOLD, *before[1:])
+    (never more often than it was); when the last block running in any thread ends, the
+    thresholds are put back as the first one found them, whatever happens."""
+    global _ACTIVE, _SAVED
+    with _LOCK:
+        if _ACTIVE == 0:
+            _SAVED = gc.get_threshold()
+            if _SAVED[0] and _SAVED[0] < PASS_THRESHOLD:
+                gc.set_threshold(PASS_THRESHOLD, *_SAVED[1:])
+        _ACTIVE += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with _LOCK:
+            _ACTIVE -= 1
+            if _ACTIVE == 0:
+                gc.set_threshold(*_SAVED)
