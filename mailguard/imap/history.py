@@ -22,6 +22,10 @@ from .report import SENT_BODY_BYTES, Moved, PassReport, _chunks
 
 log = logging.getLogger(__name__)
 
+#: batches of the first run being analysed while the oldest is decided: with two queued, the
+#: workers still have one when deciding and the next FETCH take the deciding process a while
+ANALYSED_AHEAD = 2
+
 
 class HistoryLearning(QuarantineMoves):
     """Learning from (and, on request, acting on) the past mail of one account."""
@@ -59,7 +63,7 @@ class HistoryLearning(QuarantineMoves):
         uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
         pending = iter(sent_items)
         nxt = next(pending, None)
-        # the next batch is analysed (in worker processes) while this one is fetched and decided
+        # the next batches are analysed (in worker processes) while this one is fetched and decided
         ahead: deque[tuple[list[Item], Callable[[], list[Analysed]]]] = deque()
 
         def decide_oldest() -> None:
@@ -79,7 +83,7 @@ class HistoryLearning(QuarantineMoves):
                 nxt = next(pending, None)
             items.sort(key=lambda it: it.when)
             ahead.append(self._start_analysis(items))
-            if len(ahead) > 1:
+            if len(ahead) > ANALYSED_AHEAD:
                 decide_oldest()
                 if stop():
                     return False
