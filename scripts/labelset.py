@@ -9,7 +9,9 @@ Each row names its message by ``source``:
 - ``github:owner/repo@commit:path``: a public repository's fixture or archive message, copied out
   of the fetched mirrors by ``data/labels/extra/copy_external.py`` into ``$MAILGUARD_LABELS_EXTERNAL``
   (default ``~/.cache/mailguard/labels-external``; copied on first use when the mirrors,
-  ``$MAILGUARD_MIRROR`` or ``/work/.mirror``, are there);
+  ``$MAILGUARD_MIRROR`` or ``/work/.mirror``, are there; the few files no mirror holds come from
+  the index copies, ``$MAILGUARD_INDEX_COPIES`` or ``/work/.index-copies``: see
+  ``data/labels/extra/index_copies.md``);
 - ``template/<file>``: a text modelled on an open-source project's transactional template, kept in
   ``data/labels/templates/`` (train only; see LABELS.md).
 
@@ -69,6 +71,10 @@ def default_mirror() -> Path:
     return _env_path("MAILGUARD_MIRROR", Path("/work/.mirror"))
 
 
+def default_index_copies() -> Path:
+    return _env_path("MAILGUARD_INDEX_COPIES", Path("/work/.index-copies"))
+
+
 @dataclass(frozen=True)
 class Row:
     source: str
@@ -111,8 +117,10 @@ def _external_name(source: str) -> str:
     return os.path.join(repo.replace("/", "+"), name if name.endswith(".eml") else name + ".eml")
 
 
-def ensure_external(external: Path, mirror: Path, rows: list[Row], labels: Path = LABELS) -> bool:
-    """Copy the external messages out of the mirrors when ``external`` lacks some of them."""
+def ensure_external(external: Path, mirror: Path, rows: list[Row], labels: Path = LABELS,
+                    index_copies: Path | None = None) -> bool:
+    """Copy the external messages out of the mirrors (and the index copies) when ``external`` lacks
+    some of them."""
     wanted = [r for r in rows if r.source.startswith("github:") and r.label in CLASS_OF]
     if all((external / _external_name(r.source)).is_file() for r in wanted):
         return True
@@ -120,6 +128,7 @@ def ensure_external(external: Path, mirror: Path, rows: list[Row], labels: Path 
         return False
     script = REPO / "data" / "labels" / "extra" / "copy_external.py"
     r = subprocess.run([sys.executable, str(script), str(external), "--mirror", str(mirror),
+                        "--index-copies", str(index_copies or default_index_copies()),
                         "--labels", str(labels)], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         print(f"copy_external failed: {r.stderr.strip()[-300:]}", file=sys.stderr)

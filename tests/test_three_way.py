@@ -191,3 +191,65 @@ def test_header_tokens_name_where_mail_comes_from() -> None:
         assert t in toks, t
     assert extract(msg).header_tokens == ()  # only when asked
     assert set(extract(msg, with_header_tokens=True).header_tokens) == toks
+
+
+def _html_mail(body_html: str, subject: str = "Update from Parcelo") -> bytes:
+    """A bulk HTML message from a retailer's platform (SES) with the given HTML body."""
+    return (
+        "Return-Path: <0100abc@amazonses.com>\r\nFeedback-ID: 1.us-east-1.abc=:AmazonSES\r\n"
+        "DKIM-Signature: v=1; a=rsa-sha256; d=acme.io; s=s1; h=from:to; b=abc\r\n"
+        f"From: Acme Shop <store-news@acme.io>\r\nTo: {ME}\r\nSubject: {subject}\r\n"
+        "Date: Tue, 10 Mar 2026 09:00:00 +0000\r\nMessage-ID: <m1@acme.io>\r\n"
+        "List-Unsubscribe: <https://acme.io/u?1>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n\r\n" + body_html
+    ).encode()
+
+
+# The two forms Gmail's markup documentation gives (developers.google.com/gmail/markup): JSON-LD in a
+# script element, and microdata on the elements; values invented.
+PARCEL_JSONLD = """<html><head><script type="application/ld+json">
+{
+  "@context": "http://schema.org",
+  "@type": "ParcelDelivery",
+  "deliveryAddress": {"@type": "PostalAddress", "streetAddress": "24 Willow Lane"},
+  "expectedArrivalUntil": "2026-03-12T12:00:00-08:00",
+  "carrier": {"@type": "Organization", "name": "Parcelo"},
+  "trackingNumber": "PX3000012345",
+  "partOfOrder": {"@type": "Order", "orderNumber": "176057", "merchant": {"@type": "Organization", "name": "Acme"}}
+}
+</script></head><body><p>Big news! Shop our spring collection.</p><a href="https://acme.io/shop">Shop now</a></body></html>"""
+
+ORDER_MICRODATA = """<html><body><div itemscope itemtype="http://schema.org/Order">
+<div itemprop="merchant" itemscope itemtype="http://schema.org/Organization"><meta itemprop="name" content="Acme"/></div>
+<meta itemprop="orderNumber" content="0234"/>
+<link itemprop="orderStatus" href="http://schema.org/OrderProcessing"/></div>
+<p>Thanks! New arrivals you will love: 20% off with code SPRING.</p></body></html>"""
+
+PROMOTION_MARKUP = """<html><head><script type="application/ld+json">
+[{"@context": "http://schema.org/", "@type": "Organization", "logo": "https://acme.io/logo.png"},
+ {"@context": "http://schema.org/", "@type": "DiscountOffer", "description": "20% off", "discountCode": "SPRING"},
+ {"@context": "http://schema.org/", "@type": "EmailMessage",
+  "potentialAction": {"@type": "ViewAction", "url": "https://acme.io/sale", "name": "See the sale"}}]
+</script></head><body><p>20% off everything this weekend at schema.org-friendly Acme.</p></body></html>"""
+
+
+def test_schema_org_markup_of_an_order_or_parcel_makes_mail_transactional(model) -> None:
+    """Mail that declares itself an order or a parcel delivery in the markup mail clients read is
+    transactional whatever its words or its score; promotions annotations and go-to actions are not."""
+    from mailguard.core.categories import declared_type, transactional_reason
+
+    parcel, order, promo = (parse_message(_html_mail(h)) for h in (PARCEL_JSONLD, ORDER_MICRODATA, PROMOTION_MARKUP))
+    assert declared_type(parcel.html) == "ParcelDelivery"
+    assert declared_type(order.html) == "Order"
+    assert declared_type(promo.html) is None
+    assert "schema.org markup says ParcelDelivery" in transactional_reason(parcel)
+    assert transactional_reason(promo) is None
+    assert declared_type("<p>see https://schema.org/docs and \"@type\": \"Order\"</p>") == "Order"
+    assert declared_type('<p>"@type": "Order"</p>') is None  # no schema.org context at all
+    # a contact's organisation sends it: kept as transactional even at a promotional score
+    pol = Policy(me=frozenset([ME]), promo_threshold=0.5)
+    for msg in (parcel, order):
+        d = decide(msg, extract(msg), 0.99, run_link(model), pol, scores=(0.0, 0.99, 0.01))
+        assert d.category == "transactional" and d.action == KEEP, d.reasons
+    d = decide(promo, extract(promo), 0.99, run_link(model), pol, scores=(0.0, 0.99, 0.01))
+    assert d.category == "promotional" and d.action == MOVE

@@ -8,7 +8,8 @@ order or request. Only promotional mail can lead to a move (apart from the user'
 Checks, in order: a delivery or read report; a calendar invitation; a help-desk ticket; the subject
 of account and order mail (receipts, invoices, shipping, password resets, sign-in and security
 alerts, confirmations, statements, trial and renewal notices, bookings and tickets), in English,
-German, French and Spanish.
+German, French and Spanish; schema.org markup declaring an order, a parcel delivery, an invoice
+or a reservation (the markup mail clients read to show a parcel's status or a booking).
 """
 
 from __future__ import annotations
@@ -82,6 +83,31 @@ def transactional_subject(subject: str) -> str | None:
     return m.group(0).strip() if m else None
 
 
+# Mail that declares itself an order, a parcel delivery, an invoice or a reservation in the schema.org
+# markup that mail clients read (Gmail: developers.google.com/gmail/markup): JSON-LD in the HTML
+# ("@type": "ParcelDelivery", with "@context": "http://schema.org") or microdata
+# (itemtype="http://schema.org/Order"). Only these types and the confirm/track/RSVP actions count:
+# promotions annotations (DiscountOffer, PromotionCard), a bare Event or Organization, and the
+# go-to actions (ViewAction, SaveAction) any sender may add do not. Bounded gaps keep it linear.
+MARKUP_TYPES = frozenset({
+    "Order", "ParcelDelivery", "Invoice", "Reservation", "EventReservation", "FlightReservation",
+    "LodgingReservation", "RentalCarReservation", "TrainReservation", "BusReservation",
+    "FoodEstablishmentReservation", "TaxiReservation", "ConfirmAction", "TrackAction", "RsvpAction",
+})
+_MARKUP = re.compile(r'schema\.org/(\w{1,40})|"@type"\s{0,20}:\s{0,20}"(\w{1,40})"')
+
+
+def declared_type(html: str) -> str | None:
+    """The first schema.org type in the HTML that marks a transaction (``MARKUP_TYPES``), or None."""
+    if "schema.org" not in html:
+        return None
+    for m in _MARKUP.finditer(html):
+        name = m.group(1) or m.group(2)
+        if name in MARKUP_TYPES:
+            return name
+    return None
+
+
 def transactional_reason(msg: ParsedMessage) -> str | None:
     """Why a message is transactional, or None."""
     types = msg.content_types
@@ -95,4 +121,7 @@ def transactional_reason(msg: ParsedMessage) -> str | None:
     words = transactional_subject(msg.subject)
     if words:
         return f'account or order mail (the subject says "{words}")'
+    declared = declared_type(msg.html)
+    if declared:
+        return f"account or order mail (its schema.org markup says {declared})"
     return None

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Copy the external messages listed in labels.tsv out of the fetched mirrors into a local folder.
 
-usage: python3 extra/copy_external.py OUTDIR [--mirror DIR]   (default: $MAILGUARD_MIRROR, else /work/.mirror)
+usage: python3 extra/copy_external.py OUTDIR [--mirror DIR] [--index-copies DIR]
+       (defaults: $MAILGUARD_MIRROR, else /work/.mirror; $MAILGUARD_INDEX_COPIES, else /work/.index-copies)
 
 Writes OUTDIR/<owner+repo>/<path-or-commit>[__VAR].eml and OUTDIR/manifest.tsv (source, file, sha256, label,
 subkind, split). Each file's sha256 is checked against labels.tsv; a mismatch is reported and the file skipped.
 Mail files must stay out of the project repository: point OUTDIR somewhere else.
 Sources of the form github:owner/repo@commit:path#VAR are Python string literals re-encoded as UTF-8, exactly as
-tools/external.py did when the labels were made.
+tools/external.py did when the labels were made. A file no mirror holds (tools/external.py INDEX_SOURCES) is read
+from the index copies, laid out owner+repo/COMMIT/PATH (extra/index_copies.md lists their raw URLs).
 """
 from __future__ import annotations
 
@@ -26,11 +28,16 @@ def gitdir(mirror: str, repo: str) -> str:
     return os.path.join(base, ".git") if os.path.isdir(os.path.join(base, ".git")) else base
 
 
-def read_source(mirror: str, source: str) -> bytes:
+def read_source(mirror: str, source: str, index_copies: str | None = None) -> bytes:
     m = re.match(r"^github:([^@]+)@([0-9a-f]{40}):(.+)$", source)
     if not m:
         raise ValueError(f"not an external source: {source}")
     repo, commit, path = m.groups()
+    if index_copies and "#" not in path and path != "m":
+        copy = os.path.join(index_copies, repo.replace("/", "+"), commit, *path.split("/"))
+        if os.path.isfile(copy):
+            with open(copy, "rb") as f:
+                return f.read()
     var = None
     if "#" in path:
         path, var = path.split("#", 1)
@@ -49,6 +56,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
     ap.add_argument("--mirror", default=os.environ.get("MAILGUARD_MIRROR", "/work/.mirror"))
+    ap.add_argument("--index-copies", default=os.environ.get("MAILGUARD_INDEX_COPIES", "/work/.index-copies"))
     ap.add_argument("--labels", default=os.path.join(os.path.dirname(__file__), "..", "labels.tsv"))
     a = ap.parse_args()
     os.makedirs(a.outdir, exist_ok=True)
@@ -59,7 +67,12 @@ def main() -> int:
             src = row["source"]
             if not src.startswith("github:"):
                 continue
-            data = read_source(a.mirror, src)
+            try:
+                data = read_source(a.mirror, src, a.index_copies)
+            except (subprocess.CalledProcessError, OSError) as e:
+                print(f"not found in the mirrors or index copies, skipped: {src} ({type(e).__name__})", file=sys.stderr)
+                bad += 1
+                continue
             if hashlib.sha256(data).hexdigest() != row["sha256"]:
                 print(f"sha256 mismatch, skipped: {src}", file=sys.stderr)
                 bad += 1
@@ -74,7 +87,7 @@ def main() -> int:
                 out.write(data)
             man.write("\t".join([src, rel, row["sha256"], row["label"], row["subkind"], row["split"]]) + "\n")
             n += 1
-    print(f"copied {n} messages to {a.outdir} ({bad} mismatches)")
+    print(f"copied {n} messages to {a.outdir} ({bad} missing or mismatched)")
     return 1 if bad else 0
 
 

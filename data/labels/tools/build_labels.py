@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from corpus_labels import label_for  # noqa: E402
 from ext_labels import ext_label  # noqa: E402
-from external import INBOX_SPLIT, PINNED_FAMILY  # noqa: E402
+from external import INBOX_SPLIT, PINNED_FAMILY, pinned_key  # noqa: E402
 from realmail_labels import REALMAIL  # noqa: E402
 from templates import rows as template_rows  # noqa: E402
 
@@ -105,8 +105,8 @@ def main() -> None:
             excluded.append((r["source"], r["sha256"], EXCLUDE[r["path"]]))
             continue
         seen[r["sha256"]] = r["source"]
-        if f"{r['repo']}:{r['path']}" in PINNED_FAMILY:
-            sp = "heldout" if PINNED_FAMILY[f"{r['repo']}:{r['path']}"] in HELDOUT_SENDER_FAMILIES else "train"
+        if pinned_key(r["repo"], r["path"], r["source"]) in PINNED_FAMILY:
+            sp = "heldout" if PINNED_FAMILY[pinned_key(r["repo"], r["path"], r["source"])] in HELDOUT_SENDER_FAMILIES else "train"
         elif r["repo"] == "sisimai/set-of-emails":
             sp = "heldout" if sisimai_heldout(r["family"]) else "train"
         elif r["repo"].startswith("linux-mailinglist-archives/"):

@@ -72,6 +72,11 @@ INBOX_FAMILY_LABELS = {
 # added for issue 12: real consumer mail at pinned commits (external.PINNED_SOURCES), each message read.
 # Keyed by "repo:path"; notes name the sender first (labelset.sender_groups groups by them).
 _MMP = "moralmunky/Home-Assistant-Mail-And-Packages:tests/test_emails/"
+_DKV = "lieser/dkim_verifier:test/data/original/Fastmail from "  # third pass (txmore)
+# one note per sender family for list-archive messages (labelset.sender_groups groups those by note)
+_SLACK = "Slack: new-account details, and a member's workspace invitation, sent to the list address (via Google Groups)"
+_GSHARE = "Google Docs / Sites: a member shared an item with the list address (relayed by Google Groups)"
+_XDC = "Google Calendar: event invitation (iMIP REQUEST) and its cancellation (CANCEL) a member's calendar sent to lists"
 PINNED_LABELS = {
     _MMP + "capost_mail.eml": ("transactional", "shipping", "Canada Post: mail arriving today (letter-carrier preview)"),
     _MMP + "evri_delivered.eml": ("transactional", "shipping", "Evri: parcel delivered"),
@@ -121,15 +126,53 @@ PINNED_LABELS = {
         ("transactional", "receipt", "SEE Tickets: ticket order confirmation"),
     "YilunAllenChen/Breaking_DKIM:email_templates.py#original_dhl_email":
         ("transactional", "shipping", "DHL Express: delivery today"),
+    # third pass: receipts, account mail (txmore)
+    "linux-mailinglist-archives/openbmc.lists.ozlabs.org.0@f3c75f4ba303656edfbaf74c74f7c80230d44375:m":
+        ("transactional", "share", "Dropbox: a member shared a folder with the list address"),
+    "linux-mailinglist-archives/jailhouse-dev.googlegroups.com.0@83ea49d2e20be81cbcf8fdc8505dac780d3979cd:m":
+        ("transactional", "account", _SLACK),
+    "linux-mailinglist-archives/jailhouse-dev.googlegroups.com.0@6b479cdfbb6ac42d5db748c6a52fe8c919ecbbc8:m":
+        ("transactional", "social", _SLACK),
+    "linux-mailinglist-archives/clang-built-linux.googlegroups.com.0@7ad15009be2144535b42439527f204f1c2412b57:m":
+        ("transactional", "share", _GSHARE),
+    "linux-mailinglist-archives/clang-built-linux.googlegroups.com.0@fa57764592b5acd82fffe4b3d577c0981de485d6:m":
+        ("transactional", "share", _GSHARE),
+    "linux-mailinglist-archives/nouveau.lists.freedesktop.org.0@ac8ad71116ffc445f8044395de9bffe1dd4294f2:m":
+        ("transactional", "calendar", _XDC),
+    "linux-mailinglist-archives/nouveau.lists.freedesktop.org.0@2af12f5a266b97b1c436fb3b4a39cd97235b8a2e:m":
+        ("transactional", "calendar", _XDC),
+    "linux-mailinglist-archives/kasan-dev.googlegroups.com.0@56e1a48d7c6ff8ec3c03f4f34883cf9179152dd2:m":
+        ("transactional", "calendar", "Google Calendar: invitation (iMIP) relayed by Google Groups"),
+    "zkemail/docusaurus:static/files/emls/proof-of-luma.eml":
+        ("transactional", "event", "Luma: event registration confirmed (an event the author set up for the example)"),
+    "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_deactivated.eml":
+        ("transactional", "account", "Interac e-Transfer (BMO): Autodeposit registration no longer active (names replaced)"),
+    "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_with_message.eml":
+        ("transactional", "receipt", "Interac e-Transfer (BMO): money transfer received and deposited (names, amount replaced)"),
+    "zaxbux/email-samples:payments.interac.ca/[sample] Interac_etransfer_autodeposit_without_message.eml":
+        ("transactional", "receipt", "Interac e-Transfer (BMO): money transfer received and deposited (names, amount replaced)"),
+    _DKV + "Amazon - Verify your new Amazon account.eml":
+        ("transactional", "confirm", "Amazon: verify a new account's address with a one-time password"),
+    _DKV + "CNN - Thanks for subscribing to 5 Things.eml":
+        ("promotional", "newsletter", "CNN: welcome mail of the 5 Things newsletter (its list; app and podcast promotion)"),
+    _DKV + "CNN - Welcome to CNN Breaking News.eml":
+        ("promotional", "newsletter", "CNN: welcome mail of the Breaking News alerts list (app and account promotion)"),
+    _DKV + "Fastmail - How to keep your email private.eml":
+        ("promotional", "announcement", "Fastmail: onboarding tips promoting features and paid plans"),
+    _DKV + "Fastmail - Welcome! Get set up in 3 steps..eml":
+        ("transactional", "account", "Fastmail: welcome after sign-up, three set-up steps"),
 }
 
 def ext_label(r: dict):
     repo, path = r["repo"], r["path"]
     base = path.split("/")[-1]
-    if f"{repo}:{path}" in PINNED_LABELS:
-        return PINNED_LABELS[f"{repo}:{path}"]
+    from external import pinned_key
+    if pinned_key(repo, path, r.get("source", "")) in PINNED_LABELS:
+        return PINNED_LABELS[pinned_key(repo, path, r.get("source", ""))]
     if path in EXCLUDE:
         return None
+    if f"{repo}:{path}" in INDEX_LABELS:
+        return INDEX_LABELS[f"{repo}:{path}"]
     if repo == "moralmunky/Home-Assistant-Mail-And-Packages":
         if base == "amazon_fwd.eml":
             return ("unsure", "", "a person forwarding an Amazon order confirmation to themself")
@@ -176,3 +219,15 @@ def ext_label(r: dict):
     if repo.startswith("linux-mailinglist-archives/"):
         return INBOX_FAMILY_LABELS[r["family"]]
     return ("unsure", "", "unlabelled source")
+
+
+# added for issue 12 (third pass): real mail read from index copies (external.INDEX_SOURCES), each message read
+# in full. Keyed by "repo:path"; notes name the sender first (labelset.sender_groups groups by them).
+INDEX_LABELS = {
+    _MMP + "dhl_de_delivering.eml":
+        ("transactional", "shipping", "DHL Paket: parcel arrives today, delivery options (German; Optimizely platform)"),
+    _MMP + "mondial_relay_delivered.eml":
+        ("transactional", "shipping", "Mondial Relay by InPost: parcel ready for pickup at a relay point (Dutch)"),
+    _MMP + "vinted_go_delivered.eml":
+        ("transactional", "shipping", "Vinted Go: parcel ready to collect at a service point, pick-up code"),
+}

@@ -8,10 +8,13 @@ Each message gets a source id:
   github:owner/repo@<commit>:m               a public-inbox archive message (one message per commit)
 
 Run: python3 tools/external.py   (needs the mirrors fetched into $MAILGUARD_MIRROR, default /work/.mirror)
+Files in INDEX_SOURCES are read from $MAILGUARD_INDEX_COPIES (default /work/.index-copies) instead: copies of
+files at a fixed commit that no mirror holds (see extra/index_copies.md for their raw URLs and sha256).
 """
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import random
@@ -24,6 +27,8 @@ from common import record  # noqa: E402
 
 # the fetched repository snapshots (one directory per owner+repo), default as on the labelling machine
 MIRROR = os.environ.get("MAILGUARD_MIRROR", "/work/.mirror")
+# copies of files no mirror holds, laid out owner+repo/COMMIT/PATH (see INDEX_SOURCES)
+INDEX_COPIES = os.environ.get("MAILGUARD_INDEX_COPIES", "/work/.index-copies")
 OUT = os.path.join(os.path.dirname(__file__), "..", "work", "ext_listing.jsonl")
 
 
@@ -164,8 +169,44 @@ PINNED_SOURCES = [
        f"emails/{n}.eml", "seetickets") for n in ("LinkedData", "RegExp")],
     # a DKIM demo keeps the real mail it tampers with as a Python string literal (the tampered copies are not used)
     (BDK, "MIT", "803ba22bf0b99bd74e5f70a42ee99df7259b7d58", "email_templates.py#original_dhl_email", "dhl"),
+    # third pass: receipts, account mail (txmore)
+    # service mail a member's account sent to a public list address (public-inbox archives: path "m", one message
+    # per commit, so the commit is part of the key, see pinned_key)
+    (ARCH + "openbmc.lists.ozlabs.org.0", "none (public list archive)", "f3c75f4ba303656edfbaf74c74f7c80230d44375",
+     "m", "dropbox"),
+    *[(ARCH + "jailhouse-dev.googlegroups.com.0", "none (public list archive)", c, "m", "slack")
+      for c in ("83ea49d2e20be81cbcf8fdc8505dac780d3979cd", "6b479cdfbb6ac42d5db748c6a52fe8c919ecbbc8")],
+    *[(ARCH + "clang-built-linux.googlegroups.com.0", "none (public list archive)", c, "m", "google-share")
+      for c in ("7ad15009be2144535b42439527f204f1c2412b57", "fa57764592b5acd82fffe4b3d577c0981de485d6")],
+    *[(ARCH + r, "none (public list archive)", c, "m", "gcal-invitation") for r, c in (
+        ("nouveau.lists.freedesktop.org.0", "ac8ad71116ffc445f8044395de9bffe1dd4294f2"),
+        ("nouveau.lists.freedesktop.org.0", "2af12f5a266b97b1c436fb3b4a39cd97235b8a2e"),
+        ("kasan-dev.googlegroups.com.0", "56e1a48d7c6ff8ec3c03f4f34883cf9179152dd2"))],
+    # ZK Email's documentation keeps the Luma registration mail its blueprint example was made from
+    ("zkemail/docusaurus", "MIT (LICENCE)", "dbd0360d717055c78feb005f07fec6e67a1a091c",
+     "static/files/emls/proof-of-luma.eml", "luma"),
+    # real INTERAC e-Transfer notices kept by an invoice-matching project (names, amounts, references replaced)
+    *[("zaxbux/email-samples", "none stated (README: copies of third-party mail, no licence)",
+       "1ab283e38ade8ae51ba1991bc7287d6138debde8", f"payments.interac.ca/[sample] Interac_etransfer_{n}.eml", "interac")
+      for n in ("autodeposit_deactivated", "autodeposit_with_message", "autodeposit_without_message")],
+    # a DKIM add-on's tests keep the first mail a new Fastmail test account received, unchanged
+    *[("lieser/dkim_verifier", "MIT (LICENSE.txt)", "1badb6c8d639bd5973f870fa7bfc6f96facba9ca",
+       f"test/data/original/Fastmail from {n}.eml", fam) for n, fam in (
+        ("Amazon - Verify your new Amazon account", "amazon"), ("CNN - Thanks for subscribing to 5 Things", "cnn"),
+        ("CNN - Welcome to CNN Breaking News", "cnn"), ("Fastmail - How to keep your email private", "fastmail"),
+        ("Fastmail - Welcome! Get set up in 3 steps.", "fastmail"))],
 ]
-PINNED_FAMILY = {f"{repo}:{path}": fam for repo, _lic, _c, path, fam in PINNED_SOURCES}
+
+
+def pinned_key(repo: str, path: str, source: str = "") -> str:
+    """The PINNED_FAMILY / PINNED_LABELS key: "repo:path", and "repo@commit:m" for a list-archive message (one
+    message per commit, always at path "m")."""
+    if path == "m":
+        return f"{repo}@{source.split('@', 1)[1].split(':', 1)[0]}:m"
+    return f"{repo}:{path}"
+
+
+PINNED_FAMILY = {pinned_key(repo, path, f"github:{repo}@{c}:{path}"): fam for repo, _lic, c, path, fam in PINNED_SOURCES}
 
 INBOX_SOURCES = [(repo, "unknown (public list archive)") for repo in (CBL, EXT4, F2FS, DDEV, TIP, CIP, LMM, APPARMOR)]
 
@@ -192,7 +233,51 @@ def read_at(repo: str, commit: str, path: str) -> bytes:
                 and any(isinstance(t, ast.Name) and t.id == var for t in n.targets)).encode("utf-8")
 
 
+# ---- index copies ---------------------------------------------------------------------------
+# added for issue 12 (third pass): real shipping notices at a fixed public commit that no fetchable snapshot
+# holds. They were copied, text exact, from the code search index into $MAILGUARD_INDEX_COPIES
+# (owner+repo/COMMIT/PATH); anyone can download the same bytes from
+# https://raw.githubusercontent.com/OWNER/REPO/COMMIT/PATH (extra/index_copies.md lists the URLs). Each file's
+# sha256 is recorded below and checked on every read. Same shape as PINNED_SOURCES, and the same split rule
+# (build_labels.HELDOUT_SENDER_FAMILIES held out, every other family trains); labels in ext_labels.INDEX_LABELS.
+INDEX_SOURCES = [
+    (MMP, "MIT", "3a9fd42ca463fa849c3ac8205f23b70310fe75a1", "tests/test_emails/dhl_de_delivering.eml", "dhl"),
+    (MMP, "MIT", "5d621c31d19c0b10df2f951cd6bc5d239e1c4223", "tests/test_emails/mondial_relay_delivered.eml",
+     "mondialrelay"),
+    (MMP, "MIT", "5d621c31d19c0b10df2f951cd6bc5d239e1c4223", "tests/test_emails/vinted_go_delivered.eml", "vintedgo"),
+]
+INDEX_SHA256 = {  # "repo:path" -> sha256 of the stored copy (a raw download must give the same)
+    f"{MMP}:tests/test_emails/dhl_de_delivering.eml": "d859e0faf1d66cf4ec58cbc91be70b9fd0c8b82a22547fc268f950dc5447785e",
+    f"{MMP}:tests/test_emails/mondial_relay_delivered.eml":
+        "1eae6b6028dd45020be8c1b06eeba7b1475787f48f648f57a27d5fe9c9c4c7f5",
+    f"{MMP}:tests/test_emails/vinted_go_delivered.eml": "9bbbbed6b29a2380d85acededa02370567e65b052049697ec6f35d085dbe13a4",
+}
+PINNED_FAMILY.update({f"{repo}:{path}": fam for repo, _lic, _c, path, fam in INDEX_SOURCES})
+for _r in INDEX_SOURCES:
+    LICENSES.setdefault(_r[0], _r[1])
+
+
+def index_copy_path(repo: str, commit: str, path: str, root: str | None = None) -> str:
+    return os.path.join(root or INDEX_COPIES, repo.replace("/", "+"), commit, *path.split("/"))
+
+
+def read_index_copy(repo: str, commit: str, path: str) -> bytes:
+    """The stored copy of an INDEX_SOURCES file; exits with one line when it is missing or differs."""
+    p = index_copy_path(repo, commit, path)
+    url = f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+    if not os.path.isfile(p):
+        sys.exit(f"index copy missing: {p} (download {url} there; see extra/index_copies.md)")
+    with open(p, "rb") as f:
+        data = f.read()
+    if hashlib.sha256(data).hexdigest() != INDEX_SHA256[f"{repo}:{path}"]:
+        sys.exit(f"index copy differs from its recorded sha256: {p} (expected the bytes of {url})")
+    return data
+
+
 def iter_messages():
+    # index copies first: their rows then sit apart from the ones later additions append after the pinned files
+    for repo, _lic, c, path, fam in INDEX_SOURCES:
+        yield repo, f"github:{repo}@{c}:{path}", path, read_index_copy(repo, c, path), fam
     for repo, _lic, pat in FILE_SOURCES:
         c = head(repo)
         for p in ls(repo):
