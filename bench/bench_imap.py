@@ -179,16 +179,31 @@ quarantine = "{QUARANTINE}"
     return home
 
 
+#: --profile: the file the first sync's cProfile statistics (the deciding process) are written to
+PROFILE: dict[str, object] = {}
+
+
 def one_pass(home: Path, model) -> tuple[float, object]:
     cfg = load_config(home / "config.toml", env={"MAILGUARD_HOME": str(home)})
     acct = load_accounts(cfg)[0]
     with Store(home / DB_NAME) as store, make_account(acct) as account:
         pipeline = make_pipeline(cfg, acct, store, model)
         sync = AccountSync(acct, account, store, pipeline, window_days=cfg.rules.window_days)
+        profiler = None
+        if PROFILE.get("path") and not PROFILE.get("done"):
+            import cProfile
+
+            profiler = cProfile.Profile()
         cpu0 = time.process_time(), workers_cpu()
         t0 = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         report = sync.run_pass()
         took = time.perf_counter() - t0
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(PROFILE["path"])
+            PROFILE["done"] = True
         one_pass.cpu = (time.process_time() - cpu0[0], workers_cpu() - cpu0[1])  # type: ignore[attr-defined]
         pipeline.finish()
     return took, report
@@ -272,7 +287,11 @@ def main() -> int:
         ROOT.parent / "shared" / "corpus" / "spamassassin"))
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("--skip-daemon", action="store_true", help="only the first sync and processing")
+    ap.add_argument("--profile", type=Path, help="write cProfile statistics of the first sync's deciding "
+                    "process to this file (its timings then include the profiler's overhead)")
     args = ap.parse_args()
+    if args.profile:
+        PROFILE["path"] = str(args.profile)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (Dovecot, daemon) on kill
     logging.basicConfig(level=logging.ERROR)  # not the per-message "not understood" warnings

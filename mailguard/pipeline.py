@@ -170,7 +170,8 @@ class _Batch:
     answers one lookup per message gave: while the transaction is open only this pipeline writes,
     everything it notes is in its memory too (which is asked first), and the decisions it saves
     during the batch are tracked here (``decided``, ``linked``) for the lookups that read them.
-    ``undo`` takes the batch's changes to memory back when the batch fails."""
+    ``undo`` takes the batch's changes to memory back when the batch fails. The decisions are
+    written together, at the end of the batch or before a lookup in the store that reads them."""
 
     first_seen: dict[str, tuple[datetime, str] | None] = field(default_factory=dict)
     earlier: dict[str, tuple[str, str, str] | None] = field(default_factory=dict)
@@ -182,6 +183,8 @@ class _Batch:
     linked: set[str] = field(default_factory=set)
     notes: list[tuple[str, datetime, str]] = field(default_factory=list)
     my_messages: list[tuple[str, datetime]] = field(default_factory=list)
+    #: decisions made and not yet written (written before the store is asked about decisions)
+    decisions: list[Decision] = field(default_factory=list)
     #: (dict or set, key, the value before or _MISSING), in the order of the changes
     undo: list[tuple[Any, Any, Any]] = field(default_factory=list)
     #: the ledger before the batch's first contact
@@ -323,6 +326,7 @@ class Pipeline:
                                                           or sender not in b.linked):
                 got = b.earlier[sender]
             else:
+                self._save_decisions()
                 got = self.store.earlier_link(sender)
         return got
 
@@ -343,6 +347,7 @@ class Pipeline:
             if b is not None and message_id in b.senders_of:
                 got = b.senders_of[message_id] or b.decided.get(message_id)
             else:
+                self._save_decisions()
                 got = self.store.sender_of_message(message_id)
         return got
 
@@ -527,9 +532,11 @@ class Pipeline:
         if d.action != KEEP:
             self.counts["moves"] += 1
         if self.store is not None:
-            self.store.save_decision(self.run_id, d, self.source)
             b = self._batch
-            if b is not None:
+            if b is None:
+                self.store.save_decision(self.run_id, d, self.source)
+            else:
+                b.decisions.append(d)
                 if d.message_id and d.message_id not in b.decided:
                     b.decided[d.message_id] = (d.sender, d.category)
                 if d.linked_contact is not None and d.link_strength in ("strong", "medium"):
@@ -564,6 +571,7 @@ class Pipeline:
             with self.store.transaction():
                 self._look_up(batch, analysed)
                 out = [self.step(a, ref=r, learn_only=learn_only) for a, r in zip(analysed, refs)]
+                self._save_decisions()
                 self.store.note_senders(batch.notes)
                 self.store.note_my_messages(batch.my_messages)
                 return out
@@ -608,6 +616,13 @@ class Pipeline:
         asked = [m for m in refs if m not in self._senders_of]
         got = self.store.senders_of_messages(asked)
         batch.senders_of = {m: got.get(m) for m in asked}
+
+    def _save_decisions(self) -> None:
+        """Write the decisions the batch made so far."""
+        b = self._batch
+        if b is not None and b.decisions and self.store is not None:
+            self.store.save_decisions(self.run_id, b.decisions, self.source)
+            b.decisions = []
 
     def _undo(self, batch: _Batch, small: tuple) -> None:
         for container, key, old in reversed(batch.undo):

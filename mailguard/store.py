@@ -215,6 +215,18 @@ def _iso(d: datetime | None) -> str | None:
     return d.astimezone(timezone.utc).isoformat(timespec="seconds") if d else None
 
 
+_SAVE_DECISION = """INSERT INTO decisions (run_id, message_id, date, sender, subject, action,
+                        promo_score, linked_contact, link_kind, reasons, ref, source, decided_at,
+                        category, link_strength, scores)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+
+
+def _decision_row(run_id: int | None, d: Decision, source: str, at: str) -> tuple[Any, ...]:
+    return (run_id, d.message_id, _iso(d.date), d.sender, d.subject, d.action, d.promo_score,
+            d.linked_contact, d.link_kind, json.dumps(list(d.reasons)), d.ref, source, at,
+            d.category, d.link_strength, None if d.scores is None else json.dumps(d.scores_dict()))
+
+
 def _dt(s: str | None) -> datetime | None:
     return datetime.fromisoformat(s) if s else None
 
@@ -519,17 +531,13 @@ class Store:
                      (now_iso(), json.dumps(counts), run_id))
 
     def save_decision(self, run_id: int | None, d: Decision, source: str = "") -> int:
-        cur = self.execute(
-            """INSERT INTO decisions (run_id, message_id, date, sender, subject, action,
-                   promo_score, linked_contact, link_kind, reasons, ref, source, decided_at,
-                   category, link_strength, scores)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            (run_id, d.message_id, _iso(d.date), d.sender, d.subject, d.action, d.promo_score,
-             d.linked_contact, d.link_kind, json.dumps(list(d.reasons)), d.ref, source, now_iso(),
-             d.category, d.link_strength,
-             None if d.scores is None else json.dumps(d.scores_dict())),
-        )
+        cur = self.execute(_SAVE_DECISION, _decision_row(run_id, d, source, now_iso()))
         return int(cur.lastrowid or 0)
+
+    def save_decisions(self, run_id: int | None, decisions: Iterable[Decision], source: str = "") -> None:
+        """:meth:`save_decision` of each decision, in order (one statement for them all)."""
+        at = now_iso()
+        self._executemany(_SAVE_DECISION, (_decision_row(run_id, d, source, at) for d in decisions))
 
     def decisions(self, *, since: datetime | None = None, limit: int | None = None,
                   where: str = "", params: Iterable[Any] = ()) -> list[sqlite3.Row]:
@@ -727,18 +735,17 @@ class Store:
         """Note in imap_decided where each decided message is and its content hash. A dry run's
         rows (real False) never replace a real run's."""
         at = now_iso()
-        for p in places:
-            self.execute(
-                """INSERT INTO imap_decided (account, folder, uidvalidity, uid, message_id,
-                       content_hash, decision_id, action, real, at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(account, folder, uidvalidity, uid) DO UPDATE SET
-                       message_id = excluded.message_id, content_hash = excluded.content_hash,
-                       decision_id = excluded.decision_id, action = excluded.action,
-                       real = excluded.real, at = excluded.at
-                   WHERE excluded.real >= imap_decided.real""",
-                (account, p.folder, p.uidvalidity, p.uid, p.message_id, p.content_hash,
-                 p.decision_id, p.action, 1 if real else 0, at))
+        self._executemany(
+            """INSERT INTO imap_decided (account, folder, uidvalidity, uid, message_id,
+                   content_hash, decision_id, action, real, at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(account, folder, uidvalidity, uid) DO UPDATE SET
+                   message_id = excluded.message_id, content_hash = excluded.content_hash,
+                   decision_id = excluded.decision_id, action = excluded.action,
+                   real = excluded.real, at = excluded.at
+               WHERE excluded.real >= imap_decided.real""",
+            ((account, p.folder, p.uidvalidity, p.uid, p.message_id, p.content_hash,
+              p.decision_id, p.action, 1 if real else 0, at) for p in places))
 
     def decided_uids(self, account: str, folder: str, uidvalidity: int, uids: Iterable[int], *,
                      real: bool = False, kept: bool = False) -> set[int]:

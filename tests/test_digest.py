@@ -100,6 +100,12 @@ def test_a_copied_or_doubled_or_malformed_header_gives_no_pass():
     assert verify(raw.replace(header, b"X-Mailguard-Digest: yes"), KEY) is False
     # the header name in the body is no header
     assert verify(b"Subject: hi\r\n\r\n" + header + b"\r\n", KEY) is None
+    # a header line is found on the first line, in any case, and after LF or CRLF alone
+    value = header.partition(b":")[2]
+    for head in (b"x-mailguard-digest:" + value + b"\r\nSubject: hi\r\n",
+                 b"Subject: hi\nX-MAILGUARD-DIGEST:" + value + b"\n", b"Subject: hi\r\n" + header + b"\r\n"):
+        assert verify(head + b"\r\nbuy\r\n", KEY) is False
+    assert verify(b"Subject: hi\r\n X-Mailguard-Digest: folded\r\n\r\n", KEY) is None
 
 
 def test_the_key_is_made_once_private_and_kept(tmp_path):

@@ -5,6 +5,9 @@ generated text and on real messages."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailguard.imap.client import message_id_of
+from mailguard.imap.client import HASH_BODY_BYTES, content_hash, message_id_of
 from mailguard.core.parse import parse_message
 from mailguard.core.sequences import BUILTIN_TOOLS, SalesTool, link_hosts, tool_of
 
@@ -153,6 +156,96 @@ def test_message_id_of_on_real_mail():
             assert message_id_of(header) == plain_message_id_of(header)
 
 
+_PLAIN_TRANSPORT = re.compile(rb"^(?:received|return-path|delivered-to|x-original-to|envelope-to|"
+                              rb"x-envelope-to|status|x-status|x-keywords|x-uid|x-imap|x-imapbase|"
+                              rb"content-length|lines|x-mozilla-status|x-mozilla-status2)[ \t]*:[^\n]*(?:\n|\Z)",
+                              re.IGNORECASE | re.MULTILINE)
+
+
+def plain_content_hash(header: bytes, body: bytes = b"", size: int | None = None) -> str:
+    """content_hash as it was: the transport fields found with "^" in multi-line mode."""
+    text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    text = _PLAIN_TRANSPORT.sub(b"", re.sub(rb"\n[ \t]+", b" ", text)).strip(b"\n")
+    body_size = size - len(header) if size is not None and size >= len(header) else -1
+    digest = hashlib.sha256(text)
+    digest.update(b"\n\n%d\n" % body_size)
+    digest.update(body[:HASH_BODY_BYTES])
+    return digest.hexdigest()
+
+
+FIELD = st.sampled_from([
+    "Received: from x", "received:by y", "RECEIVED :z", "Return-Path: <a@b>", "X-Status: RO",
+    "Status: O", "Lines: 4", "Subject: hi", "From: Jane <j@x>", "X-Received: no", "Receivedx: no",
+    " folded", "\tfolded", "", "Message-ID: <a@b>", "lines", "Content-Length: 12", "status",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(lines=st.lists(st.tuples(FIELD, ENDS), max_size=12), tail=st.sampled_from(["", "\n", "\r\n\r\n"]))
+def test_content_hash_is_the_plain_hash(lines, tail):
+    header = ("".join(text + end for text, end in lines) + tail).encode("ascii")
+    assert content_hash(header, b"body", 99) == plain_content_hash(header, b"body", 99)
+
+
+def test_content_hash_on_real_mail():
+    for raw in _real_messages() or [personal("Jane <jane@acme.io>")]:
+        data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        end = data.find(b"\r\n\r\n")
+        header, body = (data[:end + 4], data[end + 4:]) if end >= 0 else (data, b"")
+        assert content_hash(header, body, len(data)) == plain_content_hash(header, body, len(data))
+
+
+_PLAIN_DATE = re.compile(rb"^date:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def plain_date_of(msg):
+    """imap.batch._date_of as it was: the Date field found with "^" in multi-line mode."""
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    end = msg.raw.find(b"\r\n\r\n")
+    found = _PLAIN_DATE.search(msg.raw, 0, end if end >= 0 else len(msg.raw))
+    if found:
+        try:
+            d = parsedate_to_datetime(" ".join(found.group(1).decode("latin-1").split()))
+            return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    return msg.internaldate
+
+
+DATE_LINE = st.sampled_from([
+    "Date: Mon, 16 Mar 2026 09:00:00 +0000", "date:Tue, 17 Mar 2026 10:00:00 -0500", "DATE : x",
+    "Date: Wed, 18 Mar 2026", " 11:00:00 +0100", "\tfolded", "Subject: Date: Thu, 19 Mar 2026 09:00:00 +0000",
+    "X-Date: Fri, 20 Mar 2026 09:00:00 +0000", "", "Date: garbage", "Date:", "From: a@b",
+])
+
+
+@settings(max_examples=600, deadline=None)
+@given(lines=st.lists(st.tuples(DATE_LINE, ENDS), max_size=8), tail=st.sampled_from(["", "\r\n\r\nDate: body", "body"]))
+def test_date_of_is_the_plain_search(lines, tail):
+    from datetime import datetime, timezone
+
+    from mailguard.imap.batch import _date_of
+    from mailguard.imap.client import FetchedMessage
+
+    raw = ("".join(text + end for text, end in lines) + tail).encode("latin-1")
+    msg = FetchedMessage(1, (), datetime(2026, 1, 1, tzinfo=timezone.utc), raw, len(raw), None)
+    assert _date_of(msg) == plain_date_of(msg)
+
+
+def test_date_of_on_real_mail():
+    from datetime import datetime, timezone
+
+    from mailguard.imap.batch import _date_of
+    from mailguard.imap.client import FetchedMessage
+
+    for raw in _real_messages() or [personal("Jane <jane@acme.io>")]:
+        data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        msg = FetchedMessage(1, (), datetime(2026, 1, 1, tzinfo=timezone.utc), data, len(data), None)
+        assert _date_of(msg) == plain_date_of(msg)
+
+
 # -- deciding a batch --------------------------------------------------------------------------
 
 
@@ -174,9 +267,11 @@ def _tables(store) -> dict[str, list[tuple]]:
                             ("decisions", "message_id, sender, action, reasons, category, scores, ref"))}
 
 
-def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path):
-    """The batch's lookups, kept writes and undo log: after a failure the pipeline's memory and
-    the store are as they were, and deciding again gives what one clean pass gives."""
+@pytest.mark.parametrize("where", ["step", "save_decisions"])
+def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path, where):
+    """The batch's lookups, kept writes and undo log: after a failure (after the 50th message
+    was decided, or when the batch's decisions are written) the pipeline's memory and the store
+    are as they were, and deciding again gives what one clean pass gives."""
     from mailfactory import ME
 
     from mailguard.core.rules import Policy
@@ -195,24 +290,52 @@ def test_a_batch_that_fails_half_way_leaves_memory_and_store_as_before(tmp_path)
         pipe = Pipeline(model, policy, store)
         pipe.process(raws[:60], refs[:60])
         before, tables = _memory(pipe), _tables(store)
-        real, calls = store.save_decision, {"n": 0}
+        owner = pipe if where == "step" else store
+        real, calls = getattr(owner, where), {"n": 0}
 
         def failing(*a, **kw):
+            got = real(*a, **kw)
             calls["n"] += 1
-            if calls["n"] == 50:
+            if calls["n"] == (50 if where == "step" else 1):
                 raise RuntimeError("disk trouble")
-            return real(*a, **kw)
+            return got
 
-        store.save_decision = failing  # type: ignore[method-assign]
+        setattr(owner, where, failing)
         with pytest.raises(RuntimeError):
             pipe.process(raws[60:], refs[60:])
+        assert calls["n"] == (50 if where == "step" else 1)
         assert _memory(pipe) == before and _tables(store) == tables
-        store.save_decision = real  # type: ignore[method-assign]
+        delattr(owner, where)
         pipe.process(raws[60:], refs[60:])
         assert _memory(pipe) == _memory(clean)
         assert _tables(store) == _tables(clean_store)
         assert len(clean.ledger) >= 5 and clean.counts["messages"] == len(raws)
         assert len(_tables(clean_store)["senders"]) >= 50 and _tables(clean_store)["my_messages"]
+
+
+def test_a_lookup_in_the_store_during_a_batch_sees_the_batchs_decisions(tmp_path):
+    """Decisions are written at the end of a batch, or before the store is asked about them:
+    when the memory of links is full, the second newsletter of a sender tied to a contact earlier
+    in the same batch is still told so by the store, as it is when each message is a batch."""
+    from mailfactory import ME, day, newsletter
+
+    from mailguard.core.rules import Policy
+    from mailguard.pipeline import Pipeline
+    from mailguard.store import Store
+
+    model = _model()
+    raws = [personal("Ada Park <ada@lumen.example>", when=day(1)),
+            newsletter("Lumen <news@lumen.example>", when=day(5)),
+            newsletter("Lumen <news@lumen.example>", when=day(6), subject="Our summer launch")]
+    policy = Policy(me=frozenset({ME}), promo_threshold=model.threshold)
+    reasons = []
+    for name, batches in (("one", [raws]), ("each", [[r] for r in raws])):
+        with Store(tmp_path / f"{name}.sqlite3") as store:
+            pipe = Pipeline(model, policy, store)
+            pipe._sender_links.update((f"x{i}@full.example", ("c", "by x", "x")) for i in range(100_000))
+            reasons.append([d.reasons for batch in batches for d in pipe.process(batch)])
+    assert reasons[0] == reasons[1]
+    assert any("was tied to ada@lumen.example before" in r for r in reasons[0][2])
 
 
 LOCALS = st.sampled_from(["notifications", "noreply", "a-noreply", "invitations", "x", "hello", "news"])

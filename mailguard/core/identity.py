@@ -134,6 +134,9 @@ class NameParts(NamedTuple):
     org: str
 
 
+#: names met again (the senders of a mailbox write again and again) are split once; the bound keeps
+#: hostile names from holding memory
+@lru_cache(maxsize=8192)
 def split_display_name(name: str) -> NameParts:
     """'Jane from Acme' -> (jane, acme); 'Jane Doe (Acme Inc.)' -> (jane doe, acme);
     'Acme' -> ('', acme) when the name looks like an organisation; 'Jane Doe' -> (jane doe, '')."""
@@ -173,6 +176,7 @@ def _fold_org(s: str) -> str:
     return _WS.sub("", f)  # "Bright Loop" and "Brightloop" are one organisation
 
 
+@lru_cache(maxsize=8192)
 def org_name_keys(name: str) -> frozenset[str]:
     """The keys an organisation's name is indexed and looked up by: folded without legal and generic
     suffixes ("Cobalt AI" -> "cobalt") and with all its words joined ("cobaltai", which is how the

@@ -120,17 +120,40 @@ def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> t
         return None
     index = _domain_index(tools)
     best: tuple[int, int] | None = None
-    for host in hosts:  # the host itself and what follows each "." in it
-        for suffix in _suffixes(host):
-            for place in index.get(suffix, ()):
-                if best is None or place < best:
-                    best = place
+    for host in hosts:
+        place = _place_of(host, index)
+        if place is not None and (best is None or place < best):
+            best = place
     if best is None:
         return None
     t = tools[best[0]]
     domain = t.domains[best[1]]
     host = next(h for h in hosts if _matches(h, domain))
     return t, f"tracking/link host {host}"
+
+
+#: the tools' index a memo is for, and host -> its first (tool, domain) place in that index
+_PLACES: tuple[dict[str, list[tuple[int, int]]] | None, dict[str, tuple[int, int] | None]] = (None, {})
+
+
+def _place_of(host: str, index: dict[str, list[tuple[int, int]]]) -> tuple[int, int] | None:
+    """The first (tool index, domain index) whose domain is the host or what follows a "." in it;
+    remembered per host (the same hosts come in message after message)."""
+    global _PLACES
+    of, memo = _PLACES
+    if of is not index:
+        _PLACES = (index, memo := {})
+    elif host in memo:
+        return memo[host]
+    best: tuple[int, int] | None = None
+    for suffix in _suffixes(host):
+        for place in index.get(suffix, ()):
+            if best is None or place < best:
+                best = place
+    if len(memo) >= 50_000:
+        memo.clear()
+    memo[host] = best
+    return best
 
 
 def _suffixes(host: str) -> Iterator[str]:

@@ -382,9 +382,12 @@ _TRANSPORT_FIELDS = (
     "status", "x-status", "x-keywords", "x-uid", "x-imap", "x-imapbase", "content-length", "lines",
     "x-mozilla-status", "x-mozilla-status2",
 )
-# one unfolded field a line (after _FOLD): a transport field's whole line
-_TRANSPORT = re.compile(rb"^(?:" + "|".join(_TRANSPORT_FIELDS).encode() + rb")[ \t]*:[^\n]*(?:\n|\Z)",
-                        re.IGNORECASE | re.MULTILINE)
+# one unfolded field a line (after _FOLD): a transport field's line with the line end before it
+# (the header is searched with a "\n" put in front: a search for "\n" is a fast scan, where "^" in
+# multi-line mode is a test at every byte)
+_TRANSPORT = re.compile(rb"\n(?=[" + "".join(sorted({f[0] for f in _TRANSPORT_FIELDS})).encode()
+                        + rb"])(?:" + "|".join(_TRANSPORT_FIELDS).encode() + rb")[ \t]*:[^\n]*",
+                        re.IGNORECASE)
 _FOLD = re.compile(rb"\n[ \t]+")
 
 
@@ -399,7 +402,7 @@ def content_hash(header: bytes, body: bytes = b"", size: int | None = None) -> s
     body have different hashes. Linear in the header's length (a few regular-expression passes).
     """
     text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    text = _TRANSPORT.sub(b"", _FOLD.sub(b" ", text)).strip(b"\n")
+    text = _TRANSPORT.sub(b"", b"\n" + _FOLD.sub(b" ", text)).strip(b"\n")
     body_size = size - len(header) if size is not None and size >= len(header) else -1
     digest = hashlib.sha256(text)
     digest.update(b"\n\n%d\n" % body_size)
@@ -451,10 +454,33 @@ _EMAIL_PARSER: Any = object()
 _HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")
 
 
+#: a Message-ID field, searched for in the header with "\n" put in front: a search for "\n" is a
+#: fast scan, where "^" in multi-line mode is a test at every byte
+_MID_FIELD = re.compile(rb"\nmessage-id:", re.IGNORECASE)
+#: the rest of a field: its first line and the continuation lines
+_FIELD_REST = re.compile(rb"[^\n]*(?:\n[ \t][^\n]*)*")
+#: the line end before a line that ends the header for email.feedparser (a line that is not a
+#: field, a continuation or "From ")
+_HEADER_END = re.compile(rb"\n(?!From |[\041-\071\073-\176]*:|[\t ])")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 def _ascii_message_id(header: bytes) -> str | None:
     """The raw value of the first Message-ID field of an ASCII header block, exactly as
     email.parser.BytesHeaderParser (compat32) gives it: the same lines (split at CR, LF or CRLF),
-    the same end of the header, the same malformed lines skipped."""
+    the same end of the header, the same malformed lines skipped (up to the whitespace that
+    message_id_of folds).
+
+    Where every line ends in LF or CRLF (what IMAP servers send), three searches: the first
+    Message-ID field, a line before it that ends the header, the field's continuation lines."""
+    if _LONE_CR.search(header) is None:
+        text = b"\n" + header
+        found = _MID_FIELD.search(text)
+        if found is None or _HEADER_END.search(text, 0, found.start()) is not None:
+            return None
+        rest = _FIELD_REST.match(text, found.end())
+        assert rest is not None  # it matches the empty string
+        return rest.group().decode("ascii")
     value: list[str] | None = None
     current = ""
     for line in io.StringIO(header.decode("ascii"), newline=""):

@@ -21,6 +21,7 @@ from .client import (
     search_term,
 )
 from .folders import ImapFolders
+from .wire import uid_fetch
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class ImapFetch(ImapFolders):
         ]
         for chunk in _chunks(uids, batch):
             with self._command("UID FETCH") as client:
-                response = client.fetch(list(chunk), items)
+                response = uid_fetch(client, chunk, items)
             for uid in chunk:
                 message = _fetched(uid, response[uid]) if uid in response else None
                 if message is None:

@@ -14,12 +14,17 @@ from ..core.rules import MOVE
 from ..errors import ImapError
 from ..pipeline import Analysed
 from .batch import Item
+from .collect import fewer_collections
 from .client import HASH_BODY_BYTES, FolderState
 from .moves import QuarantineMoves
 from .position import Mark
 from .report import SENT_BODY_BYTES, Moved, PassReport, _chunks
 
 log = logging.getLogger(__name__)
+
+#: batches of the first run being analysed while the oldest is decided: with two queued, the
+#: workers still have one when deciding and the next FETCH take the deciding process a while
+ANALYSED_AHEAD = 2
 
 
 class HistoryLearning(QuarantineMoves):
@@ -58,7 +63,7 @@ class HistoryLearning(QuarantineMoves):
         uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
         pending = iter(sent_items)
         nxt = next(pending, None)
-        # the next batch is analysed (in worker processes) while this one is fetched and decided
+        # the next batches are analysed (in worker processes) while this one is fetched and decided
         ahead: deque[tuple[list[Item], Callable[[], list[Analysed]]]] = deque()
 
         def decide_oldest() -> None:
@@ -78,7 +83,7 @@ class HistoryLearning(QuarantineMoves):
                 nxt = next(pending, None)
             items.sort(key=lambda it: it.when)
             ahead.append(self._start_analysis(items))
-            if len(ahead) > 1:
+            if len(ahead) > ANALYSED_AHEAD:
                 decide_oldest()
                 if stop():
                     return False
@@ -172,6 +177,11 @@ class HistoryLearning(QuarantineMoves):
         """Decide and act on the existing mail of folder (default: the watched folder) from the
         last `days` (default window_days), merged by date with Sent so that contacts count as they
         did then. Messages mailguard moved before are left alone. Folder state is not changed."""
+        with fewer_collections():
+            return self._apply_history(folder, days, stop)
+
+    def _apply_history(self, folder: str | None, days: int | None,
+                       stop: Callable[[], bool]) -> PassReport:
         report = PassReport(self.name, dry_run=self.dry_run)
         before = self.pipeline.counts["new_contacts"]
         self._check_can_move()

@@ -56,6 +56,7 @@ from ..errors import MailguardError
 from ..pipeline import Pipeline
 from ..scan import make_policy
 from ..store import Store
+from .collect import fewer_collections
 from .history import HistoryLearning
 from .report import SENT_BODY_BYTES, SYNC_TAG, Checkpoint, Moved, PassReport, _chunks
 from .session import AccountConfig
@@ -100,6 +101,10 @@ class AccountSync(HistoryLearning):
 
     def run_pass(self, stop: Callable[[], bool] = lambda: False) -> PassReport:
         """Reconcile, learn from new Sent mail, act on new mail of the watched folder."""
+        with fewer_collections():
+            return self._run_pass(stop)
+
+    def _run_pass(self, stop: Callable[[], bool]) -> PassReport:
         self._refresh_pipeline()
         report = PassReport(self.name, dry_run=self.dry_run)
         before = self.pipeline.counts["new_contacts"]
