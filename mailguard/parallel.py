@@ -310,6 +310,25 @@ def map_chunks(fn: Callable[[list[bytes]], list[Any]], raws: Iterable[bytes],
         yield pending.popleft().result()
 
 
+def submit_chunks(fn: Callable[[list[Any]], Any], items: Sequence[Any], model: PromoModel | None,
+                  workers: int | None = None) -> Iterator[Any]:
+    """``fn`` over CHUNK ``items`` at a time (the chunks of :func:`map_chunks`), every chunk handed
+    to the shared pool now, results in order as they are asked for. For items that are small
+    whatever the messages' size (spans: the workers read the bytes), so nothing holds memory while
+    the caller lists its next source. Below MIN_PARALLEL items, or with one worker, the chunks are
+    run in-process when their results are asked for."""
+    n = resolve_workers(workers)
+    chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    if n <= 1 or len(items) < MIN_PARALLEL:
+        def in_process() -> Iterator[Any]:
+            _init_worker(model)
+            yield from map(fn, chunks)
+        return in_process()
+    pool = pool_for(model, n)
+    futures = [pool.submit(fn, c) for c in chunks]
+    return (f.result() for f in futures)
+
+
 def _chunks(raws: Iterable[bytes]) -> Iterator[list[bytes]]:
     chunk: list[bytes] = []
     for raw in raws:

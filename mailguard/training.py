@@ -182,35 +182,57 @@ def score_sources(paths: Iterable[Path | str], model: classify.PromoModel, *, wo
     the number of messages without features. Parsed, extracted and scored in ``workers``
     processes, SCORE_BLOCK messages at a time from the start of each source: the same numbers
     with any number of workers. ``on_total`` and ``progress`` as for :func:`load_examples`."""
-    from .parallel import _probs_chunk, _probs_spans_chunk, map_chunks
+    return start_scoring(paths, model, workers=workers, config=config)(progress=progress, on_total=on_total)
 
-    parts: list[np.ndarray] = []
-    bad = 0
+
+def start_scoring(paths: Iterable[Path | str], model: classify.PromoModel, *, workers: int | None = None,
+                  config: Any = None) -> Callable[..., tuple[np.ndarray, int]]:
+    """Start :func:`score_sources`: the sources that can be located (files, mbox) are listed now
+    and all their chunks handed to the workers at once, so that they score while the caller
+    lists the next sources (or starts scoring other ones); the others (IMAP, Maildir) are read
+    when the result is asked for. Returns ``collect(progress=None, on_total=None)``, which gives
+    what :func:`score_sources` gives."""
+    from .parallel import _probs_chunk, _probs_spans_chunk, map_chunks, submit_chunks
+
+    paths = list(paths)
+    started: list[tuple[list[str], int, Iterator[Any]] | None] = []
     for p in paths:
         located = _located(p)
         if located is None:
-            total, messages = open_messages(p, config)
-            results = ((probs, []) for probs in map_chunks(_probs_chunk, (raw for _, raw in messages),
-                                                          model, workers, total=total))
-        else:  # the workers read the files: the bytes never pass through this process
+            started.append(None)
+        else:
             refs, spans = located
-            total = len(spans)
-            results = map_chunks(_probs_spans_chunk, spans, model, workers, total=total)
-        if on_total:
-            on_total(total)
-        done = 0
-        for probs, errors in results:
-            lost = np.zeros(len(probs), dtype=bool)
-            for i, why in errors:  # as open_messages: said, and left out
-                log.warning("cannot read %s: %s", refs[done + i], why)
-                lost[i] = True
-            ok = ~np.isnan(probs[:, 0])
-            bad += int((~ok & ~lost).sum())
-            parts.append(probs[ok])
-            done += len(probs)
-            if progress:
-                progress(len(probs))
-    return (np.concatenate(parts) if parts else np.zeros((0, classify.N_CLASSES))), bad
+            started.append((refs, len(spans), submit_chunks(_probs_spans_chunk, spans, model, workers)))
+
+    def collect(progress: Callable[[int], None] | None = None,
+                on_total: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
+        parts: list[np.ndarray] = []
+        bad = 0
+        for p, begun in zip(paths, started):
+            if begun is None:
+                total, messages = open_messages(p, config)
+                refs: list[str] = []
+                results: Iterator[Any] = ((probs, []) for probs in map_chunks(
+                    _probs_chunk, (raw for _, raw in messages), model, workers, total=total))
+            else:  # the workers read the files: the bytes never pass through this process
+                refs, total, results = begun
+            if on_total:
+                on_total(total)
+            done = 0
+            for probs, errors in results:
+                lost = np.zeros(len(probs), dtype=bool)
+                for i, why in errors:  # as open_messages: said, and left out
+                    log.warning("cannot read %s: %s", refs[done + i], why)
+                    lost[i] = True
+                ok = ~np.isnan(probs[:, 0])
+                bad += int((~ok & ~lost).sum())
+                parts.append(probs[ok])
+                done += len(probs)
+                if progress:
+                    progress(len(probs))
+        return (np.concatenate(parts) if parts else np.zeros((0, classify.N_CLASSES))), bad
+
+    return collect
 
 
 def _located(spec: str | Path) -> tuple[list[str], list[Any]] | None:

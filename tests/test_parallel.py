@@ -116,3 +116,33 @@ def test_decisions_do_not_depend_on_the_process_or_its_hash_seed(tmp_path):
     assert len(rows) == len(msgs)
     news = [r for r in rows if r["sender"] == "news@acme.io"][-1]
     assert sum("gmail.com's signature" in why for why in news["reasons"]) == 4
+
+
+def test_evaluate_hands_every_label_to_the_workers_first_and_scores_the_same(home, tmp_path, capsys):
+    """evaluate lists all its sources and hands their chunks to the pool before reading a result
+    (the workers score the promotional mail while the personal mail is listed); the scores, and
+    so the metrics, are the same byte for byte with one worker or two."""
+    from mailguard.training import score_sources, start_scoring
+
+    model = models_io.load()
+    promo, mine = tmp_path / "promo", tmp_path / "mine"
+    promo.mkdir()
+    mine.mkdir()
+    for i in range(150):
+        (promo / f"{i:03d}.eml").write_bytes(newsletter(f"Shop {i} <hi@shop{i}.example>", to=ME, when=day(i % 30)))
+        (mine / f"{i:03d}.eml").write_bytes(personal(f"P {i} <p{i}@acme{i}.io>", when=day(i % 30)))
+    (mine / "999.eml").write_bytes(b"not\x00 a message")
+    collect_promo = start_scoring([promo], model, workers=2)
+    collect_mine = start_scoring([mine], model, workers=2)
+    assert parallel._POOL is not None  # the chunks went to the pool before any result was read
+    got = [collect_promo(), collect_mine()]
+    want = [score_sources([d], model, workers=1) for d in (promo, mine)]
+    for (p2, bad2), (p1, bad1) in zip(got, want):
+        assert p2.shape == p1.shape and p2.tobytes() == p1.tobytes() and bad2 == bad1
+    assert got[0][0].shape[0] == 150 and got[1][0].shape[0] == 150
+    outs = []
+    for workers in (1, 2):
+        assert main(["evaluate", "--promo", str(promo), "--personal", str(mine), "--format", "json",
+                     "--workers", str(workers)]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and json.loads(outs[0])["n_promo"] == 150

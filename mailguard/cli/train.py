@@ -111,13 +111,13 @@ def _read(label_name: str, label: int, sources: list[str], cfg: Config, workers:
         sources, label, workers=workers, config=cfg, **kw))
 
 
-def _score(label_name: str, sources: list[str], model: classify.PromoModel, cfg: Config,
-           workers: int | None, progress: Progress) -> tuple[Any, int]:
-    """The model's probabilities of the messages of ``sources`` (scored in the workers)."""
-    from ..training import score_sources
+def _start_scores(sources: list[str], model: classify.PromoModel, cfg: Config,
+                  workers: int | None) -> Callable[..., tuple[Any, int]]:
+    """Start scoring the messages of ``sources`` in the workers (:func:`training.start_scoring`);
+    the function returned collects the probabilities."""
+    from ..training import start_scoring
 
-    return _with_progress(label_name, progress, lambda **kw: score_sources(
-        sources, model, workers=workers, config=cfg, **kw))
+    return start_scoring(sources, model, workers=workers, config=cfg)
 
 
 def _review_labels(include: bool, cfg: Config) -> tuple[list[Example], int, str]:
@@ -294,11 +294,15 @@ def evaluate_cmd(
     probs: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     unreadable = 0
+    # every label's files are handed to the workers before the first result is read: they score
+    # the promotional mail while this process lists the personal mail
+    started = [(name, label, _start_scores(sources, promo_model, cfg, n))
+               for name, label, sources in (("promo", classify.PROMOTIONAL, promo),
+                                            ("transactional", classify.TRANSACTIONAL, transactional or []),
+                                            ("personal", classify.PERSONAL, personal))]
     with _progress(err, err.is_terminal and fmt == EvalFormat.table) as progress:
-        for name, label, sources in (("promo", classify.PROMOTIONAL, promo),
-                                     ("transactional", classify.TRANSACTIONAL, transactional or []),
-                                     ("personal", classify.PERSONAL, personal)):
-            p, bad = _score(name, sources, promo_model, cfg, n, progress)
+        for name, label, collect in started:
+            p, bad = _with_progress(name, progress, collect)
             probs.append(p)
             labels.append(np.full(len(p), label))
             unreadable += bad
