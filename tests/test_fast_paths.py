@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mailguard.imap.client import HASH_BODY_BYTES, content_hash, message_id_of
@@ -456,3 +456,98 @@ def test_forward_mark_is_found_where_the_pattern_alone_finds_it(text, shift):
     for t in (text, "y" * (features.FWD_CHARS - 25 - shift) + "\n" + text):
         m = features._FWD_MARK.search(t, 0, features.FWD_CHARS)
         assert features._own_words(msg, t) == (None if m is None else t[:m.start()])
+
+
+# The patterns and str.translate the substring tests of features replaced (the oracles).
+_UNSUB_PATTERN = re.compile(r"unsubscribe|opt[- ]?out|manage (?:your )?(?:preferences|subscription)|"
+                            r"email preferences|no longer wish to receive|remove (?:me|yourself) from")
+_PLAIN_DIGIT_MASK = str.maketrans({c: ("0" if c.isdigit() else " ") for c in map(chr, range(128))})
+
+
+def plain_tracking_number(low: str) -> bool:
+    """features._tracking_number as it was: the digits masked with str.translate."""
+    from mailguard.core.features import _TRACKING
+
+    if "1z" not in low and "000000000" not in low.translate(_PLAIN_DIGIT_MASK):
+        return False
+    return _TRACKING.search(low) is not None
+
+
+def plain_diff_text(sample: str) -> bool:
+    """features._diff_text as it was: one substring test per mark."""
+    from mailguard.core.features import DIFF_MARKS
+
+    return sum(map(sample.__contains__, DIFF_MARKS)) >= 2
+
+
+UNSUB_PIECES = st.sampled_from(["unsubscribe", "unsub", "opt", "opt-", "opt ", "out", "optout", "manage ",
+                                "manage", "your ", "preferences", "subscription", "email ", "no longer wish to ",
+                                "receive", "remove ", "me", "yourself", " from", " ", "-", "x", "é", "ſ"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(UNSUB_PIECES, max_size=14).map("".join))
+@example("to remove yourself from this list")
+@example("manage your subscription")
+@example("opt-ou opt out")
+def test_unsubscribe_phrases_are_what_the_pattern_matched(low):
+    from mailguard.core.features import _unsubscribe_text
+
+    assert _unsubscribe_text(low) == (_UNSUB_PATTERN.search(low) is not None)
+
+
+def test_unsubscribe_phrases_are_every_string_of_the_pattern():
+    from mailguard.core.features import UNSUBSCRIBE_PHRASES
+
+    assert all(_UNSUB_PATTERN.fullmatch(p) for p in UNSUBSCRIBE_PHRASES)
+    assert len(set(UNSUBSCRIBE_PHRASES)) == 12  # 1 + 3 (opt out) + 4 (manage) + 1 + 1 + 2 (remove)
+
+
+DIGIT_PIECES = st.sampled_from(["1", "12345", "123456789", "0000", "1z", "1Z", "z", "ab", "cd", " ", "-",
+                                "٣", "٣٣٣٣٣٣٣٣٣٣٣٣", "é", "\ud800", "ß", "\n", "x" * 5, "1234567890123"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(DIGIT_PIECES, max_size=16).map("".join))
+@example("12345é6789 ٣٣٣٣٣٣٣٣٣٣٣٣")  # no nine ASCII digits in a row: no pattern, though it would match
+@example("12345\ud8006789 ٣٣٣٣٣٣٣٣٣٣٣٣")
+@example("parcel 123456789012")
+def test_tracking_number_is_the_str_translate_check(low):
+    from mailguard.core.features import _tracking_number
+
+    assert _tracking_number(low) == plain_tracking_number(low)
+
+
+DIFF_PIECES = st.sampled_from(["\n", "\r\n", "diff --git", "+++ ", "@@ -", "Index: ", "Modified Files:",
+                               "Added Files:", "Revision: ", "commit ", "Build ", "build ", "Test ", "FAILED",
+                               "PASSED", "x", " ", "\nBuil", "+++", "é"])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(DIFF_PIECES, max_size=16).map("".join))
+def test_diff_text_is_one_test_per_mark(sample):
+    from mailguard.core.features import _diff_text
+
+    assert _diff_text("\n" + sample) == plain_diff_text("\n" + sample)
+
+
+def test_diff_marks_allow_one_pattern():
+    """What _diff_text relies on: each mark is "\\n" and text without one, none starts another."""
+    from mailguard.core.features import DIFF_MARKS
+
+    assert all(m[0] == "\n" and "\n" not in m[1:] for m in DIFF_MARKS)
+    assert not [(a, b) for a in DIFF_MARKS for b in DIFF_MARKS if a != b and b.startswith(a)]
+
+
+def test_unsubscribe_tracking_and_diff_on_real_mail():
+    from mailguard.core.features import _diff_text, _tracking_number, _unsubscribe_text
+
+    found = [0, 0, 0]
+    for raw in _real_messages():
+        msg = parse_message(raw)
+        for text in (msg.text, msg.html, msg.subject):
+            low = text[:20000].lower()
+            unsub, track, diff = _UNSUB_PATTERN.search(low) is not None, plain_tracking_number(low), plain_diff_text(text)
+            assert (_unsubscribe_text(low), _tracking_number(low), _diff_text(text)) == (unsub, track, diff)
+            found = [f + v for f, v in zip(found, (unsub, track, diff))]
+    assert min(found) >= 3, found  # each check met real mail where it is true, not only false
