@@ -461,9 +461,11 @@ def _looks_like_message(head: bytes) -> bool:
     first = head.split(b"\n", 1)[0]
     if not _HEADER_LINE.match(first):
         return False
-    end = min((i for i in (head.find(b"\n\n"), head.find(b"\r\n\r\n")) if i >= 0),
-              default=len(head))
-    return bool(_MAIL_HEADER.search(head[:end]))
+    # the first such header, if no blank line ends the header lines before it: the blank lines
+    # are looked for only up to there, not through the whole head
+    m = _MAIL_HEADER.search(head)
+    return (m is not None and head.find(b"\n\n", 0, m.end() + 1) < 0
+            and head.find(b"\r\n\r\n", 0, m.end() + 3) < 0)
 
 
 def _looks_like_mbox(head: bytes) -> bool:

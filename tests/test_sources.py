@@ -5,6 +5,8 @@ import pickle
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailguard.errors import SourceError
 from mailguard.sources import in_date_order, iter_messages, open_source
@@ -336,3 +338,46 @@ def test_reading_a_head_gives_what_open_and_read_n_give(tmp_path):
                 assert _read_head(p, n) == f.read(n)
     with pytest.raises(OSError):
         _read_head(tmp_path, SNIFF_BYTES)  # a folder, as open().read() fails on it
+
+
+def _plain_looks_like_message(head: bytes) -> bool:
+    """sources._looks_like_message as it was: the header block cut at the first blank line, then
+    searched for a header every message has."""
+    from mailguard.sources import _HEADER_LINE, _MAIL_HEADER
+
+    head = head.lstrip(b"\r\n")
+    if not _HEADER_LINE.match(head.split(b"\n", 1)[0]):
+        return False
+    end = min((i for i in (head.find(b"\n\n"), head.find(b"\r\n\r\n")) if i >= 0), default=len(head))
+    return bool(_MAIL_HEADER.search(head[:end]))
+
+
+_HEAD_PIECES = [b"From: a@b\n", b"from:", b"Subject: x", b"X-A: 1\n", b"\n", b"\r\n", b"\r", b"\n\n",
+                b"\r\n\r\n", b"To:", b"Date: d\r\n", b"body", b" ", b":", b"From ", b"x", b"\t",
+                b"DKIM-Signature:", b"received:"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_HEAD_PIECES), max_size=12).map(b"".join))
+def test_message_sniffing_is_the_plain_check(head: bytes) -> None:
+    """_looks_like_message looks for the blank line only up to the first mail header: the same
+    answer as cutting the head at the first blank line (blank lines just before, inside and after
+    a header)."""
+    from mailguard.sources import _looks_like_message
+
+    assert _looks_like_message(head) == _plain_looks_like_message(head)
+
+
+def test_message_sniffing_is_the_plain_check_on_files() -> None:
+    from pathlib import Path
+
+    from mailguard.sources import _looks_like_message
+
+    for head in (b"X-A: 1\n\nFrom: a\n", b"X-A: 1\r\n\r\nFrom: a\r\n", b"X-A: 1\nFrom:\n\n", b"X-A: 1\nFrom\n\n:",
+                 b"X-A: 1\r\nFrom:\r\n\r\n", b"X-A: 1\n\r\n\r\nTo:", b"X-A: 1\nTo:", b"X-A: 1\nTo\r\n\r\n:"):
+        assert _looks_like_message(head) == _plain_looks_like_message(head), head
+    root = Path(__file__).resolve().parent
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc")[:3000]
+    heads = [p.read_bytes()[:2048] for p in files]
+    assert sum(map(_plain_looks_like_message, heads)) >= 50 and not all(map(_plain_looks_like_message, heads))
+    assert list(map(_looks_like_message, heads)) == list(map(_plain_looks_like_message, heads))
