@@ -126,3 +126,19 @@ def test_word_rows_are_the_rows_of_tokens_on_real_mail():
         assert got.indptr.tolist() == want.indptr.tolist()
         assert got.indices.tolist() == want.indices.tolist()
         assert got.data.tobytes() == want.data.tobytes()
+
+
+def test_rows_of_a_batch_too_large_for_32_bit_keys_are_feature_hashers():
+    """_counted sorts (row, bucket) keys as 32-bit integers while they fit (scoring blocks) and as
+    64-bit ones past that (training on many messages): both give FeatureHasher's rows."""
+    rng = random.Random(3)
+    words = [b"w%d" % i for i in range(500)] + [b"__esp__", "naïve".encode()]
+    n_docs = 2**31 // N + 5  # keys up to n_docs * N: past 2**31
+    docs = [[rng.choice(words) for _ in range(rng.randrange(0, 4))] for _ in range(n_docs)]
+    want = sp.csr_matrix(HASHER.transform(zip(d, repeat(1)) for d in docs))
+    for batch in (docs, docs[:64]):
+        rows = vectorize.hash_rows(batch, N)
+        part = want[:len(batch)]
+        assert rows.indptr.tolist() == part.indptr.tolist()
+        assert rows.indices.tolist() == part.indices.tolist()
+        assert rows.data.tobytes() == part.data.tobytes()
