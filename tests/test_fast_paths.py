@@ -551,3 +551,30 @@ def test_unsubscribe_tracking_and_diff_on_real_mail():
             assert (_unsubscribe_text(low), _tracking_number(low), _diff_text(text)) == (unsub, track, diff)
             found = [f + v for f, v in zip(found, (unsub, track, diff))]
     assert min(found) >= 3, found  # each check met real mail where it is true, not only false
+
+
+#: html_to_text's style/script/head pattern as it was (the lazy scan): the oracle of _STYLE
+_LAZY_STYLE = re.compile(r"<(style|script|head)\b.*?(?:</\1\s*>|(?=<\1\b))", re.S | re.I)
+STYLE_PIECES = st.sampled_from(["<style>", "<STYLE x>", "</style>", "</style >", "</ style>", "<style", "<styles>",
+                                "<script>", "</script\n>", "<head>", "</head>", "<Head", "<ſtyle>", "</ſtyle>",
+                                "<", ">", "/", "p{}", "x", " ", "\n", "<p>", "<!-- -->", "é", "K"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(STYLE_PIECES, max_size=14).map("".join))
+@example("<style>a<b</style>c")
+@example("<style>a<style>b</STYLE >c<ſtyle>d</style>e")
+@example("<script>x</scripts><script>y")
+def test_style_blocks_are_what_the_lazy_pattern_found(html):
+    from mailguard.core.features import _STYLE
+
+    assert _STYLE.sub(" ", html) == _LAZY_STYLE.sub(" ", html)
+
+
+def test_style_blocks_on_real_mail():
+    from mailguard.core.features import _STYLE
+
+    htmls = [m.html for m in map(parse_message, _real_messages()) if m.html]
+    assert sum(bool(_LAZY_STYLE.search(h)) for h in htmls) >= 10  # real style blocks, not only none
+    for h in htmls:
+        assert _STYLE.sub(" ", h) == _LAZY_STYLE.sub(" ", h)

@@ -87,7 +87,9 @@ TEXT_CHARS = 4000
 _TAG = re.compile(r"<[^>]*>", re.S)
 # Hostile HTML ("<img <img <img ...", "<script>" never closed) must not make these quadratic: a
 # block that is not closed ends where the next one of its kind opens, and a tag does not span a "<".
-_STYLE = re.compile(r"<(style|script|head)\b.*?(?:</\1\s*>|(?=<\1\b))", re.S | re.I)
+# The block's content is what the lazy ".*?(?:</\1\s*>|(?=<\1\b))" matched, read a run without "<"
+# at a time (both ends start with "<"): the same matches, without trying both ends at every character.
+_STYLE = re.compile(r"<(style|script|head)\b(?:[^<]++|<(?!/\1\s*>|\1\b))*+(?:</\1\s*>|(?=<\1\b))", re.S | re.I)
 _LINK = re.compile(r"""<a\b[^<>]*href\s*=\s*["']?https?://""", re.I)
 _PIXEL = re.compile(
     r"""<img\b[^<>]*(?:width\s*=\s*["']?[01]["'\s>/]|height\s*=\s*["']?[01]["'\s>/]|"""
