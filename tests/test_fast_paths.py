@@ -578,3 +578,34 @@ def test_style_blocks_on_real_mail():
     assert sum(bool(_LAZY_STYLE.search(h)) for h in htmls) >= 10  # real style blocks, not only none
     for h in htmls:
         assert _STYLE.sub(" ", h) == _LAZY_STYLE.sub(" ", h)
+
+
+def plain_understood(msg, text):
+    """features._understood as it was at first: str.translate and str.isalpha over every character."""
+    from mailguard.core.features import _UNDECODED
+
+    sample = text[:4000]
+    stripped = sample.strip()
+    if len(stripped) < 3 and not msg.subject.strip():
+        return "empty message"
+    if not stripped:
+        return "" if msg.subject.strip() and msg.n_attachments else "no body text"
+    if (len(sample) - len(sample.translate(_UNDECODED))) / len(sample) > 0.05:
+        return "the body does not decode as text"
+    if len(stripped) > 40 and sum(map(str.isalpha, sample)) / len(sample) < 0.3:
+        return "the body is not language"
+    return ""
+
+
+UNDERSTOOD_PIECES = st.sampled_from(["word ", "é", "日本", "\ufffd", "\x85", "\x9f", "\x01", "\x7f", "\ud800",
+                                     "\udfff", "😀", "Ⅻ", "٣", "½", "ß", " ", "\n", "12 ", "== ", "a" * 30])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(UNDERSTOOD_PIECES, max_size=30).map("".join))
+def test_understood_is_the_per_character_count(text):
+    from mailguard.core.features import _understood
+
+    msg = replace(BASE, subject="s", n_attachments=0)
+    assert _understood(msg, text) == plain_understood(msg, text)
+    assert _understood(msg, text * 40) == plain_understood(msg, text * 40)  # past the 4000-character sample

@@ -357,7 +357,7 @@ def _own_words(msg: ParsedMessage, text: str) -> str | None:
 _UNDECODED = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), *range(0x7f, 0xa0), 0xfffd]}
 _UNDECODED_ASCII = bytes(c for c in _UNDECODED if c < 128)
 _UNDECODED_OTHER = frozenset(chr(c) for c in _UNDECODED if c >= 128)
-_NON_ASCII = re.compile("[^\x00-\x7f]")
+_ASCII_BYTES = bytes(range(128))
 
 
 def _understood(msg: ParsedMessage, text: str) -> str:
@@ -374,7 +374,9 @@ def _understood(msg: ParsedMessage, text: str) -> str:
     bad = len(b) - len(b.translate(None, _UNDECODED_ASCII))
     letters = len(b) - len(b.translate(None, _ASCII_LETTERS))
     if not sample.isascii():
-        others = _NON_ASCII.findall(sample)
+        # the other characters: their UTF-8 bytes are all >= 0x80, so the bytes left once the
+        # ASCII ones are deleted decode to them, in order (at C speed, unlike a pattern's findall)
+        others = b.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
         bad += sum(map(_UNDECODED_OTHER.__contains__, others))
         letters += sum(map(str.isalpha, others))
     if bad / len(sample) > 0.05:
