@@ -297,11 +297,52 @@ def _diff_text(sample: str) -> bool:
     return len(set(_DIFF_MARK.findall(sample))) >= 2
 
 
-def _calls_to_action(low: str) -> int:
+def _has_border(p: str) -> bool:
+    """Whether ``p`` has a proper prefix that is also its suffix (so its occurrences can overlap)."""
+    return any(p[:k] == p[-k:] for k in range(1, len(p)))
+
+
+def _key_positions(key: str, phrases: tuple[str, ...]) -> tuple[bool, tuple[str, ...]] | None:
+    """How the phrases of a group can be counted at the occurrences of its key: (True, the rest
+    of each phrase after the key) when they all start with it, (False, what comes before it) when
+    they all end with it; None if that count could differ from the sum of ``str.count``: a phrase
+    whose occurrences can overlap (str.count counts those once), or two phrases that can occur
+    at the same key (one rest the start, or the end, of another)."""
+    if any(map(_has_border, phrases)) or len(set(phrases)) < len(phrases):
+        return None
+    if all(p.startswith(key) for p in phrases):
+        rests = tuple(p[len(key):] for p in phrases)
+        if not any(a != b and b.startswith(a) for a in rests for b in rests):
+            return True, rests
+    if all(p.endswith(key) for p in phrases):
+        rests = tuple(p[:len(p) - len(key)] for p in phrases)
+        if not any(a != b and b.endswith(a) for a in rests for b in rests):
+            return False, rests
+    return None
+
+
+_CTA_GROUPS = tuple((key, phrases, _key_positions(key, phrases)) for key, phrases in CALLS_TO_ACTION.items())
+
+
+def _calls_to_action(low: str, groups: tuple[tuple[str, tuple[str, ...], tuple[bool, tuple[str, ...]] | None], ...]
+                     = _CTA_GROUPS) -> int:
+    """Occurrences of CALLS_TO_ACTION phrases (the sum of str.count of each). Where a group allows
+    it (see _key_positions), each occurrence of the key is looked at once (a phrase starts or ends
+    there, or not) instead of a count of each phrase through the whole text."""
     n = 0
-    for key, phrases in CALLS_TO_ACTION.items():
-        if key in low:
+    find = low.find
+    for key, phrases, at_key in groups:
+        i = find(key)
+        if i < 0:
+            continue
+        if at_key is None:
             n += sum(low.count(p) for p in phrases)
+            continue
+        after, rests = at_key
+        while i >= 0:
+            if low.startswith(rests, i + len(key)) if after else low.endswith(rests, 0, i):
+                n += 1
+            i = find(key, i + 1)
     return n
 
 
