@@ -656,3 +656,18 @@ def test_the_call_to_action_groups_are_mostly_counted_at_their_key():
     at_key = {k for k, _, how in _CTA_GROUPS if how is not None}
     assert {"click", " now", "offer", " today"} <= at_key  # the frequent groups
     assert "obligation" not in at_key  # "no obligation" can overlap itself ("...obligatio|n|o obligation")
+
+
+ORDER_PIECES = st.sampled_from(["order", "orders", "xorder", "order ", "#", "no.", "nr ", "number", "n°", ":",
+                                "12", "345", "-", "a", "ab-", " ", "bestellung", "commande", "pedido",
+                                "zamówienie", "zamówi", "é", "_"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(ORDER_PIECES, max_size=14).map("".join))
+@example("xorder #12345")  # no word boundary before the word: no match, also where tried at it
+@example("reorder 123 order #4567")
+def test_order_reference_is_the_pattern_searched(low):
+    from mailguard.core.features import _ORDER_REF, _order_reference
+
+    assert _order_reference(low) == (_ORDER_REF.search(low) is not None)

@@ -324,6 +324,19 @@ def _key_positions(key: str, phrases: tuple[str, ...]) -> tuple[bool, tuple[str,
 _CTA_GROUPS = tuple((key, phrases, _key_positions(key, phrases)) for key, phrases in CALLS_TO_ACTION.items())
 
 
+def _order_reference(low: str) -> bool:
+    """Whether _ORDER_REF matches lower-cased text: tried only where one of _ORDER_WORDS occurs
+    (a match starts with one), not at every character."""
+    find = low.find
+    for w in _ORDER_WORDS:
+        i = find(w)
+        while i >= 0:
+            if _ORDER_REF.match(low, i) is not None:  # \b still sees the character before i
+                return True
+            i = find(w, i + 1)
+    return False
+
+
 def _calls_to_action(low: str, groups: tuple[tuple[str, tuple[str, ...], tuple[bool, tuple[str, ...]] | None], ...]
                      = _CTA_GROUPS) -> int:
     """Occurrences of CALLS_TO_ACTION phrases (the sum of str.count of each). Where a group allows
@@ -626,7 +639,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
         float(_SUBJECT_NUMBER.search(msg.subject[:300]) is not None),
         _log(sum(map(notice_low.__contains__, DELIVERY_WORDS))),
         float(_tracking_number(notice_low)),
-        float(any(map(notice_low.__contains__, _ORDER_WORDS)) and _ORDER_REF.search(notice_low) is not None),
+        float(_order_reference(notice_low)),
     )
 
     signals: list[str] = []
