@@ -195,6 +195,8 @@ def one_pass(home: Path, model) -> tuple[float, object]:
 
             profiler = cProfile.Profile()
         cpu0 = time.process_time(), workers_cpu()
+        sched0 = schedstat(os.getpid()), workers_sched()
+        server0 = server_cpu()
         t0 = time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -205,6 +207,11 @@ def one_pass(home: Path, model) -> tuple[float, object]:
             profiler.dump_stats(PROFILE["path"])
             PROFILE["done"] = True
         one_pass.cpu = (time.process_time() - cpu0[0], workers_cpu() - cpu0[1])  # type: ignore[attr-defined]
+        main_s, pool_s = schedstat(os.getpid()), workers_sched()
+        one_pass.server_cpu = server_cpu() - server0  # type: ignore[attr-defined]
+        one_pass.sched = (took, [b - a for a, b in zip(sched0[0], main_s)],  # type: ignore[attr-defined]
+                          {pid: [b - a for a, b in zip(sched0[1].get(pid, (0.0, 0.0)), v)]
+                           for pid, v in pool_s.items()})
         pipeline.finish()
     return took, report
 
@@ -222,6 +229,60 @@ def workers_cpu() -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+#: the Dovecot of the benchmark (its master process's descendants: imap, imap-login, auth...)
+SERVER: dict[str, object] = {}
+
+
+def server_cpu() -> float:
+    """CPU seconds (user + system) used so far by the live processes of the benchmark's Dovecot."""
+    process = getattr(SERVER.get("server"), "_process", None)
+    if process is None:
+        return 0.0
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    ours = {process.pid}
+    for _ in range(4):  # master -> imap, imap-login, auth... (a few levels at most)
+        ours |= {pid for pid, ppid in parents.items() if ppid in ours}
+    return sum(ticks.get(pid, 0) for pid in ours) / os.sysconf("SC_CLK_TCK")
+
+
+def schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of a process's main thread so far
+    (/proc/PID/schedstat); the rest of the wall-clock time it was blocked (socket, pipe, lock)."""
+    try:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except OSError:
+        return 0.0, 0.0
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def workers_sched() -> dict[int, tuple[float, float]]:
+    """:func:`schedstat` of each worker process of mailguard.parallel."""
+    from mailguard import parallel
+
+    pool = parallel._POOL[2] if parallel._POOL is not None else None
+    return {pid: schedstat(pid) for pid in list(getattr(pool, "_processes", None) or ())}
+
+
+def idle_line(took: float, main: list[float], workers: dict[int, list[float]]) -> str:
+    """Where the wall-clock time of a pass went: each process on a CPU, waiting for a CPU (a
+    loaded machine), blocked (waiting for the server, the workers or the deciding process)."""
+    def part(name: str, on: float, queued: float) -> str:
+        return f"{name} {on:.2f}/{queued:.2f}/{max(took - on - queued, 0.0):.2f}"
+    parts = [part("deciding", *main)] + [part(f"worker{i}", *v) for i, v in
+                                         enumerate(workers.values(), 1)]
+    return "   seconds on a CPU / waiting for a CPU / blocked: " + ", ".join(parts)
 
 
 def raw_fetch(server, user: str, uids: list[int] | None = None) -> tuple[float, int, list[bytes]]:
@@ -302,6 +363,7 @@ def main() -> int:
     scratch.chmod(0o755)  # Dovecot's mail user must reach the server directory inside
     server = dovecot.DovecotServer(scratch / "dovecot")
     server.start()
+    SERVER["server"] = server
     print(f"mailguard IMAP benchmark: Dovecot on {server.host}:{server.port}, mail from {mail.source}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}")
     try:
@@ -329,6 +391,8 @@ def _first_sync_and_processing(args, server, mail: Mail, model, scratch: Path) -
     main_cpu, pool_cpu = one_pass.cpu  # type: ignore[attr-defined]
     print(f"   CPU per message: {main_cpu / n * 1e6:,.0f} us in the deciding process (fetch, link, learn, "
           f"record), {pool_cpu / n * 1e6:,.0f} us in the worker processes (parse, features, score)")
+    print(f"   and {one_pass.server_cpu / n * 1e6:,.0f} us in Dovecot (on the same cores)")  # type: ignore[attr-defined]
+    print(idle_line(*one_pass.sched))  # type: ignore[attr-defined]
     peer_t, peer_n, raws = raw_fetch(server, user)
     print(f"   peer, imapclient FETCH of the same {peer_n} INBOX messages (same items, no processing): "
           f"{peer_t:.2f} s = {peer_n / peer_t:,.0f} msgs/s")

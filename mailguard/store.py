@@ -204,6 +204,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX IF NOT EXISTS ui_decisions_linked ON decisions(linked_contact)
         """,
     ),
+    (
+        21,
+        # decisions(message_id) had two indexes (decisions_message of migration 1 and
+        # decisions_message_id of migration 10): every saved decision updated both
+        """
+        DROP INDEX IF EXISTS decisions_message
+        """,
+    ),
 ]
 
 

@@ -134,3 +134,26 @@ def test_history_alone_learns_the_first_run_and_moves_nothing(dovecot, imap_user
         assert history.mark(sent).learned_until is not None
         assert {"jane@acme.io", "tom@dataflow.io"} <= {c.email for c in history.store.load_contacts()}
     assert snapshot(dovecot, imap_user) == before
+
+
+def test_history_stopped_between_batches_resumes_each_message_learned_once(dovecot, imap_user,
+                                                                           home, model):
+    # batches of one: when the first run stops, the next batches' FETCH is on its way and two
+    # are analysed ahead; the connection stays usable and the next run learns the rest once
+    write_config(home, dovecot, imap_user, imap="batch_size = 1")
+    seed_history(dovecot, imap_user)
+    before = snapshot(dovecot, imap_user)
+    with part(HistoryLearning, home, model) as history:
+        watch, sent, _ = history.folders()
+        report = PassReport(history.name)
+        assert history._first_run(watch, sent, report, lambda: True) is False
+        assert report.learned == 1 and history.mark(watch).learned_until is None
+        imap = history.account._client._imap  # no command left waiting for its answer
+        assert imap.tagged_commands == {}
+        again = PassReport(history.name)
+        assert history._first_run(watch, sent, again, lambda: False) is True
+        refs = [r[0] for r in history.store.execute("SELECT ref FROM decisions")]
+        assert len(refs) == len(set(refs)) == 1 + again.learned  # each message decided once
+        inbox = [r for r in refs if r.startswith(f"imap:{history.name}/{watch}/")]
+        assert len(inbox) == len(dovecot.flags(imap_user))  # every INBOX message of the window
+    assert snapshot(dovecot, imap_user) == before

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -93,6 +94,14 @@ class BatchDecisions(FolderPositions):
     def _fetch(self, folder: str, state: FolderState, uids: Sequence[int], body: int) -> list[Item]:
         return [Item(folder, state.uidvalidity, m, _date_of(m))
                 for m in self.account.fetch(uids, max_body_bytes=body, batch=self.acct.batch_size)]
+
+    def _fetch_ahead(self, folder: str, state: FolderState, chunks: Iterable[Sequence[int]],
+                     body: int) -> Iterator[list[Item]]:
+        """:meth:`_fetch` of each chunk, the next chunk's FETCH on its way while the caller works
+        on this one (see ``ImapAccount.fetch_ahead``: close it when stopping early)."""
+        with closing(self.account.fetch_ahead(chunks, max_body_bytes=body)) as fetched:
+            for msgs in fetched:
+                yield [Item(folder, state.uidvalidity, m, _date_of(m)) for m in msgs]
 
     # -- deciding
 

@@ -4,8 +4,11 @@ them without setting \\Seen, and finding a message by its Message-ID (and conten
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
+from typing import Any
+
+from ..errors import ImapError
 
 from .client import (
     HASH_BODY_BYTES,
@@ -21,7 +24,7 @@ from .client import (
     search_term,
 )
 from .folders import ImapFolders
-from .wire import uid_fetch
+from .wire import finish_uid_fetch, start_uid_fetch, uid_fetch
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +74,65 @@ class ImapFetch(ImapFolders):
         self._require_selected()
         return self._fetch_batches(wanted, max_body_bytes, batch)
 
+    def fetch_ahead(self, chunks: Iterable[Sequence[int]], max_body_bytes: int = 65536
+                    ) -> Iterator[list[FetchedMessage]]:
+        """:meth:`fetch` of each chunk of UIDs in turn, one list per chunk (an empty chunk gives
+        an empty list), one command per chunk. The FETCH of the next chunk is sent before the
+        messages of this one are handed over: the server reads and sends them while the caller
+        works on these. Nothing else may be sent on the connection until the iterator is done or
+        closed (closing reads the answer still on its way)."""
+        if max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be >= 1, not {max_body_bytes}")
+        self._require_selected()
+        return self._fetch_ahead(iter(chunks), _fetch_items(max_body_bytes))
+
+    def _fetch_ahead(self, chunks: Iterator[Sequence[int]], items: list[str]
+                     ) -> Iterator[list[FetchedMessage]]:
+        def send(chunk: Sequence[int]) -> tuple[list[int], bytes | None]:
+            uids = sorted(set(chunk))
+            if not uids:
+                return uids, None
+            with self._command("UID FETCH") as client:
+                return uids, start_uid_fetch(client, uids, items)
+
+        def answer(uids: list[int], tag: bytes | None) -> dict[int, dict[bytes, Any]]:
+            if tag is None:
+                return {}
+            with self._command("UID FETCH") as client:
+                return finish_uid_fetch(client, tag, uids)
+
+        pending: tuple[list[int], bytes | None] | None = None
+        try:
+            first = next(chunks, None)
+            pending = None if first is None else send(first)
+            while pending is not None:
+                uids, tag = pending
+                pending = None
+                response = answer(uids, tag)
+                following = next(chunks, None)
+                if following is not None:
+                    pending = send(following)
+                yield self._messages(uids, response)
+        finally:
+            if pending is not None and pending[1] is not None and self._client is not None:
+                try:  # the caller stopped early: the answer in flight is read and dropped
+                    answer(*pending)
+                except ImapError as exc:
+                    log.warning("reading the answer to a FETCH no longer wanted failed: %s", exc)
+
+    def _messages(self, uids: list[int], response: dict[int, dict[bytes, Any]]
+                  ) -> list[FetchedMessage]:
+        out = []
+        for uid in uids:
+            message = _fetched(uid, response[uid]) if uid in response else None
+            if message is None:
+                log.debug("message %d is gone from %s; skipped", uid, self._selected)
+                continue
+            out.append(message)
+        return out
+
     def _fetch_batches(self, uids: list[int], max_body_bytes: int, batch: int) -> Iterator[FetchedMessage]:
-        items = [
-            "BODY.PEEK[HEADER]",
-            f"BODY.PEEK[TEXT]<0.{max_body_bytes}>",
-            "RFC822.SIZE",
-            "FLAGS",
-            "INTERNALDATE",
-        ]
+        items = _fetch_items(max_body_bytes)
         for chunk in _chunks(uids, batch):
             with self._command("UID FETCH") as client:
                 response = uid_fetch(client, chunk, items)
@@ -125,3 +179,10 @@ class ImapFetch(ImapFolders):
             if previous is not None and previous != folder and self._client is not None:
                 self.select(previous, readonly=previous_readonly)
         return sorted(found)
+
+
+def _fetch_items(max_body_bytes: int) -> list[str]:
+    """What a FETCH of messages asks for: the header, the start of the body, size, flags and
+    INTERNALDATE."""
+    return ["BODY.PEEK[HEADER]", f"BODY.PEEK[TEXT]<0.{max_body_bytes}>", "RFC822.SIZE", "FLAGS",
+            "INTERNALDATE"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
 from ..core.rules import MOVE
@@ -71,22 +72,26 @@ class HistoryLearning(QuarantineMoves):
             self._decide(items, learn_only=True, report=report, analysed=analysed)
             report.learned += len(items)
 
-        for chunk in _chunks(uids, self.acct.batch_size):
+        def fresh(chunk: Sequence[int]) -> list[int]:
             done = self._decided_uids(watch, st.uidvalidity, chunk)  # an interrupted first run
-            fresh = [u for u in chunk if u not in done]
-            items = self._fetch(watch, st, fresh, self.acct.max_body_bytes) if fresh else []
-            if not items:
-                continue
-            upto = max(it.when for it in items)
-            while nxt is not None and nxt.when <= upto:
-                items.append(nxt)
-                nxt = next(pending, None)
-            items.sort(key=lambda it: it.when)
-            ahead.append(self._start_analysis(items))
-            if len(ahead) > ANALYSED_AHEAD:
-                decide_oldest()
-                if stop():
-                    return False
+            return [u for u in chunk if u not in done]
+
+        # the FETCH of the next batch is on its way while this one is handed over and decided
+        with closing(self._fetch_ahead(watch, st, map(fresh, _chunks(uids, self.acct.batch_size)),
+                                       self.acct.max_body_bytes)) as fetched:
+            for items in fetched:
+                if not items:
+                    continue
+                upto = max(it.when for it in items)
+                while nxt is not None and nxt.when <= upto:
+                    items.append(nxt)
+                    nxt = next(pending, None)
+                items.sort(key=lambda it: it.when)
+                ahead.append(self._start_analysis(items))
+                if len(ahead) > ANALYSED_AHEAD:
+                    decide_oldest()
+                    if stop():
+                        return False
         while ahead:
             decide_oldest()
             if stop():

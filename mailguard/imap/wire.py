@@ -34,7 +34,7 @@ from imapclient.fixed_offset import FixedOffset
 from imapclient.imapclient import join_message_ids, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response
 
-__all__ = ["parse_fetch", "uid_fetch"]
+__all__ = ["finish_uid_fetch", "parse_fetch", "start_uid_fetch", "uid_fetch"]
 
 #: one untagged FETCH line as imaplib's Untagged_status takes it ("* <n> FETCH <data>"); any other
 #: form imaplib reads as FETCH data too goes the long way (:func:`_other_response`)
@@ -47,8 +47,22 @@ def uid_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]
     the UIDs asked for."""
     if not uids:
         return {}
+    return finish_uid_fetch(client, start_uid_fetch(client, uids, items), uids)
+
+
+def start_uid_fetch(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> bytes:
+    """Send the UID FETCH of :func:`uid_fetch` (uids not empty) and return its tag, without
+    reading the answer: the server prepares it while the caller works on something else. Read it
+    with :func:`finish_uid_fetch` before any other command is sent."""
     imap = client._imap
-    tag = imap._command("UID", "FETCH", join_message_ids(uids), seq_to_parenstr_upper(items))
+    return imap._command("UID", "FETCH", join_message_ids(uids), seq_to_parenstr_upper(items))
+
+
+def finish_uid_fetch(client: IMAPClient, tag: bytes, uids: Sequence[int]
+                     ) -> dict[int, dict[bytes, Any]]:
+    """The answer to the UID FETCH :func:`start_uid_fetch` sent as ``tag``, as :func:`uid_fetch`
+    gives it."""
+    imap = client._imap
     imap._check_bye()  # as imaplib's _command_complete
     try:
         typ, data, records = _read_answer(imap, tag)
