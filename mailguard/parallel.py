@@ -180,9 +180,9 @@ def warm(model: PromoModel | None, workers: int) -> None:
 # -- batches -------------------------------------------------------------------------------
 
 
-def _split(raws: Sequence[bytes]) -> list[list[bytes]]:
-    """Chunks of CHUNK messages (the last one shorter), the same for any number of workers."""
-    return [list(raws[i:i + CHUNK]) for i in range(0, len(raws), CHUNK)]
+def _split(items: Sequence[Any]) -> list[list[Any]]:
+    """Chunks of CHUNK messages or spans (the last one shorter), the same for any number of workers."""
+    return [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
 
 
 def submit(raws: Sequence[bytes], model: PromoModel, workers: int | None = None
@@ -241,8 +241,7 @@ def submit_spans(spans: Sequence[Span], model: PromoModel, workers: int | None =
         done = analyse(raws, model)
         return lambda: (done, errors)
     pool = pool_for(model, n)
-    futures: list[Future] = [pool.submit(_analyse_spans_chunk, list(spans[i:i + CHUNK]))
-                             for i in range(0, len(spans), CHUNK)]
+    futures: list[Future] = [pool.submit(_analyse_spans_chunk, c) for c in _split(spans)]
 
     def result() -> tuple[list[Analysed], list[tuple[int, str]]]:
         out: list[Analysed] = []
@@ -318,7 +317,7 @@ def submit_chunks(fn: Callable[[list[Any]], Any], items: Sequence[Any], model: P
     the caller lists its next source. Below MIN_PARALLEL items, or with one worker, the chunks are
     run in-process when their results are asked for."""
     n = resolve_workers(workers)
-    chunks = [list(items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    chunks = _split(items)
     if n <= 1 or len(items) < MIN_PARALLEL:
         def in_process() -> Iterator[Any]:
             _init_worker(model)

@@ -613,6 +613,19 @@ def test_understood_is_the_per_character_count(text):
     assert _understood(msg, text * 40) == plain_understood(msg, text * 40)  # past the 4000-character sample
 
 
+def test_understood_is_the_per_character_count_on_chosen_texts():
+    from mailguard.core.features import _understood
+
+    msg = parse_message(b"From: a@b.example\r\nSubject: s\r\n\r\nx\r\n")
+    texts = ["Hello there, this is a perfectly normal message with words in it.",
+             "1234567890 " * 10, "\x01\x02\x03 some words here to read and more and more text",
+             "ab\x7f\x7f\x7f" * 20, "naïve café déjà vu " * 5, "\ufffd" * 10 + "words " * 20,
+             "\x85\x90 control c1 " * 10, "== -- ## " * 10 + "a", "日本語のテキスト" * 10, "",
+             "lone \ud800 surrogate and some words to make it long enough " * 3, "Ⅻ ½ ² ٣ " * 20]
+    for t in texts:
+        assert _understood(msg, t) == plain_understood(msg, t), t
+
+
 def plain_calls_to_action(low, groups):
     """features._calls_to_action as it was: each phrase counted (str.count) where its key is."""
     return sum(sum(low.count(p) for p in phrases) for key, phrases in groups.items() if key in low)
