@@ -8,6 +8,7 @@ LinkedIn connection whose address LinkedIn did not export.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -28,10 +29,10 @@ CONNECTIONS = (
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    out = Path(argv[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dir", type=Path, help="folder to write inbox.mbox and Connections.csv into")
+    out = parser.parse_args(argv).dir
     out.mkdir(parents=True, exist_ok=True)
     write_inbox(out, inbox_messages() + [
         newsletter("Brightloop <hello@brightloop.ai>", when=day(12), esp="mailchimp",
