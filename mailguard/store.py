@@ -212,6 +212,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         DROP INDEX IF EXISTS decisions_message
         """,
     ),
+    (
+        22,
+        # earlier_links (every batch, for each sender) read every decision of a sender through
+        # decisions_sender to find the few linked on medium or strong evidence: an index of only
+        # those. ui_decisions_linked held a NULL for each of the many unlinked decisions; the UI
+        # asks it for given contacts only (linked_contact IN (...)), which implies NOT NULL.
+        """
+        CREATE INDEX IF NOT EXISTS decisions_earlier_link ON decisions(sender, id)
+            WHERE link_strength IN ('strong', 'medium') AND linked_contact IS NOT NULL;
+        DROP INDEX IF EXISTS ui_decisions_linked;
+        CREATE INDEX ui_decisions_linked ON decisions(linked_contact) WHERE linked_contact IS NOT NULL
+        """,
+    ),
 ]
 
 

@@ -684,3 +684,55 @@ def test_order_reference_is_the_pattern_searched(low):
     from mailguard.core.features import _ORDER_REF, _order_reference
 
     assert _order_reference(low) == (_ORDER_REF.search(low) is not None)
+
+
+def plain_signature_block(text, name=""):
+    """signature_block as it was: every line of the tail folded and compared."""
+    from mailguard.core.identity import SIG_LINES, SIG_CHARS, _SIG_MARK, _fold, own_text
+
+    tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
+    start = None
+    for i, line in enumerate(tail):
+        if _SIG_MARK.match(line.strip()[:40]):
+            start = i
+    if start is None and name.strip():
+        full = _fold(name)
+        first = full.split()[0] if full else ""
+        for i, line in enumerate(tail):
+            f = _fold(line[:80])
+            if f and (f == full or f == first or (len(full) > 3 and f.startswith(full + " "))):
+                start = i
+    if start is None:
+        return ""
+    return "\n".join(tail[start:start + SIG_LINES + 1])[:SIG_CHARS]
+
+
+SIG_PIECES = st.sampled_from(
+    ["\n", "\r\n", "\r", "\x0b", "\x1c", "\x85", "\u2028", " ", "\t", ">", "> ", "-- ", "--", "Best,",
+     "cheers", "Jane", "jane", "JANE DOE", "Jané", "Doe", "J.", "Dr", "Acme", "x", "é", "ſ", "K",
+     "wrote:", "On Mon, Jane wrote:", "From: a@b.c", "from:", "-----Original Message-----",
+     "Begin forwarded message:", "Am 1. Mai schrieb X:", "Le 2 mai, X a écrit :", "a ecrit:",
+     "message transferé", "Weitergeleitete Nachricht", "www.acme.io", "jane@acme.io", "Sent from my"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(SIG_PIECES, st.text(max_size=4)), max_size=50).map("".join),
+       st.sampled_from(["", "Jane", "Jane Doe", "jane doe (Acme)", "José", "J", "Dr. Jane Doe",
+                        "  ", "Acme Team", "x"]))
+def test_signature_block_is_the_line_by_line_search(text, name):
+    from mailguard.core.identity import signature_block
+
+    assert signature_block(text, name) == plain_signature_block(text, name)
+
+
+def test_signature_block_on_real_mail():
+    from mailguard.core.identity import signature_block
+
+    found = 0
+    for raw in _real_messages():
+        msg = parse_message(raw)
+        name = msg.sender.name if msg.sender else ""
+        got = signature_block(msg.text or "", name)
+        assert got == plain_signature_block(msg.text or "", name)
+        found += bool(got)
+    assert found >= 100  # real signature blocks, not only empty ones

@@ -48,3 +48,31 @@ def test_a_database_with_both_message_id_indexes_is_migrated_and_keeps_its_rows(
             "EXPLAIN QUERY PLAN SELECT sender FROM decisions WHERE message_id IN (?, ?)",
             ("<m@x>", "<n@x>")))
         assert "USING INDEX decisions_message_id" in plan
+
+
+def test_earlier_links_read_only_the_linked_decisions_index(tmp_path):
+    """earlier_links runs for every batch: it must not read every decision of a sender."""
+    with Store(tmp_path / DB_NAME) as store:
+        store.execute("""INSERT INTO decisions (message_id, sender, action, decided_at, linked_contact,
+                             link_kind, link_strength, date) VALUES
+                         ('<1@x>', 'a@b.example', 'keep', 'now', NULL, NULL, NULL, '2026-01-01'),
+                         ('<2@x>', 'a@b.example', 'move', 'now', 'c@d.example', 'org', 'strong', '2026-01-02'),
+                         ('<3@x>', 'a@b.example', 'keep', 'now', 'c@d.example', 'name', 'weak', '2026-01-03'),
+                         ('<4@x>', 'e@b.example', 'keep', 'now', 'f@d.example', 'org', 'medium', '2026-01-04')""")
+        assert store.earlier_links(["a@b.example", "e@b.example", "z@b.example"]) == {
+            "a@b.example": ("c@d.example", "by org on 2026-01-02", "org"),
+            "e@b.example": ("f@d.example", "by org on 2026-01-04", "org")}
+        assert store.earlier_link("a@b.example") == ("c@d.example", "by org on 2026-01-02", "org")
+        for sql, n in (("""SELECT sender, linked_contact, link_kind, date, id FROM decisions
+                           WHERE link_strength IN ('strong', 'medium') AND linked_contact IS NOT NULL
+                             AND sender IN (?, ?)""", 2),
+                       ("""SELECT linked_contact, link_kind, date FROM decisions WHERE sender = ?
+                           AND link_strength IN ('strong', 'medium') AND linked_contact IS NOT NULL
+                           ORDER BY id LIMIT 1""", 1)):
+            plan = " ".join(str(r[3]) for r in store.execute("EXPLAIN QUERY PLAN " + sql, ("a",) * n))
+            assert "USING INDEX decisions_earlier_link" in plan, plan
+        # the UI's lookups by linked contact keep an index (of the linked decisions only)
+        plan = " ".join(str(r[3]) for r in store.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM decisions WHERE linked_contact IN (?, ?)", ("a", "b")))
+        assert "USING INDEX ui_decisions_linked" in plan, plan
+        assert len(store.decisions_about(contacts=["c@d.example"])) == 2

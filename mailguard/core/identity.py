@@ -254,8 +254,7 @@ def signature_block(text: str, name: str = "") -> str:
     """The signature block of the sender's own text: from the last ``--`` line or sign-off
     ("Best,", "Cheers") among the last lines, or else from a line that is the sender's name
     (``name``, or its first word); at most SIG_LINES lines; '' when there is none."""
-    lines = own_text(text).rstrip().splitlines()
-    tail = lines[-(SIG_LINES + 8):]
+    tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
     start = None
     for i, line in enumerate(tail):
         if _SIG_MARK.match(line.strip()[:40]):
@@ -263,7 +262,11 @@ def signature_block(text: str, name: str = "") -> str:
     if start is None and name.strip():
         full = _fold(name)
         first = full.split()[0] if full else ""
-        for i, line in enumerate(tail):
+        for i, line in enumerate(tail if full else ()):
+            # an ASCII line folds to its lower-cased letters and digits: one without the first
+            # name's cannot fold to it (nor to the full name, which starts with it)
+            if line.isascii() and first not in line[:80].lower():
+                continue
             f = _fold(line[:80])
             if f and (f == full or f == first or (len(full) > 3 and f.startswith(full + " "))):
                 start = i
