@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,22 @@ MIN_PARALLEL = 64
 CHUNK = SCORE_BLOCK
 #: Most workers by default (each holds the model and parses; more than the cores only costs memory).
 MAX_DEFAULT_WORKERS = 8
+#: Added to the workers' nice value: the process that hands them work and decides in order (the
+#: IMAP connection, the state database) comes first when they compete for the cores, so that it
+#: never holds them up; the workers take whatever is left (and yield to the user's programs).
+#: MAILGUARD_WORKER_NICE sets another (0: the same priority as the deciding process).
+WORKER_NICE = 10
+
+
+def worker_nice(env: Mapping[str, str] | None = None) -> int:
+    """WORKER_NICE, or MAILGUARD_WORKER_NICE when it is a whole number from 0 to 19."""
+    value = (os.environ if env is None else env).get("MAILGUARD_WORKER_NICE", "").strip()
+    if value.isdigit() and int(value) <= 19:
+        return int(value)
+    if value:
+        log.warning("MAILGUARD_WORKER_NICE=%r is not a whole number from 0 to 19: using %d",
+                    value[:20], WORKER_NICE)
+    return WORKER_NICE
 
 
 def default_workers() -> int:
@@ -58,6 +74,18 @@ _MODEL: PromoModel | None = None
 
 
 def _init_worker(model: PromoModel | None) -> None:
+    """A pool worker's start: a lower priority (WORKER_NICE), then :func:`_hold`."""
+    nice = worker_nice()
+    if nice:
+        try:
+            os.nice(nice)
+        except (AttributeError, OSError) as exc:  # no nice() here, or not allowed: run as is
+            log.debug("worker %d keeps its priority: %s", os.getpid(), exc)
+    _hold(model)
+
+
+def _hold(model: PromoModel | None) -> None:
+    """Keep the model for the chunk functions (in a worker, or in-process) and load what they need."""
     global _MODEL
     _MODEL = model
     from .core.identity import registrable_domain
@@ -296,7 +324,7 @@ def map_chunks(fn: Callable[[list[bytes]], list[Any]], raws: Iterable[bytes],
     chunks = _chunks(raws)
     if n <= 1 or (total is not None and total < MIN_PARALLEL):
         if fn is not _features_chunk:
-            _init_worker(model)
+            _hold(model)
         yield from map(fn, chunks)
         return
     pool = pool_for(model, n)
@@ -320,7 +348,7 @@ def submit_chunks(fn: Callable[[list[Any]], Any], items: Sequence[Any], model: P
     chunks = _split(items)
     if n <= 1 or len(items) < MIN_PARALLEL:
         def in_process() -> Iterator[Any]:
-            _init_worker(model)
+            _hold(model)
             yield from map(fn, chunks)
         return in_process()
     pool = pool_for(model, n)

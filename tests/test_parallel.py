@@ -146,3 +146,39 @@ def test_evaluate_hands_every_label_to_the_workers_first_and_scores_the_same(hom
                      "--workers", str(workers)]) == 0
         outs.append(capsys.readouterr().out)
     assert outs[0] == outs[1] and json.loads(outs[0])["n_promo"] == 150
+
+
+def _nice(pid: int) -> int:
+    """A process's nice value (field 19 of /proc/PID/stat)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_workers_run_at_a_lower_priority_than_the_deciding_process(home):
+    import os
+
+    model = models_io.load()
+    parallel.warm(model, 2)
+    pids = list(parallel._POOL[2]._processes)
+    assert len(pids) == 2
+    mine = _nice(os.getpid())
+    assert [_nice(p) for p in pids] == [min(mine + parallel.WORKER_NICE, 19)] * 2
+    # in-process chunks (one worker) never lower the caller's own priority
+    list(parallel.map_chunks(parallel._features_chunk, [personal("Jane <jane@acme.io>")], model, workers=1))
+    list(parallel.submit_chunks(parallel._probs_chunk, [personal("Jane <jane@acme.io>")], model, workers=1))
+    assert _nice(os.getpid()) == mine
+
+
+def test_worker_priority_from_the_environment():
+    assert parallel.worker_nice({}) == parallel.WORKER_NICE == 10
+    assert parallel.worker_nice({"MAILGUARD_WORKER_NICE": "0"}) == 0
+    assert parallel.worker_nice({"MAILGUARD_WORKER_NICE": " 19 "}) == 19
+    for bad in ("20", "-5", "ten", "1.5"):
+        assert parallel.worker_nice({"MAILGUARD_WORKER_NICE": bad}) == parallel.WORKER_NICE
+
+
+def test_workers_keep_the_priority_asked_for(home, monkeypatch):
+    import os
+
+    monkeypatch.setenv("MAILGUARD_WORKER_NICE", "0")
+    parallel.warm(models_io.load(), 2)
+    assert {_nice(p) for p in parallel._POOL[2]._processes} == {_nice(os.getpid())}
