@@ -73,9 +73,9 @@ def resolve_workers(workers: int | None) -> int:
 _MODEL: PromoModel | None = None
 
 
-def _init_worker(model: PromoModel | None) -> None:
-    """A pool worker's start: a lower priority (WORKER_NICE), then :func:`_hold`."""
-    nice = worker_nice()
+def _init_worker(model: PromoModel | None, nice: int = 0) -> None:
+    """A pool worker's start: a lower priority (``nice`` more: :func:`worker_nice` of the process
+    that starts the pool, whose environment a fork server's workers do not see), then :func:`_hold`."""
     if nice:
         try:
             os.nice(nice)
@@ -181,7 +181,7 @@ def pool_for(model: PromoModel | None, workers: int) -> ProcessPoolExecutor:
             registrable_domain("warm.example.co.uk")
             gc.freeze()
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(model,))
+                                   initargs=(model, worker_nice()))
         _POOL = (workers, model, pool)
         return pool
 

@@ -153,15 +153,26 @@ def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
+def _worker_nices(expected_workers: int = 2) -> dict[int, int]:
+    """{pid: nice} of each worker, as each reports it from a task (so after its start-up): a fork
+    server starts workers one by one as tasks arrive, so tasks are sent until each has answered."""
+    pool = parallel._POOL[2]
+    seen: dict[int, int] = {}
+    for _ in range(200):
+        for pid in pool.map(parallel._ready, range(32)):
+            seen[pid] = _nice(pid)
+        if len(seen) == expected_workers:
+            return seen
+    raise AssertionError(f"only {len(seen)} of {expected_workers} workers answered")
+
+
 def test_workers_run_at_a_lower_priority_than_the_deciding_process(home):
     import os
 
     model = models_io.load()
     parallel.warm(model, 2)
-    pids = list(parallel._POOL[2]._processes)
-    assert len(pids) == 2
     mine = _nice(os.getpid())
-    assert [_nice(p) for p in pids] == [min(mine + parallel.WORKER_NICE, 19)] * 2
+    assert list(_worker_nices().values()) == [min(mine + parallel.WORKER_NICE, 19)] * 2
     # in-process chunks (one worker) never lower the caller's own priority
     list(parallel.map_chunks(parallel._features_chunk, [personal("Jane <jane@acme.io>")], model, workers=1))
     list(parallel.submit_chunks(parallel._probs_chunk, [personal("Jane <jane@acme.io>")], model, workers=1))
@@ -176,9 +187,32 @@ def test_worker_priority_from_the_environment():
         assert parallel.worker_nice({"MAILGUARD_WORKER_NICE": bad}) == parallel.WORKER_NICE
 
 
-def test_workers_keep_the_priority_asked_for(home, monkeypatch):
+@pytest.fixture(params=["fork", "forkserver"])
+def start_method(request):
+    """The pool started from a process with one thread (fork) or with another thread alive (a
+    daemon's: fork server, whose workers do not see this process's environment)."""
+    import threading
+
+    release = threading.Event()
+    thread = None
+    if request.param == "forkserver":
+        thread = threading.Thread(target=release.wait, daemon=True)
+        thread.start()
+    yield request.param
+    release.set()
+    if thread is not None:
+        thread.join()
+
+
+def test_workers_keep_the_priority_asked_for(home, monkeypatch, start_method):
     import os
 
+    mine = _nice(os.getpid())
     monkeypatch.setenv("MAILGUARD_WORKER_NICE", "0")
+    assert parallel._context().get_start_method() == start_method
     parallel.warm(models_io.load(), 2)
-    assert {_nice(p) for p in parallel._POOL[2]._processes} == {_nice(os.getpid())}
+    assert set(_worker_nices().values()) == {mine}
+    parallel.shutdown()
+    monkeypatch.setenv("MAILGUARD_WORKER_NICE", "3")
+    parallel.warm(models_io.load(), 2)
+    assert set(_worker_nices().values()) == {min(mine + 3, 19)}
