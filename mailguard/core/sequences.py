@@ -93,14 +93,13 @@ MAX_LINKS = 400
 
 
 def link_hosts(msg: ParsedMessage) -> Iterable[str]:
-    """Hosts of the links and images of a message (bounded; linear)."""
-    body = (msg.html[:60000] + " " + msg.text[:20000]).lower()
-    for n, m in enumerate(_HOST.finditer(body)):
-        if n >= MAX_LINKS:
-            return
-        host = m.group(1).partition("_")[0]
-        if host:
-            yield host.strip(".")
+    """Hosts of the links and images of a message (bounded; linear), in the order they come: of
+    the first MAX_LINKS "://" in the first 60,000 characters of the HTML and 20,000 of the text."""
+    html, text = msg.html[:60000], msg.text[:20000]
+    if "://" not in html and "://" not in text:  # lower() never makes one, nor the " " between
+        return ()
+    found = _HOST.findall((html + " " + text).lower())
+    return [host.strip(".") for host in (h.partition("_")[0] for h in found[:MAX_LINKS]) if host]
 
 
 def _matches(host: str, domain: str) -> bool:
