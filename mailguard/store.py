@@ -1106,6 +1106,9 @@ _NOTE_SENDERS = """INSERT INTO senders (key, first_seen, last_seen, note, messag
         last_seen = max(last_seen, excluded.last_seen)"""
 
 
+_NO_TIME: Any = object()
+
+
 def _merged_notes(rows: Iterable[tuple[str, datetime, str]]
                   ) -> dict[str, list[Any]] | None:
     """key -> [first seen, last seen, note, how many] of (key, when, note) rows, keys in the order
@@ -1114,7 +1117,7 @@ def _merged_notes(rows: Iterable[tuple[str, datetime, str]]
     replaces the note only when strictly earlier, as the statement's CASE does; times compared as
     the ISO text that is stored). None when a row has no time."""
     merged: dict[str, list[Any]] = {}
-    last_when: Any = merged  # no time is this
+    last_when: Any = _NO_TIME
     iso: str | None = None
     for key, when, note in rows:
         if when is not last_when:  # the keys of one message come together, with one time
