@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import stat
@@ -22,7 +23,7 @@ from typing import Any
 from .core.contacts import Contact
 from .errors import ConfigError, StoreError
 from .permissions import check_dir
-from .core.rules import MOVE, Decision
+from .core.rules import MOVE, SCORE_NAMES, Decision
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,32 @@ _SAVE_DECISION = """INSERT INTO decisions (run_id, message_id, date, sender, sub
 
 def _decision_row(run_id: int | None, d: Decision, source: str, at: str) -> tuple[Any, ...]:
     return (run_id, d.message_id, _iso(d.date), d.sender, d.subject, d.action, d.promo_score,
-            d.linked_contact, d.link_kind, json.dumps(list(d.reasons)), d.ref, source, at,
-            d.category, d.link_strength, None if d.scores is None else json.dumps(d.scores_dict()))
+            d.linked_contact, d.link_kind, _json_texts(d.reasons), d.ref, source, at,
+            d.category, d.link_strength, None if d.scores is None else _json_scores(d))
+
+
+#: json's own string encoder (the C one): what json.dumps writes for a str with its defaults
+_JSON_STR: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+#: the JSON keys of Decision.scores_dict, in its order
+_SCORE_KEYS = tuple(_JSON_STR(name) + ": " for name in SCORE_NAMES)
+
+
+def _json_texts(texts: Sequence[Any]) -> str:
+    """json.dumps(list(texts)), written directly when every item is a str."""
+    if all(type(t) is str for t in texts):
+        return "[" + ", ".join(map(_JSON_STR, texts)) + "]"
+    return json.dumps(list(texts))
+
+
+def _json_scores(d: Decision) -> str:
+    """json.dumps(d.scores_dict()), written directly for three finite scores (json writes a float
+    with float.__repr__, and NaN or Infinity for the others)."""
+    scores = d.scores
+    if scores is not None and len(scores) == len(SCORE_NAMES):
+        rounded = [round(float(p), 4) for p in scores]
+        if all(math.isfinite(p) for p in rounded):
+            return "{" + ", ".join([k + float.__repr__(p) for k, p in zip(_SCORE_KEYS, rounded)]) + "}"
+    return json.dumps(d.scores_dict())
 
 
 def _dt(s: str | None) -> datetime | None:
@@ -505,8 +530,14 @@ class Store:
             "SELECT key, first_seen, note FROM senders WHERE key IN ({marks})", keys) if r[1]}
 
     def note_senders(self, rows: Iterable[tuple[str, datetime, str]]) -> None:
-        """:meth:`note_sender` of each (key, when, note), in order."""
-        self._executemany(_NOTE_SENDER, ((k, iso, iso, n) for k, w, n in rows for iso in (_iso(w),)))
+        """:meth:`note_sender` of each (key, when, note), in order: the rows of a key are merged
+        first (see :func:`_merged_notes`), one upsert a key."""
+        rows = list(rows)
+        merged = _merged_notes(rows)
+        if merged is None:  # a row without a time: the single-row statements say what is wrong
+            self._executemany(_NOTE_SENDER, ((k, iso, iso, n) for k, w, n in rows for iso in (_iso(w),)))
+        else:
+            self._executemany(_NOTE_SENDERS, ((k, *v) for k, v in merged.items()))
 
     def note_my_messages(self, rows: Iterable[tuple[str, datetime]]) -> None:
         """:meth:`note_my_message` of each (Message-ID, when), in order."""
@@ -1066,6 +1097,44 @@ _NOTE_SENDER = """INSERT INTO senders (key, first_seen, last_seen, note) VALUES 
         note = CASE WHEN excluded.first_seen < first_seen THEN excluded.note ELSE note END,
         first_seen = min(first_seen, excluded.first_seen),
         last_seen = max(last_seen, excluded.last_seen)"""
+
+#: _NOTE_SENDER of the rows of one key merged: (key, first seen, last seen, note, how many)
+_NOTE_SENDERS = """INSERT INTO senders (key, first_seen, last_seen, note, messages) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT(key) DO UPDATE SET messages = messages + excluded.messages,
+        note = CASE WHEN excluded.first_seen < first_seen THEN excluded.note ELSE note END,
+        first_seen = min(first_seen, excluded.first_seen),
+        last_seen = max(last_seen, excluded.last_seen)"""
+
+
+_NO_TIME: Any = object()
+
+
+def _merged_notes(rows: Iterable[tuple[str, datetime, str]]
+                  ) -> dict[str, list[Any]] | None:
+    """key -> [first seen, last seen, note, how many] of (key, when, note) rows, keys in the order
+    they first come: what _NOTE_SENDER row after row leaves in a key's row, to be applied to it
+    with _NOTE_SENDERS. Its note is that of the first row with the earliest time (a later row
+    replaces the note only when strictly earlier, as the statement's CASE does; times compared as
+    the ISO text that is stored). None when a row has no time."""
+    merged: dict[str, list[Any]] = {}
+    last_when: Any = _NO_TIME
+    iso: str | None = None
+    for key, when, note in rows:
+        if when is not last_when:  # the keys of one message come together, with one time
+            last_when, iso = when, _iso(when)
+            if iso is None:
+                return None
+        got = merged.get(key)
+        if got is None:
+            merged[key] = [iso, iso, note, 1]
+            continue
+        if iso < got[0]:  # type: ignore[operator]
+            got[0], got[2] = iso, note
+        elif iso > got[1]:  # type: ignore[operator]
+            got[1] = iso
+        got[3] += 1
+    return merged
+
 
 #: one message across scans, as review.py keys them: its Message-ID, or sender|date|subject
 _MESSAGE_KEY = ("COALESCE(NULLIF(message_id, ''), "

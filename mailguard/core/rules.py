@@ -138,6 +138,8 @@ def _probs_txt(scores: tuple[float, ...]) -> str:
 
 def matches(address: str, entries: frozenset[str]) -> str | None:
     """An allow/block entry matching an address: the address, its domain, or a parent domain."""
+    if not entries:  # no entry matches (most users have no allow or block list)
+        return None
     address = address.lower()
     if address in entries:
         return address

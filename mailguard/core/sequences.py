@@ -93,14 +93,17 @@ MAX_LINKS = 400
 
 
 def link_hosts(msg: ParsedMessage) -> Iterable[str]:
-    """Hosts of the links and images of a message (bounded; linear)."""
-    body = (msg.html[:60000] + " " + msg.text[:20000]).lower()
-    for n, m in enumerate(_HOST.finditer(body)):
-        if n >= MAX_LINKS:
-            return
-        host = m.group(1).partition("_")[0]
-        if host:
-            yield host.strip(".")
+    """Hosts of the links and images of a message (bounded; linear), in the order they come: of
+    the first MAX_LINKS "://" in the first 60,000 characters of the HTML and 20,000 of the text."""
+    html, text = msg.html[:60000], msg.text[:20000]
+    if "://" not in html and "://" not in text:  # lower() never makes one, nor the " " between
+        return ()
+    body = html + " " + text
+    if body.isascii():  # lower() maps letters to letters one for one: the same matches, lowered
+        found = [h.lower() for h in _HOST.findall(body)[:MAX_LINKS]]
+    else:
+        found = _HOST.findall(body.lower())[:MAX_LINKS]
+    return [host.strip(".") for host in (h.partition("_")[0] for h in found) if host]
 
 
 def _matches(host: str, domain: str) -> bool:
@@ -111,10 +114,11 @@ def tool_of(msg: ParsedMessage, tools: Sequence[SalesTool] = BUILTIN_TOOLS) -> t
     """(the sales-engagement tool, the mark that showed it), or None. The first tool (in table
     order) with a header on the message; else the first tool and domain with a link host that is
     that domain or under it."""
-    for t in tools:
-        for h in t.headers:
-            if h in msg.headers:
-                return t, f"header {h}"
+    if not _header_names(tools).isdisjoint(msg.headers):
+        for t in tools:
+            for h in t.headers:
+                if h in msg.headers:
+                    return t, f"header {h}"
     hosts = list(dict.fromkeys(link_hosts(msg)))  # in the order they appear: the same reason every run
     if not hosts:
         return None
@@ -162,6 +166,24 @@ def _suffixes(host: str) -> Iterator[str]:
     while i >= 0:
         yield host[i + 1:]
         i = host.find(".", i + 1)
+
+
+#: id(tools) -> (tools, the header names of every tool)
+_HEADER_NAMES: dict[int, tuple[Sequence[SalesTool], frozenset[str]]] = {}
+
+
+def _header_names(tools: Sequence[SalesTool]) -> frozenset[str]:
+    """The header names that mark any of the tools (kept for a tuple of tools, like the domain
+    index)."""
+    got = _HEADER_NAMES.get(id(tools))
+    if got is not None and got[0] is tools:
+        return got[1]
+    names = frozenset(h for t in tools for h in t.headers)
+    if isinstance(tools, tuple):
+        if len(_HEADER_NAMES) >= 64:
+            _HEADER_NAMES.clear()
+        _HEADER_NAMES[id(tools)] = (tools, names)
+    return names
 
 
 #: id(tools) -> (tools, domain -> [(tool index, domain index)])

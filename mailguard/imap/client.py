@@ -401,7 +401,10 @@ def content_hash(header: bytes, body: bytes = b"", size: int | None = None) -> s
     Two messages with the same Message-ID and a different From, Subject, Date or start of the
     body have different hashes. Linear in the header's length (a few regular-expression passes).
     """
-    text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if _LONE_CR.search(header) is None:  # every CR is a CRLF's: the same as deleting the CRs
+        text = header.translate(None, b"\r")
+    else:
+        text = header.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     text = _TRANSPORT.sub(b"", b"\n" + _FOLD.sub(b" ", text)).strip(b"\n")
     body_size = size - len(header) if size is not None and size >= len(header) else -1
     digest = hashlib.sha256(text)
