@@ -442,13 +442,19 @@ def test_quoted_lines_are_what_the_pattern_found(text, shift):
 
 FWD_PIECES = st.sampled_from(["--", "-", "---------- Forwarded message ----------", "Begin forwarded message:",
                               "BEGIN FORWARDED MESSAGE:", "begin forwarded meſſage:", "-----Original Message-----",
-                              "\n", "> ", "x", " ", "orwarded", "K", "İ"])
+                              "\n", "> ", "x", " ", "orwarded", "K", "İ", "\r", "\t", ">", "\r\n",
+                              "-- Original Message --", "--Mensaje reenviado--", "original message", "\n--",
+                              "-- Message transféré --", "weitergeleitete Nachricht -----"])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(FWD_PIECES, max_size=12).map("".join), st.integers(0, 30))
+@example("x -- original message --\n > --original message--", 0)
+@example("a\n\t>--\n-- x --\n> -- Original Message --", 0)
+@example("\r-- original message --", 0)
 def test_forward_mark_is_found_where_the_pattern_alone_finds_it(text, shift):
-    """_own_words tries _FWD_MARK only where "--" or "orwarded" is: the same forwards as always
+    """_own_words tries _FWD_MARK only at the start of a line whose first character other than
+    " \t>" starts a "--", or everywhere when "orwarded" is there: the same forwards as always
     trying it, also around the 20000th character."""
     from mailguard.core import features
 

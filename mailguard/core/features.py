@@ -395,15 +395,33 @@ def _plain_text(msg: ParsedMessage) -> str:
 
 def _own_words(msg: ParsedMessage, text: str) -> str | None:
     """:func:`forwarded_own_words` given the message's text (its HTML's when it has none)."""
-    # _FWD_MARK needs "--" or "begin forwarded message:", whose "orwarded" IGNORECASE matches only
-    # in ASCII letters: without either, the pattern is not tried at every line start
-    maybe = text.find("--", 0, FWD_CHARS) >= 0 or "orwarded" in text[:FWD_CHARS].lower()
-    m = _FWD_MARK.search(text, 0, FWD_CHARS) if maybe else None
-    if m is None:
+    at = _forward_mark(text)
+    if at < 0:
         if "message/rfc822" in msg.content_types and _FWD_SUBJECT.match(msg.subject):
             return text
         return None
-    return text[:m.start()]
+    return text[:at]
+
+
+def _forward_mark(text: str) -> int:
+    """Where _FWD_MARK.search(text, 0, FWD_CHARS) matches, or -1, trying the pattern only where it
+    can match. It needs "begin forwarded message:", whose "orwarded" IGNORECASE matches only in
+    ASCII letters, or a line that holds "--": without "orwarded" the pattern is tried only at the
+    start of each line with a "--" (each line once: linear), not at every line start."""
+    if "orwarded" in text[:FWD_CHARS].lower():
+        m = _FWD_MARK.search(text, 0, FWD_CHARS)
+        return -1 if m is None else m.start()
+    find = text.find
+    dash = find("--", 0, FWD_CHARS)
+    while dash >= 0:
+        start = text.rfind("\n", 0, dash) + 1  # where "^" (MULTILINE) matches: after a "\n"
+        if _FWD_MARK.match(text, start, FWD_CHARS) is not None:
+            return start
+        end = find("\n", dash)
+        if end < 0:
+            return -1
+        dash = find("--", end, FWD_CHARS)
+    return -1
 
 
 #: what a body that did not decode is made of: replacement characters, C0 (but tab and line ends)
