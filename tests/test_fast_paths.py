@@ -692,11 +692,27 @@ def test_order_reference_is_the_pattern_searched(low):
     assert _order_reference(low) == (_ORDER_REF.search(low) is not None)
 
 
-def plain_signature_block(text, name=""):
-    """signature_block as it was: every line of the tail folded and compared."""
-    from mailguard.core.identity import SIG_LINES, SIG_CHARS, _SIG_MARK, _fold, own_text
+def plain_own_text(text):
+    """identity.own_text as it was: _QUOTE_START tried on every line that is not quoted."""
+    from mailguard.core.identity import _QUOTE_START
 
-    tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
+    out = []
+    for line in text[:20000].splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            continue
+        if _QUOTE_START.match(stripped[:300]):
+            break
+        out.append(line)
+    return "\n".join(out)
+
+
+def plain_signature_block(text, name=""):
+    """signature_block as it was: every line of the tail folded and compared, the sign-off
+    pattern tried on every line, the own text found line by line (plain_own_text)."""
+    from mailguard.core.identity import SIG_LINES, SIG_CHARS, _SIG_MARK, _fold
+
+    tail = plain_own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
     start = None
     for i, line in enumerate(tail):
         if _SIG_MARK.match(line.strip()[:40]):
@@ -725,6 +741,8 @@ SIG_PIECES = st.sampled_from(
 @given(st.lists(st.one_of(SIG_PIECES, st.text(max_size=4)), max_size=50).map("".join),
        st.sampled_from(["", "Jane", "Jane Doe", "jane doe (Acme)", "José", "J", "Dr. Jane Doe",
                         "  ", "Acme Team", "x"]))
+@example("Hi\n\u212aind regards\nwww.acme.io", "")
+@example("Hi\n  \u017fent from my phone", "")
 def test_signature_block_is_the_line_by_line_search(text, name):
     from mailguard.core.identity import signature_block
 
@@ -732,13 +750,59 @@ def test_signature_block_is_the_line_by_line_search(text, name):
 
 
 def test_signature_block_on_real_mail():
-    from mailguard.core.identity import signature_block
+    from mailguard.core.identity import own_text, signature_block
 
-    found = 0
+    found = cut = 0
     for raw in _real_messages():
         msg = parse_message(raw)
         name = msg.sender.name if msg.sender else ""
         got = signature_block(msg.text or "", name)
         assert got == plain_signature_block(msg.text or "", name)
         found += bool(got)
+        own = own_text(msg.text)
+        assert own == plain_own_text(msg.text)
+        cut += own != "\n".join(msg.text[:20000].splitlines())
     assert found >= 100  # real signature blocks, not only empty ones
+    assert cut >= 100  # and own texts with quoted lines dropped or a quoted message cut off
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(SIG_PIECES, st.text(max_size=4)), max_size=50).map("".join), st.integers(0, 300))
+@example("x\n  on Mon, Jane wrote:\ny", 0)
+@example("\u212aind regards\n\u017fent from my phone", 0)
+def test_own_text_is_the_line_by_line_search(text, shift):
+    """own_text tries _QUOTE_START only on lines that start as the pattern can (by the first
+    character): the same own text as trying it on every line, also at the 20000th character."""
+    from mailguard.core.identity import own_text
+
+    for t in (text, "y\n" * ((20000 - shift) // 2) + text):
+        assert own_text(t) == plain_own_text(t)
+
+
+def _first_literals(pattern) -> set[int]:
+    """The characters a match of a parsed pattern (re._parser) can start with, for patterns made
+    of an anchor, groups, alternatives, repeats of at least one and literals (else an error)."""
+    from re import _constants as c
+
+    op, av = pattern[0] if pattern[0][0] is not c.AT else pattern[1]
+    if op is c.LITERAL:
+        return {av}
+    if op is c.SUBPATTERN:
+        return _first_literals(av[-1])
+    if op is c.BRANCH:
+        return set().union(*map(_first_literals, av[1]))
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+        return _first_literals(av[2])
+    raise AssertionError(f"cannot tell how {op} starts")
+
+
+def test_the_first_characters_are_all_that_can_start_a_match():
+    """_QUOTE_START_FIRST and _SIG_MARK_FIRST hold every character that IGNORECASE matches to
+    the first character of an alternative of their pattern (checked over all of Unicode)."""
+    from mailguard.core.identity import _QUOTE_START, _QUOTE_START_FIRST, _SIG_MARK, _SIG_MARK_FIRST
+
+    for rx, firsts in ((_QUOTE_START, _QUOTE_START_FIRST), (_SIG_MARK, _SIG_MARK_FIRST)):
+        starts = "".join(map(chr, _first_literals(re._parser.parse(rx.pattern, rx.flags))))
+        assert len(starts) >= 6  # the alternatives' first characters, e.g. "-" "b" "o" "a" "l" "f"
+        one = re.compile(f"[{re.escape(starts)}]", re.I)
+        assert {c for c in map(chr, range(0x110000)) if one.match(c)} == firsts

@@ -231,6 +231,10 @@ _QUOTE_START = re.compile(
     r"^(?:-{2,} ?(?:original message|forwarded message|weitergeleitete nachricht|message transf[ée]r[ée])"
     r"|begin forwarded message:|on .{0,200} wrote:$|am .{0,200} schrieb .{0,120}:$|le .{0,200} a [ée]crit ?:$"
     r"|from: .{1,200}$)", re.I)
+#: the characters a match of _QUOTE_START, or of _SIG_MARK, can start with: its alternatives' first
+#: characters and every character IGNORECASE matches to one ("K" the Kelvin sign, "ſ" long s)
+_QUOTE_START_FIRST = frozenset("-bBoOaAlLfF")
+_SIG_MARK_FIRST = frozenset("-_bBcCtTrRkKwWaAsS\u212a\u017f")
 #: the longest signature block read (lines, characters)
 SIG_LINES = 12
 SIG_CHARS = 800
@@ -240,12 +244,16 @@ def own_text(text: str) -> str:
     """The part of a plain-text body the sender wrote: quoted lines dropped, cut where a quoted or
     forwarded message starts."""
     out = []
+    match = _QUOTE_START.match
     for line in text[:20000].splitlines():
         stripped = line.strip()
-        if stripped.startswith(">"):
+        first = stripped[:1]
+        # the pattern is tried only on lines that start as one of its alternatives can
+        if first in _QUOTE_START_FIRST:
+            if match(stripped[:300]):
+                break
+        elif first == ">":
             continue
-        if _QUOTE_START.match(stripped[:300]):
-            break
         out.append(line)
     return "\n".join(out)
 
@@ -257,7 +265,8 @@ def signature_block(text: str, name: str = "") -> str:
     tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
     start = None
     for i, line in enumerate(tail):
-        if _SIG_MARK.match(line.strip()[:40]):
+        stripped = line.strip()
+        if stripped[:1] in _SIG_MARK_FIRST and _SIG_MARK.match(stripped[:40]):
             start = i
     if start is None and name.strip():
         full = _fold(name)
