@@ -414,6 +414,9 @@ def test_fast_content_charset_is_messages(value: str) -> None:
     ref._headers = [("Content-Type", value)]
     assert fast.get_content_charset() == ref.get_content_charset()
     assert fast.get_content_charset("dflt") == ref.get_content_charset("dflt")
+    # get: the value as it is, or a Header when it holds 8-bit bytes (surrogate escapes)
+    got, want = fast.get("Content-Type"), ref.get("Content-Type")
+    assert type(got) is type(want) and str(got) == str(want)
     assert ("content-type" in fast) and ("CONTENT-TYPE" in fast) and ("subject" not in fast)
 
 

@@ -305,7 +305,11 @@ class _ParsedPart(Message):
 
     def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
         hit = self._mg_index.get(name.lower())
-        return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+        if hit is None:
+            return failobj
+        # compat32's header_fetch_parse gives a str back as it is unless it has surrogate escapes,
+        # which an ASCII one has not (str.isascii: a flag, no scan)
+        return hit[1] if hit[1].isascii() else self.policy.header_fetch_parse(*hit)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._mg_index
