@@ -243,6 +243,11 @@ SIG_CHARS = 800
 def own_text(text: str) -> str:
     """The part of a plain-text body the sender wrote: quoted lines dropped, cut where a quoted or
     forwarded message starts."""
+    return "\n".join(_own_lines(text))
+
+
+def _own_lines(text: str) -> list[str]:
+    """The lines of :func:`own_text`."""
     out = []
     match = _QUOTE_START.match
     for line in text[:20000].splitlines():
@@ -255,14 +260,21 @@ def own_text(text: str) -> str:
         elif first == ">":
             continue
         out.append(line)
-    return "\n".join(out)
+    return out
 
 
 def signature_block(text: str, name: str = "") -> str:
     """The signature block of the sender's own text: from the last ``--`` line or sign-off
     ("Best,", "Cheers") among the last lines, or else from a line that is the sender's name
     (``name``, or its first word); at most SIG_LINES lines; '' when there is none."""
-    tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
+    # the lines of own_text(text).rstrip(), without joining them and splitting them again: the
+    # blank lines at the end dropped, the trailing blanks of the last one
+    lines = _own_lines(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if lines:
+        lines[-1] = lines[-1].rstrip()
+    tail = lines[-(SIG_LINES + 8):]
     start = None
     for i, line in enumerate(tail):
         stripped = line.strip()
