@@ -806,3 +806,34 @@ def test_the_first_characters_are_all_that_can_start_a_match():
         assert len(starts) >= 6  # the alternatives' first characters, e.g. "-" "b" "o" "a" "l" "f"
         one = re.compile(f"[{re.escape(starts)}]", re.I)
         assert {c for c in map(chr, range(0x110000)) if one.match(c)} == firsts
+
+
+def test_extract_reads_each_html_lower_cased_once_and_as_it_is(monkeypatch):
+    """extract lower-cases the HTML once and hands it to html_to_text (the HTML part's, for the own
+    text of an HTML-only message; the HTML read, for its text): always html.lower() of the HTML
+    given, and the same features as when html_to_text lower-cases by itself."""
+    from mailguard.core import features
+
+    real = features.html_to_text
+    handed = []
+
+    def own_lower(html, low=None):
+        return real(html)
+
+    def checked(html, low=None):
+        assert low is None or low == html.lower()
+        handed.append(low is not None)
+        return real(html, low)
+
+    msgs = [parse_message(raw) for raw in _real_messages(600)]
+    msgs = [m for m in msgs if m.html and not m.unreadable]
+    # long HTML (head and tail read), without and with a text part
+    long_html = [m.html + "<p>" + "word " * features.HTML_CHARS + "</p>" + m.html for m in msgs[:40]]
+    msgs += [replace(m, text="", html=h) for m, h in zip(msgs, long_html)]
+    msgs += [replace(m, text="Hi,\nsee below.\n", html=h) for m, h in zip(msgs, long_html)]
+    assert len(msgs) >= 100
+    monkeypatch.setattr(features, "html_to_text", own_lower)
+    plain = [features.extract(m) for m in msgs]
+    monkeypatch.setattr(features, "html_to_text", checked)
+    assert [features.extract(m) for m in msgs] == plain
+    assert sum(handed) >= 100

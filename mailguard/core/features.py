@@ -221,8 +221,10 @@ class Features:
         return self.numeric[NUMERIC_NAMES.index(name)]
 
 
-def html_to_text(html: str) -> str:
-    low = html.lower()
+def html_to_text(html: str, low: str | None = None) -> str:
+    """The text of HTML; ``low`` is ``html.lower()`` when the caller has it."""
+    if low is None:
+        low = html.lower()
     # _STYLE can only match where one of these opens ("ſ" folds to "s" under re.I)
     if "<style" in low or "<script" in low or "<head" in low or "\u017f" in low:
         s = _STYLE.sub(" ", html)
@@ -536,8 +538,11 @@ def header_tokens(msg: ParsedMessage) -> tuple[str, ...]:
 def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features:
     """The features of one message; ``with_header_tokens`` adds :func:`header_tokens` (only models
     trained on the user's own mail use them)."""
-    # the text forwarded_own_words reads: the same as html_text below when there is only short HTML
-    own_text = _plain_text(msg)
+    # the text forwarded_own_words reads (_plain_text): the same as html_text below when there is
+    # only short HTML, and then the HTML below is the string own_low was made from
+    own_html = msg.html[:HTML_CHARS] if not msg.text else ""
+    own_low = own_html.lower()
+    own_text = msg.text or (html_to_text(own_html, own_low) if own_html else "")
     own = _own_words(msg, own_text)
     if own is not None:
         from dataclasses import replace as _replace
@@ -561,15 +566,15 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     html_share = len(full_html) / total if total else 0.0
     # A long HTML part is read at its start and its end (where footers and tracking pixels are).
     html = full_html if len(full_html) <= HTML_CHARS else full_html[:HTML_HEAD] + full_html[-HTML_TAIL:]
+    html_low = (own_low if html is own_html else html.lower()) if html else ""
     html_text = (own_text if own is None and not msg.text and html is full_html
-                 else html_to_text(html)) if html else ""
+                 else html_to_text(html, html_low)) if html else ""
     text = msg.text
     has_text = bool(text.strip())
     body = text if has_text else html_text
     start = body[:5000]
     start_low = start.lower()
     n_links = (len(_LINK.findall(html)) if html else 0) + text.count("://", 0, 20000)
-    html_low = html.lower() if html else ""
     pixel = bool(html and "<img" in html_low and _PIXEL.search(html))
     # the end and the start of what a reader sees, lower-cased once
     visible = body[-4000:].lower() if len(body) > 5000 else start_low[-4000:]
