@@ -837,3 +837,55 @@ def test_extract_reads_each_html_lower_cased_once_and_as_it_is(monkeypatch):
     monkeypatch.setattr(features, "html_to_text", checked)
     assert [features.extract(m) for m in msgs] == plain
     assert sum(handed) >= 100
+
+
+LINK_PIECES = st.sampled_from(["<a", "<A", "<a ", "<ab ", " href", " HREF", "HrEf", "=", " = ", '"', "'", "http",
+                               "https", "httpſ", "HTTPS", "://", ">", "<", "x", "İ", "K", "ſ", "é", " ", "\n",
+                               "<td", "<TD", "<td>", "<tdx", "<table", "<TABLE ", "<font", "<fonts", "bgcolor",
+                               "BGCOLOR", "bgcolo", "_"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(LINK_PIECES, max_size=16).map("".join), st.integers(0, 12))
+@example('<a href="httpſ://x">', 0)
+@example("<tdİ<td_<td<table><TD>bgcolorbgcolor", 0)
+def test_links_and_layout_marks_are_the_patterns(html, shift):
+    """_links (on the lower-cased HTML but where "ſ" is) and _layout_marks (one pattern a part)
+    count what _LINK (IGNORECASE) and _HTML_LAYOUT found, also at the 10,000th character."""
+    from mailguard.core.features import _HTML_LAYOUT, _LINK, _layout_marks, _links
+
+    for t in (html, "y" * (10000 - shift) + html):
+        low = t.lower()
+        assert _links(t, low) == len(_LINK.findall(t))
+        assert _layout_marks(low) == len(_HTML_LAYOUT.findall(low, 0, 10000))
+
+
+def test_links_and_layout_marks_on_real_mail():
+    from mailguard.core.features import _HTML_LAYOUT, _LINK, _layout_marks, _links
+
+    links = marks = 0
+    for raw in _real_messages():
+        html = parse_message(raw).html
+        low = html.lower()
+        assert _links(html, low) == len(_LINK.findall(html))
+        assert _layout_marks(low) == len(_HTML_LAYOUT.findall(low, 0, 10000))
+        links, marks = links + _links(html, low), marks + _layout_marks(low)
+    assert links >= 100 and marks >= 100
+
+
+def test_lower_casing_keeps_what_the_link_pattern_sees():
+    """Why _LINK_LOW on lower-cased HTML finds as many links as _LINK: IGNORECASE matches no
+    character but "ſ" to a letter of the pattern beyond ASCII; lower-casing makes no character
+    beyond ASCII into one the pattern names, and keeps whether a character is a word character
+    (the first of what it becomes) or whitespace."""
+    from mailguard.core.features import _LINK
+
+    letters = re.compile("[ahreftps]", re.I)
+    assert {c for c in map(chr, range(128, 0x110000)) if letters.match(c)} == {"ſ"}
+    word, space = re.compile(r"\w"), re.compile(r"\s+\Z")
+    named = set(_LINK.pattern.lower()) - set("\\[]^*?()")
+    for c in map(chr, range(0x110000)):
+        low = c.lower()
+        assert (word.match(c) is None) == (word.match(low) is None), hex(ord(c))
+        assert (space.match(c) is None) == (space.match(low) is None), hex(ord(c))
+        assert c < "\x80" or not (set(low) & named), hex(ord(c))

@@ -91,6 +91,10 @@ _TAG = re.compile(r"<[^>]*>", re.S)
 # at a time (both ends start with "<"): the same matches, without trying both ends at every character.
 _STYLE = re.compile(r"<(style|script|head)\b(?:[^<]++|<(?!/\1\s*>|\1\b))*+(?:</\1\s*>|(?=<\1\b))", re.S | re.I)
 _LINK = re.compile(r"""<a\b[^<>]*href\s*=\s*["']?https?://""", re.I)
+#: _LINK for lower-cased HTML: the same number of matches where there is no "ſ" (which IGNORECASE
+#: matches to the "s" of "https"; no other character matches a letter of the pattern, and
+#: lower-casing keeps every other character's class, tests/test_fast_paths.py checks it)
+_LINK_LOW = re.compile(_LINK.pattern)
 _PIXEL = re.compile(
     r"""<img\b[^<>]*(?:width\s*=\s*["']?[01]["'\s>/]|height\s*=\s*["']?[01]["'\s>/]|"""
     r"""display\s*:\s*none|/open(?:\.gif|\.png|\?|/)|/track|pixel)""",
@@ -139,6 +143,10 @@ HTML_CHARS = 32000
 HTML_HEAD = 24000
 HTML_TAIL = 8000
 _HTML_LAYOUT = re.compile(r"<(?:table|td|font)\b|bgcolor")
+#: _HTML_LAYOUT's alternatives one by one: none can overlap another or itself, so the matches of
+#: the whole are those of the parts, each found by a scan for its first characters (at C speed;
+#: the whole tries both alternatives at every "<" and "b")
+_HTML_LAYOUT_PARTS = (re.compile(r"<table\b"), re.compile(r"<td\b"), re.compile(r"<font\b"), re.compile("bgcolor"))
 _NON_LATIN = re.compile("[^\x00-\u024f]")
 _REPLY_SUBJ = re.compile(r"^\s*(re|aw|sv|antw|r|rif)\s*:", re.I)
 _WORDS = re.compile(r"[^\W\d_]{2,24}", re.U)
@@ -280,6 +288,18 @@ def _quoted(text: str) -> bool:
     pattern ``(?:^|[\r\n])>`` finds), with str.find at C speed."""
     return (text.startswith(">") or text.find("\n>", 0, QUOTE_CHARS) >= 0
             or text.find("\r>", 0, QUOTE_CHARS) >= 0)
+
+
+def _links(html: str, low: str) -> int:
+    """How many links to web pages ``html`` has (_LINK's matches), ``low`` being html.lower()."""
+    if not html:
+        return 0
+    return len(_LINK.findall(html) if "\u017f" in html else _LINK_LOW.findall(low))
+
+
+def _layout_marks(low: str) -> int:
+    """_HTML_LAYOUT's matches in the first 10,000 characters of lower-cased HTML."""
+    return sum(len(rx.findall(low, 0, 10000)) for rx in _HTML_LAYOUT_PARTS) if low else 0
 
 
 def _tracking_number(low: str) -> bool:
@@ -574,7 +594,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     body = text if has_text else html_text
     start = body[:5000]
     start_low = start.lower()
-    n_links = (len(_LINK.findall(html)) if html else 0) + text.count("://", 0, 20000)
+    n_links = _links(html, html_low) + text.count("://", 0, 20000)
     pixel = bool(html and "<img" in html_low and _PIXEL.search(html))
     # the end and the start of what a reader sees, lower-cased once
     visible = body[-4000:].lower() if len(body) > 5000 else start_low[-4000:]
@@ -595,7 +615,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
 
     money = _money_marks(msg.subject.lower() + " " + start_low)
     cta = _calls_to_action(start_low[:2000] + " " + visible[-1500:])
-    layout = len(_HTML_LAYOUT.findall(html_low, 0, 10000)) if html_low else 0
+    layout = _layout_marks(html_low)
     # a few words ("See you Thursday. Jane") are too short for a share of capitals to mean anything
     body_caps = _caps_share(start[:3000], MIN_CAPS_LETTERS)
     link_density = min(n_links / (len(body) / 1000 + 1.0), 20.0)
