@@ -889,3 +889,23 @@ def test_lower_casing_keeps_what_the_link_pattern_sees():
         assert (word.match(c) is None) == (word.match(low) is None), hex(ord(c))
         assert (space.match(c) is None) == (space.match(low) is None), hex(ord(c))
         assert c < "\x80" or not (set(low) & named), hex(ord(c))
+
+
+PIXEL_PIECES = st.sampled_from(["<img", "<IMG", "<img ", "<imgs", " src=", "/open.gif", "/OPEN.PNG", "/open?",
+                                "/track", "/TRACK", "pixel", "PİXEL", "piXel", " width=", "WIDTH", "=", '"', "'",
+                                "0", "1", "2", " height = 1 ", "display: none", "DISPLAY:NONE", ">", "<", "/",
+                                " ", "x", "é", "İ", "ı", "ſ", "K", "<ımg"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(PIXEL_PIECES, max_size=12).map("".join))
+@example("<img width=1>")
+@example("<ımg src=/track>")  # dotless i: IGNORECASE matches it to "i", lower-casing does not
+def test_tracking_pixel_is_the_pattern_searched(html):
+    """extract looks for a tracking pixel on the lower-cased HTML without IGNORECASE when it is
+    ASCII (the same matches), with _PIXEL on the HTML otherwise."""
+    from mailguard.core.features import _PIXEL, extract
+
+    msg = replace(BASE, text="", html=html, subject="hello")
+    pixel = "<img" in html.lower() and _PIXEL.search(html) is not None
+    assert extract(msg).value("tracking_pixel") == float(pixel)

@@ -341,7 +341,8 @@ def test_money_marks_counts_what_the_patterns_match():
     rng = random.Random(7)
     bits = ["free", "discount", "sale", "offer", "deal", "dealsale", "freefree", "offerfree", "$", "€5",
             "£ 3", "$9", "20% off", "5 %off", " ", "-", "x", "é", "1", "discounts", "sales", "ideal",
-            "\n", "réoffer", "ofree", "_sale_", "DEAL"]
+            "\n", "réoffer", "ofree", "_sale_", "DEAL", "%", "%%", "5%", " %", "% off", "%off", "1 % off",
+            "٣%off", "\u2003", "7\u2003%\u2003off", "5%%off", "off"]
     for _ in range(3000):
         low = "".join(rng.choice(bits) for _ in range(rng.randrange(0, 12)))
         assert _money_marks(low) == _money_by_regex(low), low

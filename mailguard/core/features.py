@@ -100,6 +100,7 @@ _PIXEL = re.compile(
     r"""display\s*:\s*none|/open(?:\.gif|\.png|\?|/)|/track|pixel)""",
     re.I,
 )
+_PIXEL_LOW = re.compile(_PIXEL.pattern)
 # The patterns below run on lower-cased text: same matches as with re.I, several times faster.
 #: Unsubscribe footers: every string the pattern "unsubscribe|opt[- ]?out|manage (?:your )?(?:preferences|
 #: subscription)|email preferences|no longer wish to receive|remove (?:me|yourself) from" matches,
@@ -381,10 +382,24 @@ def _calls_to_action(low: str, groups: tuple[tuple[str, tuple[str, ...], tuple[b
     return n
 
 
+def _percents_off(low: str) -> int:
+    """How many times _PERCENT_OFF matches ("20% off"): tried only where a "%" is, not at every
+    digit. A match holds one "%" and starts at the digit right before it or one whitespace
+    before that; no two share a "%"."""
+    n = 0
+    find, match = low.find, _PERCENT_OFF.match
+    at = find("%", 1)
+    while at >= 0:
+        if match(low, at - 1) is not None or (at >= 2 and match(low, at - 2) is not None):
+            n += 1
+        at = find("%", at + 1)
+    return n
+
+
 def _money_marks(low: str) -> int:
     n = len(_MONEY_SIGN.findall(low)) if "$" in low or "€" in low or "£" in low else 0
     if "%" in low:
-        n += len(_PERCENT_OFF.findall(low))
+        n += _percents_off(low)
     end = len(low)
     find = low.find
     for w in _MONEY_WORDS:  # whole words only
@@ -595,7 +610,9 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     start = body[:5000]
     start_low = start.lower()
     n_links = _links(html, html_low) + text.count("://", 0, 20000)
-    pixel = bool(html and "<img" in html_low and _PIXEL.search(html))
+    # on ASCII HTML, IGNORECASE matches what the lower-cased text matches without it
+    pixel = bool(html and "<img" in html_low
+                 and (_PIXEL_LOW.search(html_low) if html.isascii() else _PIXEL.search(html)))
     # the end and the start of what a reader sees, lower-cased once
     visible = body[-4000:].lower() if len(body) > 5000 else start_low[-4000:]
     if has_text and html_text:
