@@ -909,3 +909,73 @@ def test_tracking_pixel_is_the_pattern_searched(html):
     msg = replace(BASE, text="", html=html, subject="hello")
     pixel = "<img" in html.lower() and _PIXEL.search(html) is not None
     assert extract(msg).value("tracking_pixel") == float(pixel)
+
+
+def plain_parse_date(value):
+    """parse.parse_date as it was: email.utils.parsedate_to_datetime for every value, then
+    python-dateutil."""
+    import email.utils
+    import warnings
+    from datetime import timezone
+
+    from dateutil import parser as dateparser
+
+    if not value:
+        return None
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        dt = None
+    if dt is None:
+        try:
+            cleaned = re.sub(r"\([^()]*+\)", " ", value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dt = dateparser.parse(cleaned, fuzzy=True)
+        except (ValueError, OverflowError, TypeError):
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    try:
+        dt = dt.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+    if not (1980 <= dt.year <= 2100):
+        return None
+    return dt
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in {
+    "day": ["Thu, ", "thu, ", "THU, ", "Thu ", "Thu,", "Xyz, ", "", "Sat, ", "ſat, "],
+    "dd": ["1", "09", "22", "31", "0", "32", "٣"],
+    "mm": ["Aug", "aug", "AUG", "Feb", "February", "Sep", "ſep", "Kan"],
+    "yy": ["2002", "1979", "2101", "0000", "99", "2026"],
+    "tm": ["18:26:25", "00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "9:39:22", "12:00"],
+    "tz": ["+0100", "-0000", "+0000", "-0130", "+0160", "+2400", "-9999", "GMT", "EDT", "+01", "+0100x"],
+    "tail": ["", " (BST)", " x", "  ", "\t(PDT)"],
+    "sep": [" ", "  ", "\t"]}.items()}))
+@example({"day": "Fri, ", "dd": "31", "mm": "Feb", "yy": "2002", "tm": "10:00:00", "tz": "+0100", "tail": "", "sep": " "})
+@example({"day": "", "dd": "9", "mm": "Aug", "yy": "2002", "tm": "10:00:00", "tz": "-0130", "tail": "", "sep": " "})
+@example({"day": "Sat, ", "dd": "22", "mm": "aug", "yy": "2002", "tm": "00:00:00", "tz": "+0160", "tail": " (BST)",
+          "sep": " "})
+@example({"day": "Thu, ", "dd": "22", "mm": "AUG", "yy": "2026", "tm": "23:59:59", "tz": "-0000", "tail": "", "sep": " "})
+@example({"day": "Thu, ", "dd": "22", "mm": "Aug", "yy": "2026", "tm": "23:59:59", "tz": "+2400", "tail": "", "sep": " "})
+def test_parse_date_is_the_stdlib_then_dateutil(parts):
+    """parse_date reads the common RFC 5322 form itself: the same datetime (or None) as
+    email.utils then python-dateutil give for any value, of that form or not."""
+    from mailguard.core.parse import parse_date
+
+    sep = parts["sep"]
+    value = (parts["day"] + sep.join([parts["dd"], parts["mm"], parts["yy"], parts["tm"], parts["tz"]])
+             + parts["tail"])
+    got, want = parse_date(value), plain_parse_date(value)
+    assert got == want and (got is None or (got.tzinfo, got.utcoffset()) == (want.tzinfo, want.utcoffset()))
+
+
+def test_parse_date_on_real_mail():
+    from mailguard.core.parse import _RFC_DATE, parse_date
+
+    values = [v for raw in _real_messages() for v in parse_message(raw).headers.get("date", ())]
+    assert sum(_RFC_DATE.match(v) is not None for v in values) >= 20  # the fast form, and others
+    assert [parse_date(v) for v in values] == [plain_parse_date(v) for v in values]
