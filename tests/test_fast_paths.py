@@ -979,3 +979,44 @@ def test_parse_date_on_real_mail():
     values = [v for raw in _real_messages() for v in parse_message(raw).headers.get("date", ())]
     assert sum(_RFC_DATE.match(v) is not None for v in values) >= 20  # the fast form, and others
     assert [parse_date(v) for v in values] == [plain_parse_date(v) for v in values]
+
+
+DELIVERY_PIECES = st.sampled_from(["delivered", "delivery", "deliver", "ship", "shipment", "shipped", "shipp",
+                                   "courier", "carrier", "rier", "parcel", "package", "paket", "paczk", "przesyłk",
+                                   "envío", "envio", "tracking", "in transit", "on its way", "colis", "x", " ", "é"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(DELIVERY_PIECES, max_size=10).map("".join))
+@example("przesyłka delivered")
+@example("envío")
+def test_delivery_words_are_the_substring_tests(low):
+    """_delivery_words (grouped, the non-ASCII words only in non-ASCII text) counts the words a
+    substring test of each finds."""
+    from mailguard.core.features import DELIVERY_WORDS, _delivery_words
+
+    assert _delivery_words(low) == sum(map(low.__contains__, DELIVERY_WORDS))
+
+
+def test_grouped_words_are_each_under_one_part_they_hold():
+    from mailguard.core.features import (DELIVERY_WORDS, UNSUBSCRIBE_PHRASES, _DELIVERY_GROUPS, _DELIVERY_OTHER,
+                                         _UNSUBSCRIBE_GROUPS)
+
+    for words, groups in ((UNSUBSCRIBE_PHRASES, _UNSUBSCRIBE_GROUPS), (DELIVERY_WORDS, _DELIVERY_GROUPS + _DELIVERY_OTHER)):
+        listed = [w for part, under in groups for w in (under or (part,))]
+        assert sorted(listed) == sorted(words)
+        assert all(part in w for part, under in groups for w in under)
+    assert sum(len(under) for _, under in _DELIVERY_GROUPS + _UNSUBSCRIBE_GROUPS) >= 10  # not all alone
+
+
+def test_delivery_words_on_real_mail():
+    from mailguard.core.features import DELIVERY_WORDS, _delivery_words
+
+    found = 0
+    for raw in _real_messages():
+        msg = parse_message(raw)
+        for text in (msg.subject, msg.text[:3000], msg.html[:3000]):
+            low = text.lower()
+            assert _delivery_words(low) == sum(map(low.__contains__, DELIVERY_WORDS))
+            found += _delivery_words(low)
+    assert found >= 50

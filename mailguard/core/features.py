@@ -310,9 +310,46 @@ def _tracking_number(low: str) -> bool:
     return _TRACKING.search(low) is not None
 
 
+def _groups(words: tuple[str, ...], parts: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``words`` under the first of ``parts`` each holds, to be looked for only where that part is
+    (each substring test reads the whole text, however long the word: one for several words
+    that are mostly absent); a word that holds none is its own part, with no words under it."""
+    under = tuple((p, tuple(w for w in words if p in w)) for p in parts)
+    alone = tuple((w, ()) for w in words if not any(p in w for p in parts))
+    return tuple(g for g in under if g[1]) + alone
+
+
+def _count_grouped(low: str, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
+    """How many of the grouped words (see _groups) are in ``low``: the sum of their substring tests."""
+    n = 0
+    for part, words in groups:
+        if part in low:
+            n += sum(map(low.__contains__, words)) if words else 1
+    return n
+
+
+#: UNSUBSCRIBE_PHRASES under what several share
+_UNSUBSCRIBE_GROUPS = _groups(UNSUBSCRIBE_PHRASES, ("opt", "manage ", "remove "))
+
+
 def _unsubscribe_text(low: str) -> bool:
     """Whether lower-cased text has an unsubscribe footer's words (see UNSUBSCRIBE_PHRASES)."""
-    return any(map(low.__contains__, UNSUBSCRIBE_PHRASES))
+    for part, words in _UNSUBSCRIBE_GROUPS:
+        if part in low and (not words or any(map(low.__contains__, words))):
+            return True
+    return False
+
+
+#: DELIVERY_WORDS under what several share; those with a letter beyond ASCII apart (ASCII text,
+#: most of it, cannot hold them)
+_DELIVERY_GROUPS = _groups(tuple(w for w in DELIVERY_WORDS if w.isascii()), ("deliver", "ship", "rier"))
+_DELIVERY_OTHER = _groups(tuple(w for w in DELIVERY_WORDS if not w.isascii()), ())
+
+
+def _delivery_words(low: str) -> int:
+    """How many DELIVERY_WORDS are in lower-cased text (each counted once)."""
+    n = _count_grouped(low, _DELIVERY_GROUPS)
+    return n if low.isascii() else n + _count_grouped(low, _DELIVERY_OTHER)
 
 
 def _diff_text(sample: str) -> bool:
@@ -697,7 +734,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
         float(any(map(low_local.__contains__, NOREPLY_MARKS))),
         float(_diff_text(diff_sample)),
         float(_SUBJECT_NUMBER.search(msg.subject[:300]) is not None),
-        _log(sum(map(notice_low.__contains__, DELIVERY_WORDS))),
+        _log(_delivery_words(notice_low)),
         float(_tracking_number(notice_low)),
         float(_order_reference(notice_low)),
     )
