@@ -1020,3 +1020,21 @@ def test_delivery_words_on_real_mail():
             assert _delivery_words(low) == sum(map(low.__contains__, DELIVERY_WORDS))
             found += _delivery_words(low)
     assert found >= 50
+
+
+TEXT_PIECES = st.sampled_from(["\n", "--", " ", "\n-- \n", "\n--\n", "-", "x", "\t", "\x1c", "\x85", "\u2028",
+                               "\u3000", "\u200b", "\x1f", "\r\n"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(TEXT_PIECES, max_size=10).map("".join))
+def test_signature_dashes_and_text_presence_are_the_plain_tests(text):
+    """extract tests for "\\n--" before its two signature lines, and for text that is not all
+    whitespace without stripping it: the values of the plain tests."""
+    from mailguard.core.features import extract
+
+    feats = extract(replace(BASE, text=text, html="<p>hello there</p>", subject="hello"))
+    if feats.forward:
+        return  # a forward's own words are read instead
+    assert feats.value("has_signature_dashes") == float("\n-- \n" in text or "\n--\n" in text)
+    assert feats.value("html_only") == float(not text.strip())

@@ -197,6 +197,7 @@ _TRACKING = re.compile(r"\b(?:1z[0-9a-z]{16}|[a-z]{2}\d{9}[a-z]{2}|\d{12,22})\b"
 # str.translate), and the tracking pattern runs only where one is
 _DIGIT_MASK = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
 _ORDER_WORDS = ("order", "bestellung", "commande", "pedido", "zamówi")
+_ORDER_WORDS_ASCII = tuple(w for w in _ORDER_WORDS if w.isascii())  # what ASCII text can hold
 _ORDER_REF = re.compile(r"\b(?:order|bestellung|commande|pedido|zamówieni\w*)\s?(?:#|no\.?|nr\.?|number|nummer|n°|:)?\s?"
                         r"#?[a-z]{0,4}-?\d[\d-]{2,}")
 
@@ -388,7 +389,7 @@ def _order_reference(low: str) -> bool:
     """Whether _ORDER_REF matches lower-cased text: tried only where one of _ORDER_WORDS occurs
     (a match starts with one), not at every character."""
     find = low.find
-    for w in _ORDER_WORDS:
+    for w in _ORDER_WORDS if not low.isascii() else _ORDER_WORDS_ASCII:
         i = find(w)
         while i >= 0:
             if _ORDER_REF.match(low, i) is not None:  # \b still sees the character before i
@@ -642,7 +643,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     html_text = (own_text if own is None and not msg.text and html is full_html
                  else html_to_text(html, html_low)) if html else ""
     text = msg.text
-    has_text = bool(text.strip())
+    has_text = bool(text) and not text.isspace()  # bool(text.strip()), without copying the text
     body = text if has_text else html_text
     start = body[:5000]
     start_low = start.lower()
@@ -710,7 +711,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
         caps,
         float(msg.subject.count("!")),
         _log(money),
-        float("\n-- \n" in text or "\n--\n" in text),
+        float("\n--" in text and ("\n-- \n" in text or "\n--\n" in text)),
         float(auto not in ("", "no")),
         float(in_thread),
         float(reply_subject and not in_thread),
