@@ -1038,3 +1038,18 @@ def test_signature_dashes_and_text_presence_are_the_plain_tests(text):
         return  # a forward's own words are read instead
     assert feats.value("has_signature_dashes") == float("\n-- \n" in text or "\n--\n" in text)
     assert feats.value("html_only") == float(not text.strip())
+
+
+VIEW_PIECES = st.sampled_from(["view", "view ", "view this ", "view it", " in ", "in your browser", "on the web",
+                               "view online", "web version", "trouble viewing", "trouble ", "reading", "email ",
+                               "message ", "  ", "\n", "x", "é", "browser", "a ", "the "])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(VIEW_PIECES, max_size=12).map("".join))
+@example("view view this email in your browser")
+@example("trouble trouble viewing")
+def test_view_in_browser_is_the_pattern_searched(low):
+    from mailguard.core.features import _VIEW_BROWSER, _view_in_browser
+
+    assert _view_in_browser(low) == (_VIEW_BROWSER.search(low) is not None)

@@ -170,3 +170,18 @@ def test_forward_mark_search_in_linear_time(unit):
         assert _forward_mark(text) == -1 and _FWD_MARK.search(text, 0, FWD_CHARS) is None
         seconds[count] = _cpu_seconds(lambda: [_forward_mark(text) for _ in range(20)])
     _check_ratio(f"_forward_mark of {unit!r} x {n}", seconds[n // 10], seconds[n])
+
+
+@pytest.mark.parametrize("unit", ["view ", "view" + " " * 20, "trouble ", "web versio"])
+def test_view_in_browser_in_linear_time(unit):
+    """_view_in_browser tries _VIEW_BROWSER at each "view", "web version" and "trouble" once:
+    many of them cost time in proportion."""
+    from mailguard.core.features import _view_in_browser
+
+    n = 20_000
+    seconds = {}
+    for count in (n // 10, n):
+        text = unit * count
+        assert not _view_in_browser(text)
+        seconds[count] = _cpu_seconds(lambda: _view_in_browser(text))
+    _check_ratio(f"_view_in_browser of {unit!r} x {n}", seconds[n // 10], seconds[n])
