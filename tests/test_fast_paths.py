@@ -1053,3 +1053,22 @@ def test_view_in_browser_is_the_pattern_searched(low):
     from mailguard.core.features import _VIEW_BROWSER, _view_in_browser
 
     assert _view_in_browser(low) == (_VIEW_BROWSER.search(low) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["x-github-reason", "x-github", "x-zendesk-email-id", "x-rt-ticket", "received",
+                                 "x-mailer", "github-x-", "x-gitlab-project", "x-sg-eid", "x-mc-user",
+                                 "x-mailgun-sid", "subject", "x-"]), max_size=8, unique=True))
+def test_tracker_headers_and_esp_headers_are_the_plain_lookups(names):
+    """tracker_headers compares only x- names with the prefixes (all start with x-), and esp_of
+    looks at its header table only when the message has one of its headers: the plain results."""
+    from mailguard.core.features import TRACKER_HEADER_PREFIXES, _MAY_TRACK, extract
+    from mailguard.core.identity import ESP_HEADERS, esp_of
+
+    assert _MAY_TRACK is not None  # the prefixes all start with x-
+    msg = replace(BASE, headers={**BASE.headers, **{n: ("1",) for n in names}})
+    plain = any(n.startswith(TRACKER_HEADER_PREFIXES) for n in msg.headers)
+    assert extract(msg).value("tracker_headers") == float(plain)
+    first = next((ESP_HEADERS[h] for h in ESP_HEADERS if h in msg.headers), None)
+    assert esp_of(msg) == (first or esp_of(replace(msg, headers={k: v for k, v in msg.headers.items()
+                                                                 if k not in ESP_HEADERS})))

@@ -172,6 +172,10 @@ TRACKER_HEADER_PREFIXES = ("x-bugzilla-", "x-github-", "x-gitlab-", "x-gitea-", 
                            "x-trac-", "x-mantis-", "x-jenkins-", "x-buildbot-", "x-kernelci-", "x-sentry-",
                            "x-pagerduty-", *TICKET_HEADERS)
 _TRACKER_HEADER = methodcaller("startswith", TRACKER_HEADER_PREFIXES)
+#: the header names compared with each prefix: those starting with "x-" when every prefix does
+#: (they all do), else all (filter(None, ...))
+_X_HEADER = methodcaller("startswith", "x-")
+_MAY_TRACK = _X_HEADER if all(map(_X_HEADER, TRACKER_HEADER_PREFIXES)) else None
 #: Pieces of a sender's local part that mark a system sending on someone's behalf
 NOREPLY_MARKS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply",
                  "notification", "notify", "alert", "mailer-daemon", "postmaster", "daemon", "bounce",
@@ -741,7 +745,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
                             "message/feedback-report", "text/rfc822-headers"})),
         float(bool(types & {"text/calendar", "application/ics"})),
         float(tx_subject is not None),
-        float(any(map(_TRACKER_HEADER, h))),
+        float(any(map(_TRACKER_HEADER, filter(_MAY_TRACK, h)))),
         float(any(map(low_local.__contains__, NOREPLY_MARKS))),
         float(_diff_text(diff_sample)),
         float(_SUBJECT_NUMBER.search(msg.subject[:300]) is not None),
