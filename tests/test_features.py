@@ -423,7 +423,7 @@ def test_fast_content_charset_is_messages(value: str) -> None:
 
 _FIELD_LINES = st.sampled_from(["From: a@b.c", "Subject: x", "X-A:", "X-A:  y ", " folded", "\tfolded", " ",
                                 "no colon", "Bad Name: x", ":", "é: x", "X-\udce9: y", "Received: from a (b)",
-                                "X-Long: " + "w " * 40, ""])
+                                "X-Long: " + "w " * 40, "", "X-B: a\r", "X-C:\t\r", "\r"])
 
 
 @settings(max_examples=500, deadline=None)

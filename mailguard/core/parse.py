@@ -432,8 +432,9 @@ def _fields(text: str, start: int, end: int) -> tuple[list[tuple[str, str]], int
             names, colons, values = zip(*map(methodcaller("partition", ":"),
                                              (_NEW_FIELD_LF if eol == "\n" else _NEW_FIELD_CRLF).split(block)))
             if all(names) and all(colons) and _NAME_CHARS.fullmatch("".join(names)) is not None:
-                values = map(str.rstrip, map(str.lstrip, values, repeat(" \t")), repeat("\r\n"))
-                return list(zip(names, values)), at + len(eol)
+                # (compat32 also strips line ends off the end: none is there, the block stops
+                # before the line end of its last line and has no blank line)
+                return list(zip(names, map(str.lstrip, values, repeat(" \t")))), at + len(eol)
     fields: list[tuple[str, str]] = []
     pos = start
     match = _FIELD.match
