@@ -1072,3 +1072,47 @@ def test_tracker_headers_and_esp_headers_are_the_plain_lookups(names):
     first = next((ESP_HEADERS[h] for h in ESP_HEADERS if h in msg.headers), None)
     assert esp_of(msg) == (first or esp_of(replace(msg, headers={k: v for k, v in msg.headers.items()
                                                                  if k not in ESP_HEADERS})))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(CTA_PIECES, max_size=12).map("".join), st.integers(0, 200), st.integers(0, 200))
+@example("now order", 0, 3)  # "order now" only across the space
+@example("up to save", 0, 5)  # "save up to" only across the space
+def test_calls_to_action_within_a_part_are_the_counts(a, cut, size):
+    """Given ``within`` (low is within, a space and a part of within), keys without a space are
+    looked for in within first: the same counts."""
+    from mailguard.core.features import _calls_to_action
+
+    b = a[cut:cut + size]
+    low = a + " " + b
+    assert _calls_to_action(low, within=a) == _calls_to_action(low)
+
+
+def test_extract_hands_calls_to_action_a_within_that_holds_the_rest(monkeypatch):
+    """extract gives _calls_to_action a ``within`` only where the text is ``within``, a space and a
+    part of it (short bodies, İ lengthening the lower-cased text, text and HTML, long bodies)."""
+    from mailguard.core import features
+
+    real = features._calls_to_action
+    given = []
+
+    def checked(low, groups=features._CTA_GROUPS, within=None):
+        if within is not None:
+            head, space, rest = low[:len(within)], low[len(within):len(within) + 1], low[len(within) + 1:]
+            assert head == within and space == " " and rest in within
+            given.append(within)
+        return real(low, groups, within)
+
+    monkeypatch.setattr(features, "_calls_to_action", checked)
+    bodies = ["Click here now. " * n + "İ" * k for n in (1, 50, 124, 125, 126, 300) for k in (0, 1, 5)]
+    # 2,000 characters whose lower-cased text is longer ("İ" becomes two)
+    bodies += ["İ" * k + "Click here now. " * 124 + "x" * (16 - k) for k in (1, 5)]
+    for body in bodies:
+        for html in ("", "<p>learn more</p>"):
+            features.extract(replace(BASE, text=body, html=html, subject="hi"))
+            features.extract(replace(BASE, text="", html="<p>" + body + "</p>", subject="hi"))
+    for raw in _real_messages(300):
+        msg = parse_message(raw)
+        if not msg.unreadable:
+            features.extract(msg)
+    assert len(given) >= 50

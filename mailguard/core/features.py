@@ -413,13 +413,18 @@ def _order_reference(low: str) -> bool:
 
 
 def _calls_to_action(low: str, groups: tuple[tuple[str, tuple[str, ...], tuple[bool, tuple[str, ...]] | None], ...]
-                     = _CTA_GROUPS) -> int:
+                     = _CTA_GROUPS, within: str | None = None) -> int:
     """Occurrences of CALLS_TO_ACTION phrases (the sum of str.count of each). Where a group allows
     it (see _key_positions), each occurrence of the key is looked at once (a phrase starts or ends
-    there, or not) instead of a count of each phrase through the whole text."""
+    there, or not) instead of a count of each phrase through the whole text.
+
+    ``within``, when ``low`` is ``within``, a space and a part of ``within`` (a short text read
+    twice): a key without a space is in ``low`` only if it is in ``within``, looked for there first."""
     n = 0
     find = low.find
     for key, phrases, at_key in groups:
+        if within is not None and " " not in key and key not in within:
+            continue
         i = find(key)
         if i < 0:
             continue
@@ -683,7 +688,9 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     auto = msg.header("auto-submitted").lower()
 
     money = _money_marks(msg.subject.lower() + " " + start_low)
-    cta = _calls_to_action(start_low[:2000] + " " + visible[-1500:])
+    # a short body is all in start_low, and what is visible of it a part of that
+    cta = _calls_to_action(start_low[:2000] + " " + visible[-1500:],
+                           within=start_low if len(start_low) <= 2000 and not (has_text and html_text) else None)
     layout = _layout_marks(html_low)
     # a few words ("See you Thursday. Jane") are too short for a share of capitals to mean anything
     body_caps = _caps_share(start[:3000], MIN_CAPS_LETTERS)
