@@ -198,11 +198,15 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
-def warm(model: PromoModel | None, workers: int) -> None:
-    """Start the pool now (every worker), e.g. while the caller lists a source."""
+def warm(model: PromoModel | None, workers: int, *, wait: bool = True) -> None:
+    """Start the pool now (every worker), e.g. while the caller lists a source or waits for its
+    server; ``wait=False`` returns at once, the workers starting meanwhile."""
     if workers > 1:
         pool = pool_for(model, workers)
-        list(pool.map(_ready, range(workers)))
+        started = [pool.submit(_ready) for _ in range(workers)]
+        if wait:
+            for f in started:
+                f.result()
 
 
 # -- batches -------------------------------------------------------------------------------

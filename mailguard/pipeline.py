@@ -543,6 +543,14 @@ class Pipeline:
                     b.linked.add(d.sender)
         return d
 
+    def warm(self) -> None:
+        """Start the worker processes now (when there are several), without waiting for them: a
+        caller about to wait for its server lets them start meanwhile."""
+        if self.workers > 1:
+            from .parallel import warm
+
+            warm(self.model, self.workers, wait=False)
+
     def analyse(self, raws: Sequence[bytes]) -> list[Analysed]:
         """The pure stages of a batch (in worker processes when it is large)."""
         if self.workers <= 1:
