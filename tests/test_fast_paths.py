@@ -442,13 +442,19 @@ def test_quoted_lines_are_what_the_pattern_found(text, shift):
 
 FWD_PIECES = st.sampled_from(["--", "-", "---------- Forwarded message ----------", "Begin forwarded message:",
                               "BEGIN FORWARDED MESSAGE:", "begin forwarded meſſage:", "-----Original Message-----",
-                              "\n", "> ", "x", " ", "orwarded", "K", "İ"])
+                              "\n", "> ", "x", " ", "orwarded", "K", "İ", "\r", "\t", ">", "\r\n",
+                              "-- Original Message --", "--Mensaje reenviado--", "original message", "\n--",
+                              "-- Message transféré --", "weitergeleitete Nachricht -----"])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(FWD_PIECES, max_size=12).map("".join), st.integers(0, 30))
+@example("x -- original message --\n > --original message--", 0)
+@example("a\n\t>--\n-- x --\n> -- Original Message --", 0)
+@example("\r-- original message --", 0)
 def test_forward_mark_is_found_where_the_pattern_alone_finds_it(text, shift):
-    """_own_words tries _FWD_MARK only where "--" or "orwarded" is: the same forwards as always
+    """_own_words tries _FWD_MARK only at the start of a line whose first character other than
+    " \t>" starts a "--", or everywhere when "orwarded" is there: the same forwards as always
     trying it, also around the 20000th character."""
     from mailguard.core import features
 
@@ -686,11 +692,27 @@ def test_order_reference_is_the_pattern_searched(low):
     assert _order_reference(low) == (_ORDER_REF.search(low) is not None)
 
 
-def plain_signature_block(text, name=""):
-    """signature_block as it was: every line of the tail folded and compared."""
-    from mailguard.core.identity import SIG_LINES, SIG_CHARS, _SIG_MARK, _fold, own_text
+def plain_own_text(text):
+    """identity.own_text as it was: _QUOTE_START tried on every line that is not quoted."""
+    from mailguard.core.identity import _QUOTE_START
 
-    tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
+    out = []
+    for line in text[:20000].splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">"):
+            continue
+        if _QUOTE_START.match(stripped[:300]):
+            break
+        out.append(line)
+    return "\n".join(out)
+
+
+def plain_signature_block(text, name=""):
+    """signature_block as it was: every line of the tail folded and compared, the sign-off
+    pattern tried on every line, the own text found line by line (plain_own_text)."""
+    from mailguard.core.identity import SIG_LINES, SIG_CHARS, _SIG_MARK, _fold
+
+    tail = plain_own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
     start = None
     for i, line in enumerate(tail):
         if _SIG_MARK.match(line.strip()[:40]):
@@ -719,6 +741,8 @@ SIG_PIECES = st.sampled_from(
 @given(st.lists(st.one_of(SIG_PIECES, st.text(max_size=4)), max_size=50).map("".join),
        st.sampled_from(["", "Jane", "Jane Doe", "jane doe (Acme)", "José", "J", "Dr. Jane Doe",
                         "  ", "Acme Team", "x"]))
+@example("Hi\n\u212aind regards\nwww.acme.io", "")
+@example("Hi\n  \u017fent from my phone", "")
 def test_signature_block_is_the_line_by_line_search(text, name):
     from mailguard.core.identity import signature_block
 
@@ -726,13 +750,369 @@ def test_signature_block_is_the_line_by_line_search(text, name):
 
 
 def test_signature_block_on_real_mail():
-    from mailguard.core.identity import signature_block
+    from mailguard.core.identity import own_text, signature_block
 
-    found = 0
+    found = cut = 0
     for raw in _real_messages():
         msg = parse_message(raw)
         name = msg.sender.name if msg.sender else ""
         got = signature_block(msg.text or "", name)
         assert got == plain_signature_block(msg.text or "", name)
         found += bool(got)
+        own = own_text(msg.text)
+        assert own == plain_own_text(msg.text)
+        cut += own != "\n".join(msg.text[:20000].splitlines())
     assert found >= 100  # real signature blocks, not only empty ones
+    assert cut >= 100  # and own texts with quoted lines dropped or a quoted message cut off
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(SIG_PIECES, st.text(max_size=4)), max_size=50).map("".join), st.integers(0, 300))
+@example("x\n  on Mon, Jane wrote:\ny", 0)
+@example("\u212aind regards\n\u017fent from my phone", 0)
+def test_own_text_is_the_line_by_line_search(text, shift):
+    """own_text tries _QUOTE_START only on lines that start as the pattern can (by the first
+    character): the same own text as trying it on every line, also at the 20000th character."""
+    from mailguard.core.identity import own_text
+
+    for t in (text, "y\n" * ((20000 - shift) // 2) + text):
+        assert own_text(t) == plain_own_text(t)
+
+
+def _first_literals(pattern) -> set[int]:
+    """The characters a match of a parsed pattern (re._parser) can start with, for patterns made
+    of an anchor, groups, alternatives, repeats of at least one and literals (else an error)."""
+    from re import _constants as c
+
+    op, av = pattern[0] if pattern[0][0] is not c.AT else pattern[1]
+    if op is c.LITERAL:
+        return {av}
+    if op is c.SUBPATTERN:
+        return _first_literals(av[-1])
+    if op is c.BRANCH:
+        return set().union(*map(_first_literals, av[1]))
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+        return _first_literals(av[2])
+    raise AssertionError(f"cannot tell how {op} starts")
+
+
+def test_the_first_characters_are_all_that_can_start_a_match():
+    """_QUOTE_START_FIRST and _SIG_MARK_FIRST hold every character that IGNORECASE matches to
+    the first character of an alternative of their pattern (checked over all of Unicode)."""
+    from mailguard.core.identity import _QUOTE_START, _QUOTE_START_FIRST, _SIG_MARK, _SIG_MARK_FIRST
+
+    for rx, firsts in ((_QUOTE_START, _QUOTE_START_FIRST), (_SIG_MARK, _SIG_MARK_FIRST)):
+        starts = "".join(map(chr, _first_literals(re._parser.parse(rx.pattern, rx.flags))))
+        assert len(starts) >= 6  # the alternatives' first characters, e.g. "-" "b" "o" "a" "l" "f"
+        one = re.compile(f"[{re.escape(starts)}]", re.I)
+        assert {c for c in map(chr, range(0x110000)) if one.match(c)} == firsts
+
+
+def test_extract_reads_each_html_lower_cased_once_and_as_it_is(monkeypatch):
+    """extract lower-cases the HTML once and hands it to html_to_text (the HTML part's, for the own
+    text of an HTML-only message; the HTML read, for its text): always html.lower() of the HTML
+    given, and the same features as when html_to_text lower-cases by itself."""
+    from mailguard.core import features
+
+    real = features.html_to_text
+    handed = []
+
+    def own_lower(html, low=None):
+        return real(html)
+
+    def checked(html, low=None):
+        assert low is None or low == html.lower()
+        handed.append(low is not None)
+        return real(html, low)
+
+    msgs = [parse_message(raw) for raw in _real_messages(600)]
+    msgs = [m for m in msgs if m.html and not m.unreadable]
+    # long HTML (head and tail read), without and with a text part
+    long_html = [m.html + "<p>" + "word " * features.HTML_CHARS + "</p>" + m.html for m in msgs[:40]]
+    msgs += [replace(m, text="", html=h) for m, h in zip(msgs, long_html)]
+    msgs += [replace(m, text="Hi,\nsee below.\n", html=h) for m, h in zip(msgs, long_html)]
+    assert len(msgs) >= 100
+    monkeypatch.setattr(features, "html_to_text", own_lower)
+    plain = [features.extract(m) for m in msgs]
+    monkeypatch.setattr(features, "html_to_text", checked)
+    assert [features.extract(m) for m in msgs] == plain
+    assert sum(handed) >= 100
+
+
+LINK_PIECES = st.sampled_from(["<a", "<A", "<a ", "<ab ", " href", " HREF", "HrEf", "=", " = ", '"', "'", "http",
+                               "https", "httpſ", "HTTPS", "://", ">", "<", "x", "İ", "K", "ſ", "é", " ", "\n",
+                               "<td", "<TD", "<td>", "<tdx", "<table", "<TABLE ", "<font", "<fonts", "bgcolor",
+                               "BGCOLOR", "bgcolo", "_"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(LINK_PIECES, max_size=16).map("".join), st.integers(0, 12))
+@example('<a href="httpſ://x">', 0)
+@example("<tdİ<td_<td<table><TD>bgcolorbgcolor", 0)
+def test_links_and_layout_marks_are_the_patterns(html, shift):
+    """_links (on the lower-cased HTML but where "ſ" is) and _layout_marks (one pattern a part)
+    count what _LINK (IGNORECASE) and _HTML_LAYOUT found, also at the 10,000th character."""
+    from mailguard.core.features import _HTML_LAYOUT, _LINK, _layout_marks, _links
+
+    for t in (html, "y" * (10000 - shift) + html):
+        low = t.lower()
+        assert _links(t, low) == len(_LINK.findall(t))
+        assert _layout_marks(low) == len(_HTML_LAYOUT.findall(low, 0, 10000))
+
+
+def test_links_and_layout_marks_on_real_mail():
+    from mailguard.core.features import _HTML_LAYOUT, _LINK, _layout_marks, _links
+
+    links = marks = 0
+    for raw in _real_messages():
+        html = parse_message(raw).html
+        low = html.lower()
+        assert _links(html, low) == len(_LINK.findall(html))
+        assert _layout_marks(low) == len(_HTML_LAYOUT.findall(low, 0, 10000))
+        links, marks = links + _links(html, low), marks + _layout_marks(low)
+    assert links >= 100 and marks >= 100
+
+
+def test_lower_casing_keeps_what_the_link_pattern_sees():
+    """Why _LINK_LOW on lower-cased HTML finds as many links as _LINK: IGNORECASE matches no
+    character but "ſ" to a letter of the pattern beyond ASCII; lower-casing makes no character
+    beyond ASCII into one the pattern names, and keeps whether a character is a word character
+    (the first of what it becomes) or whitespace."""
+    from mailguard.core.features import _LINK
+
+    letters = re.compile("[ahreftps]", re.I)
+    assert {c for c in map(chr, range(128, 0x110000)) if letters.match(c)} == {"ſ"}
+    word, space = re.compile(r"\w"), re.compile(r"\s+\Z")
+    named = set(_LINK.pattern.lower()) - set("\\[]^*?()")
+    for c in map(chr, range(0x110000)):
+        low = c.lower()
+        assert (word.match(c) is None) == (word.match(low) is None), hex(ord(c))
+        assert (space.match(c) is None) == (space.match(low) is None), hex(ord(c))
+        assert c < "\x80" or not (set(low) & named), hex(ord(c))
+
+
+PIXEL_PIECES = st.sampled_from(["<img", "<IMG", "<img ", "<imgs", " src=", "/open.gif", "/OPEN.PNG", "/open?",
+                                "/track", "/TRACK", "pixel", "PİXEL", "piXel", " width=", "WIDTH", "=", '"', "'",
+                                "0", "1", "2", " height = 1 ", "display: none", "DISPLAY:NONE", ">", "<", "/",
+                                " ", "x", "é", "İ", "ı", "ſ", "K", "<ımg"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(PIXEL_PIECES, max_size=12).map("".join))
+@example("<img width=1>")
+@example("<ımg src=/track>")  # dotless i: IGNORECASE matches it to "i", lower-casing does not
+def test_tracking_pixel_is_the_pattern_searched(html):
+    """extract looks for a tracking pixel on the lower-cased HTML without IGNORECASE when it is
+    ASCII (the same matches), with _PIXEL on the HTML otherwise."""
+    from mailguard.core.features import _PIXEL, extract
+
+    msg = replace(BASE, text="", html=html, subject="hello")
+    pixel = "<img" in html.lower() and _PIXEL.search(html) is not None
+    assert extract(msg).value("tracking_pixel") == float(pixel)
+
+
+def plain_parse_date(value):
+    """parse.parse_date as it was: email.utils.parsedate_to_datetime for every value, then
+    python-dateutil."""
+    import email.utils
+    import warnings
+    from datetime import timezone
+
+    from dateutil import parser as dateparser
+
+    if not value:
+        return None
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        dt = None
+    if dt is None:
+        try:
+            cleaned = re.sub(r"\([^()]*+\)", " ", value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dt = dateparser.parse(cleaned, fuzzy=True)
+        except (ValueError, OverflowError, TypeError):
+            return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    try:
+        dt = dt.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+    if not (1980 <= dt.year <= 2100):
+        return None
+    return dt
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in {
+    "day": ["Thu, ", "thu, ", "THU, ", "Thu ", "Thu,", "Xyz, ", "", "Sat, ", "ſat, "],
+    "dd": ["1", "09", "22", "31", "0", "32", "٣"],
+    "mm": ["Aug", "aug", "AUG", "Feb", "February", "Sep", "ſep", "Kan"],
+    "yy": ["2002", "1979", "2101", "0000", "99", "2026"],
+    "tm": ["18:26:25", "00:00:00", "23:59:59", "24:00:00", "12:60:00", "12:00:60", "9:39:22", "12:00"],
+    "tz": ["+0100", "-0000", "+0000", "-0130", "+0160", "+2400", "-9999", "GMT", "EDT", "+01", "+0100x"],
+    "tail": ["", " (BST)", " x", "  ", "\t(PDT)"],
+    "sep": [" ", "  ", "\t"]}.items()}))
+@example({"day": "Fri, ", "dd": "31", "mm": "Feb", "yy": "2002", "tm": "10:00:00", "tz": "+0100", "tail": "", "sep": " "})
+@example({"day": "", "dd": "9", "mm": "Aug", "yy": "2002", "tm": "10:00:00", "tz": "-0130", "tail": "", "sep": " "})
+@example({"day": "Sat, ", "dd": "22", "mm": "aug", "yy": "2002", "tm": "00:00:00", "tz": "+0160", "tail": " (BST)",
+          "sep": " "})
+@example({"day": "Thu, ", "dd": "22", "mm": "AUG", "yy": "2026", "tm": "23:59:59", "tz": "-0000", "tail": "", "sep": " "})
+@example({"day": "Thu, ", "dd": "22", "mm": "Aug", "yy": "2026", "tm": "23:59:59", "tz": "+2400", "tail": "", "sep": " "})
+def test_parse_date_is_the_stdlib_then_dateutil(parts):
+    """parse_date reads the common RFC 5322 form itself: the same datetime (or None) as
+    email.utils then python-dateutil give for any value, of that form or not."""
+    from mailguard.core.parse import parse_date
+
+    sep = parts["sep"]
+    value = (parts["day"] + sep.join([parts["dd"], parts["mm"], parts["yy"], parts["tm"], parts["tz"]])
+             + parts["tail"])
+    got, want = parse_date(value), plain_parse_date(value)
+    assert got == want and (got is None or (got.tzinfo, got.utcoffset()) == (want.tzinfo, want.utcoffset()))
+
+
+def test_parse_date_on_real_mail():
+    from mailguard.core.parse import _RFC_DATE, parse_date
+
+    values = [v for raw in _real_messages() for v in parse_message(raw).headers.get("date", ())]
+    assert sum(_RFC_DATE.match(v) is not None for v in values) >= 20  # the fast form, and others
+    assert [parse_date(v) for v in values] == [plain_parse_date(v) for v in values]
+
+
+DELIVERY_PIECES = st.sampled_from(["delivered", "delivery", "deliver", "ship", "shipment", "shipped", "shipp",
+                                   "courier", "carrier", "rier", "parcel", "package", "paket", "paczk", "przesyłk",
+                                   "envío", "envio", "tracking", "in transit", "on its way", "colis", "x", " ", "é"])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(DELIVERY_PIECES, max_size=10).map("".join))
+@example("przesyłka delivered")
+@example("envío")
+def test_delivery_words_are_the_substring_tests(low):
+    """_delivery_words (grouped, the non-ASCII words only in non-ASCII text) counts the words a
+    substring test of each finds."""
+    from mailguard.core.features import DELIVERY_WORDS, _delivery_words
+
+    assert _delivery_words(low) == sum(map(low.__contains__, DELIVERY_WORDS))
+
+
+def test_grouped_words_are_each_under_one_part_they_hold():
+    from mailguard.core.features import (DELIVERY_WORDS, UNSUBSCRIBE_PHRASES, _DELIVERY_GROUPS, _DELIVERY_OTHER,
+                                         _UNSUBSCRIBE_GROUPS)
+
+    for words, groups in ((UNSUBSCRIBE_PHRASES, _UNSUBSCRIBE_GROUPS), (DELIVERY_WORDS, _DELIVERY_GROUPS + _DELIVERY_OTHER)):
+        listed = [w for part, under in groups for w in (under or (part,))]
+        assert sorted(listed) == sorted(words)
+        assert all(part in w for part, under in groups for w in under)
+    assert sum(len(under) for _, under in _DELIVERY_GROUPS + _UNSUBSCRIBE_GROUPS) >= 10  # not all alone
+
+
+def test_delivery_words_on_real_mail():
+    from mailguard.core.features import DELIVERY_WORDS, _delivery_words
+
+    found = 0
+    for raw in _real_messages():
+        msg = parse_message(raw)
+        for text in (msg.subject, msg.text[:3000], msg.html[:3000]):
+            low = text.lower()
+            assert _delivery_words(low) == sum(map(low.__contains__, DELIVERY_WORDS))
+            found += _delivery_words(low)
+    assert found >= 50
+
+
+TEXT_PIECES = st.sampled_from(["\n", "--", " ", "\n-- \n", "\n--\n", "-", "x", "\t", "\x1c", "\x85", "\u2028",
+                               "\u3000", "\u200b", "\x1f", "\r\n"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(TEXT_PIECES, max_size=10).map("".join))
+def test_signature_dashes_and_text_presence_are_the_plain_tests(text):
+    """extract tests for "\\n--" before its two signature lines, and for text that is not all
+    whitespace without stripping it: the values of the plain tests."""
+    from mailguard.core.features import extract
+
+    feats = extract(replace(BASE, text=text, html="<p>hello there</p>", subject="hello"))
+    if feats.forward:
+        return  # a forward's own words are read instead
+    assert feats.value("has_signature_dashes") == float("\n-- \n" in text or "\n--\n" in text)
+    assert feats.value("html_only") == float(not text.strip())
+
+
+VIEW_PIECES = st.sampled_from(["view", "view ", "view this ", "view it", " in ", "in your browser", "on the web",
+                               "view online", "web version", "trouble viewing", "trouble ", "reading", "email ",
+                               "message ", "  ", "\n", "x", "é", "browser", "a ", "the "])
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(VIEW_PIECES, max_size=12).map("".join))
+@example("view view this email in your browser")
+@example("trouble trouble viewing")
+def test_view_in_browser_is_the_pattern_searched(low):
+    from mailguard.core.features import _VIEW_BROWSER, _view_in_browser
+
+    assert _view_in_browser(low) == (_VIEW_BROWSER.search(low) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["x-github-reason", "x-github", "x-zendesk-email-id", "x-rt-ticket", "received",
+                                 "x-mailer", "github-x-", "x-gitlab-project", "x-sg-eid", "x-mc-user",
+                                 "x-mailgun-sid", "subject", "x-"]), max_size=8, unique=True))
+def test_tracker_headers_and_esp_headers_are_the_plain_lookups(names):
+    """tracker_headers compares only x- names with the prefixes (all start with x-), and esp_of
+    looks at its header table only when the message has one of its headers: the plain results."""
+    from mailguard.core.features import TRACKER_HEADER_PREFIXES, _MAY_TRACK, extract
+    from mailguard.core.identity import ESP_HEADERS, esp_of
+
+    assert _MAY_TRACK is not None  # the prefixes all start with x-
+    msg = replace(BASE, headers={**BASE.headers, **{n: ("1",) for n in names}})
+    plain = any(n.startswith(TRACKER_HEADER_PREFIXES) for n in msg.headers)
+    assert extract(msg).value("tracker_headers") == float(plain)
+    first = next((ESP_HEADERS[h] for h in ESP_HEADERS if h in msg.headers), None)
+    assert esp_of(msg) == (first or esp_of(replace(msg, headers={k: v for k, v in msg.headers.items()
+                                                                 if k not in ESP_HEADERS})))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(CTA_PIECES, max_size=12).map("".join), st.integers(0, 200), st.integers(0, 200))
+@example("now order", 0, 3)  # "order now" only across the space
+@example("up to save", 0, 5)  # "save up to" only across the space
+def test_calls_to_action_within_a_part_are_the_counts(a, cut, size):
+    """Given ``within`` (low is within, a space and a part of within), keys without a space are
+    looked for in within first: the same counts."""
+    from mailguard.core.features import _calls_to_action
+
+    b = a[cut:cut + size]
+    low = a + " " + b
+    assert _calls_to_action(low, within=a) == _calls_to_action(low)
+
+
+def test_extract_hands_calls_to_action_a_within_that_holds_the_rest(monkeypatch):
+    """extract gives _calls_to_action a ``within`` only where the text is ``within``, a space and a
+    part of it (short bodies, İ lengthening the lower-cased text, text and HTML, long bodies)."""
+    from mailguard.core import features
+
+    real = features._calls_to_action
+    given = []
+
+    def checked(low, groups=features._CTA_GROUPS, within=None):
+        if within is not None:
+            head, space, rest = low[:len(within)], low[len(within):len(within) + 1], low[len(within) + 1:]
+            assert head == within and space == " " and rest in within
+            given.append(within)
+        return real(low, groups, within)
+
+    monkeypatch.setattr(features, "_calls_to_action", checked)
+    bodies = ["Click here now. " * n + "İ" * k for n in (1, 50, 124, 125, 126, 300) for k in (0, 1, 5)]
+    # 2,000 characters whose lower-cased text is longer ("İ" becomes two)
+    bodies += ["İ" * k + "Click here now. " * 124 + "x" * (16 - k) for k in (1, 5)]
+    for body in bodies:
+        for html in ("", "<p>learn more</p>"):
+            features.extract(replace(BASE, text=body, html=html, subject="hi"))
+            features.extract(replace(BASE, text="", html="<p>" + body + "</p>", subject="hi"))
+    for raw in _real_messages(300):
+        msg = parse_message(raw)
+        if not msg.unreadable:
+            features.extract(msg)
+    assert len(given) >= 50

@@ -151,3 +151,37 @@ def test_issue_signatures_in_linear_time(unit):
         assert signature_domains(msg) == frozenset()  # nothing there is a domain
         seconds[count] = _cpu_seconds(lambda: signature_domains(msg))
     _check_ratio(f"signature_domains of {unit!r} x {n}", seconds[n // 10], seconds[n])
+
+
+#: text where features._forward_mark has many "--" lines or one long line to look at
+FORWARD_UNITS = ("--\n", "x--", "-- \n\n", " > --original messag\n", "--" + " " * 9 + "\n", "\n>")
+
+
+@pytest.mark.parametrize("unit", FORWARD_UNITS)
+def test_forward_mark_search_in_linear_time(unit):
+    """_forward_mark tries _FWD_MARK at each line with a "--" (each line once) in the first
+    FWD_CHARS characters: many such lines, or one long one, cost time in proportion."""
+    from mailguard.core.features import FWD_CHARS, _FWD_MARK, _forward_mark
+
+    n = FWD_CHARS // len(unit)
+    seconds = {}
+    for count in (n // 10, n):
+        text = unit * count
+        assert _forward_mark(text) == -1 and _FWD_MARK.search(text, 0, FWD_CHARS) is None
+        seconds[count] = _cpu_seconds(lambda: [_forward_mark(text) for _ in range(20)])
+    _check_ratio(f"_forward_mark of {unit!r} x {n}", seconds[n // 10], seconds[n])
+
+
+@pytest.mark.parametrize("unit", ["view ", "view" + " " * 20, "trouble ", "web versio"])
+def test_view_in_browser_in_linear_time(unit):
+    """_view_in_browser tries _VIEW_BROWSER at each "view", "web version" and "trouble" once:
+    many of them cost time in proportion."""
+    from mailguard.core.features import _view_in_browser
+
+    n = 20_000
+    seconds = {}
+    for count in (n // 10, n):
+        text = unit * count
+        assert not _view_in_browser(text)
+        seconds[count] = _cpu_seconds(lambda: _view_in_browser(text))
+    _check_ratio(f"_view_in_browser of {unit!r} x {n}", seconds[n // 10], seconds[n])

@@ -15,6 +15,7 @@ or a reservation (the markup mail clients read to show a parcel's status or a bo
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .contacts import TICKET_HEADERS
 from .parse import ParsedMessage
@@ -85,7 +86,13 @@ _SUBJECT_LOWER = (re.compile(_SUBJECT.pattern), re.compile(_SUBJECT_MORE.pattern
 
 def transactional_subject(subject: str) -> str | None:
     """The words of a subject that mark account or order mail, or None."""
-    head = subject[:300]
+    return _subject_words(subject[:300])
+
+
+@lru_cache(maxsize=4096)
+def _subject_words(head: str) -> str | None:
+    # cached: subjects come back (a thread's replies, a sender's notices), and the three searches
+    # try every position
     if head.isascii():  # lower() keeps every position: the match is cut from the subject itself
         low = head.lower()
         a, b, c = _SUBJECT_LOWER

@@ -91,11 +91,16 @@ _TAG = re.compile(r"<[^>]*>", re.S)
 # at a time (both ends start with "<"): the same matches, without trying both ends at every character.
 _STYLE = re.compile(r"<(style|script|head)\b(?:[^<]++|<(?!/\1\s*>|\1\b))*+(?:</\1\s*>|(?=<\1\b))", re.S | re.I)
 _LINK = re.compile(r"""<a\b[^<>]*href\s*=\s*["']?https?://""", re.I)
+#: _LINK for lower-cased HTML: the same number of matches where there is no "ſ" (which IGNORECASE
+#: matches to the "s" of "https"; no other character matches a letter of the pattern, and
+#: lower-casing keeps every other character's class, tests/test_fast_paths.py checks it)
+_LINK_LOW = re.compile(_LINK.pattern)
 _PIXEL = re.compile(
     r"""<img\b[^<>]*(?:width\s*=\s*["']?[01]["'\s>/]|height\s*=\s*["']?[01]["'\s>/]|"""
     r"""display\s*:\s*none|/open(?:\.gif|\.png|\?|/)|/track|pixel)""",
     re.I,
 )
+_PIXEL_LOW = re.compile(_PIXEL.pattern)
 # The patterns below run on lower-cased text: same matches as with re.I, several times faster.
 #: Unsubscribe footers: every string the pattern "unsubscribe|opt[- ]?out|manage (?:your )?(?:preferences|
 #: subscription)|email preferences|no longer wish to receive|remove (?:me|yourself) from" matches,
@@ -105,6 +110,7 @@ UNSUBSCRIBE_PHRASES = ("unsubscribe", "opt-out", "opt out", "optout", "manage pr
                        "no longer wish to receive", "remove me from", "remove yourself from")
 _VIEW_BROWSER = re.compile(r"view (?:this|it|in|as a|the)?\s*(?:email |message )?(?:in|on) (?:your|a|the)?\s*"
                            r"(?:browser|web)|view online|web version|trouble (?:viewing|reading)")
+#: what each alternative of _VIEW_BROWSER starts with
 _VIEW_HINTS = ("view", "web version", "trouble")
 # Money marks: a currency sign before a number, "N% off", and a few words (whole words only; the
 # boundary is checked in Python because a leading \b makes the pattern several times slower).
@@ -139,6 +145,10 @@ HTML_CHARS = 32000
 HTML_HEAD = 24000
 HTML_TAIL = 8000
 _HTML_LAYOUT = re.compile(r"<(?:table|td|font)\b|bgcolor")
+#: _HTML_LAYOUT's alternatives one by one: none can overlap another or itself, so the matches of
+#: the whole are those of the parts, each found by a scan for its first characters (at C speed;
+#: the whole tries both alternatives at every "<" and "b")
+_HTML_LAYOUT_PARTS = (re.compile(r"<table\b"), re.compile(r"<td\b"), re.compile(r"<font\b"), re.compile("bgcolor"))
 _NON_LATIN = re.compile("[^\x00-\u024f]")
 _REPLY_SUBJ = re.compile(r"^\s*(re|aw|sv|antw|r|rif)\s*:", re.I)
 _WORDS = re.compile(r"[^\W\d_]{2,24}", re.U)
@@ -162,6 +172,10 @@ TRACKER_HEADER_PREFIXES = ("x-bugzilla-", "x-github-", "x-gitlab-", "x-gitea-", 
                            "x-trac-", "x-mantis-", "x-jenkins-", "x-buildbot-", "x-kernelci-", "x-sentry-",
                            "x-pagerduty-", *TICKET_HEADERS)
 _TRACKER_HEADER = methodcaller("startswith", TRACKER_HEADER_PREFIXES)
+#: the header names compared with each prefix: those starting with "x-" when every prefix does
+#: (they all do), else all (filter(None, ...))
+_X_HEADER = methodcaller("startswith", "x-")
+_MAY_TRACK = _X_HEADER if all(map(_X_HEADER, TRACKER_HEADER_PREFIXES)) else None
 #: Pieces of a sender's local part that mark a system sending on someone's behalf
 NOREPLY_MARKS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply",
                  "notification", "notify", "alert", "mailer-daemon", "postmaster", "daemon", "bounce",
@@ -188,6 +202,7 @@ _TRACKING = re.compile(r"\b(?:1z[0-9a-z]{16}|[a-z]{2}\d{9}[a-z]{2}|\d{12,22})\b"
 # str.translate), and the tracking pattern runs only where one is
 _DIGIT_MASK = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
 _ORDER_WORDS = ("order", "bestellung", "commande", "pedido", "zamówi")
+_ORDER_WORDS_ASCII = tuple(w for w in _ORDER_WORDS if w.isascii())  # what ASCII text can hold
 _ORDER_REF = re.compile(r"\b(?:order|bestellung|commande|pedido|zamówieni\w*)\s?(?:#|no\.?|nr\.?|number|nummer|n°|:)?\s?"
                         r"#?[a-z]{0,4}-?\d[\d-]{2,}")
 
@@ -221,8 +236,10 @@ class Features:
         return self.numeric[NUMERIC_NAMES.index(name)]
 
 
-def html_to_text(html: str) -> str:
-    low = html.lower()
+def html_to_text(html: str, low: str | None = None) -> str:
+    """The text of HTML; ``low`` is ``html.lower()`` when the caller has it."""
+    if low is None:
+        low = html.lower()
     # _STYLE can only match where one of these opens ("ſ" folds to "s" under re.I)
     if "<style" in low or "<script" in low or "<head" in low or "\u017f" in low:
         s = _STYLE.sub(" ", html)
@@ -237,8 +254,17 @@ def _log(n: float) -> float:
     return math.log1p(max(n, 0.0))
 
 
-def _search(rx: re.Pattern[str], low: str, hints: tuple[str, ...]) -> bool:
-    return any(map(low.__contains__, hints)) and rx.search(low) is not None
+def _view_in_browser(low: str) -> bool:
+    """Whether _VIEW_BROWSER matches lower-cased text: tried only where one of _VIEW_HINTS is (each
+    of its alternatives starts with one), not at every character."""
+    find, match = low.find, _VIEW_BROWSER.match
+    for hint in _VIEW_HINTS:
+        at = find(hint)
+        while at >= 0:
+            if match(low, at) is not None:
+                return True
+            at = find(hint, at + 1)
+    return False
 
 
 def mailer_family(msg: ParsedMessage) -> str:
@@ -280,6 +306,18 @@ def _quoted(text: str) -> bool:
             or text.find("\r>", 0, QUOTE_CHARS) >= 0)
 
 
+def _links(html: str, low: str) -> int:
+    """How many links to web pages ``html`` has (_LINK's matches), ``low`` being html.lower()."""
+    if not html:
+        return 0
+    return len(_LINK.findall(html) if "\u017f" in html else _LINK_LOW.findall(low))
+
+
+def _layout_marks(low: str) -> int:
+    """_HTML_LAYOUT's matches in the first 10,000 characters of lower-cased HTML."""
+    return sum(len(rx.findall(low, 0, 10000)) for rx in _HTML_LAYOUT_PARTS) if low else 0
+
+
 def _tracking_number(low: str) -> bool:
     """A carrier tracking code in lower-cased text (see _TRACKING)."""
     if "1z" not in low and b"000000000" not in low.encode("ascii", "replace").translate(_DIGIT_MASK):
@@ -287,9 +325,46 @@ def _tracking_number(low: str) -> bool:
     return _TRACKING.search(low) is not None
 
 
+def _groups(words: tuple[str, ...], parts: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``words`` under the first of ``parts`` each holds, to be looked for only where that part is
+    (each substring test reads the whole text, however long the word: one for several words
+    that are mostly absent); a word that holds none is its own part, with no words under it."""
+    under = tuple((p, tuple(w for w in words if p in w)) for p in parts)
+    alone = tuple((w, ()) for w in words if not any(p in w for p in parts))
+    return tuple(g for g in under if g[1]) + alone
+
+
+def _count_grouped(low: str, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
+    """How many of the grouped words (see _groups) are in ``low``: the sum of their substring tests."""
+    n = 0
+    for part, words in groups:
+        if part in low:
+            n += sum(map(low.__contains__, words)) if words else 1
+    return n
+
+
+#: UNSUBSCRIBE_PHRASES under what several share
+_UNSUBSCRIBE_GROUPS = _groups(UNSUBSCRIBE_PHRASES, ("opt", "manage ", "remove "))
+
+
 def _unsubscribe_text(low: str) -> bool:
     """Whether lower-cased text has an unsubscribe footer's words (see UNSUBSCRIBE_PHRASES)."""
-    return any(map(low.__contains__, UNSUBSCRIBE_PHRASES))
+    for part, words in _UNSUBSCRIBE_GROUPS:
+        if part in low and (not words or any(map(low.__contains__, words))):
+            return True
+    return False
+
+
+#: DELIVERY_WORDS under what several share; those with a letter beyond ASCII apart (ASCII text,
+#: most of it, cannot hold them)
+_DELIVERY_GROUPS = _groups(tuple(w for w in DELIVERY_WORDS if w.isascii()), ("deliver", "ship", "rier"))
+_DELIVERY_OTHER = _groups(tuple(w for w in DELIVERY_WORDS if not w.isascii()), ())
+
+
+def _delivery_words(low: str) -> int:
+    """How many DELIVERY_WORDS are in lower-cased text (each counted once)."""
+    n = _count_grouped(low, _DELIVERY_GROUPS)
+    return n if low.isascii() else n + _count_grouped(low, _DELIVERY_OTHER)
 
 
 def _diff_text(sample: str) -> bool:
@@ -328,7 +403,7 @@ def _order_reference(low: str) -> bool:
     """Whether _ORDER_REF matches lower-cased text: tried only where one of _ORDER_WORDS occurs
     (a match starts with one), not at every character."""
     find = low.find
-    for w in _ORDER_WORDS:
+    for w in _ORDER_WORDS if not low.isascii() else _ORDER_WORDS_ASCII:
         i = find(w)
         while i >= 0:
             if _ORDER_REF.match(low, i) is not None:  # \b still sees the character before i
@@ -338,13 +413,18 @@ def _order_reference(low: str) -> bool:
 
 
 def _calls_to_action(low: str, groups: tuple[tuple[str, tuple[str, ...], tuple[bool, tuple[str, ...]] | None], ...]
-                     = _CTA_GROUPS) -> int:
+                     = _CTA_GROUPS, within: str | None = None) -> int:
     """Occurrences of CALLS_TO_ACTION phrases (the sum of str.count of each). Where a group allows
     it (see _key_positions), each occurrence of the key is looked at once (a phrase starts or ends
-    there, or not) instead of a count of each phrase through the whole text."""
+    there, or not) instead of a count of each phrase through the whole text.
+
+    ``within``, when ``low`` is ``within``, a space and a part of ``within`` (a short text read
+    twice): a key without a space is in ``low`` only if it is in ``within``, looked for there first."""
     n = 0
     find = low.find
     for key, phrases, at_key in groups:
+        if within is not None and " " not in key and key not in within:
+            continue
         i = find(key)
         if i < 0:
             continue
@@ -359,10 +439,24 @@ def _calls_to_action(low: str, groups: tuple[tuple[str, tuple[str, ...], tuple[b
     return n
 
 
+def _percents_off(low: str) -> int:
+    """How many times _PERCENT_OFF matches ("20% off"): tried only where a "%" is, not at every
+    digit. A match holds one "%" and starts at the digit right before it or one whitespace
+    before that; no two share a "%"."""
+    n = 0
+    find, match = low.find, _PERCENT_OFF.match
+    at = find("%", 1)
+    while at >= 0:
+        if match(low, at - 1) is not None or (at >= 2 and match(low, at - 2) is not None):
+            n += 1
+        at = find("%", at + 1)
+    return n
+
+
 def _money_marks(low: str) -> int:
     n = len(_MONEY_SIGN.findall(low)) if "$" in low or "€" in low or "£" in low else 0
     if "%" in low:
-        n += len(_PERCENT_OFF.findall(low))
+        n += _percents_off(low)
     end = len(low)
     find = low.find
     for w in _MONEY_WORDS:  # whole words only
@@ -395,15 +489,33 @@ def _plain_text(msg: ParsedMessage) -> str:
 
 def _own_words(msg: ParsedMessage, text: str) -> str | None:
     """:func:`forwarded_own_words` given the message's text (its HTML's when it has none)."""
-    # _FWD_MARK needs "--" or "begin forwarded message:", whose "orwarded" IGNORECASE matches only
-    # in ASCII letters: without either, the pattern is not tried at every line start
-    maybe = text.find("--", 0, FWD_CHARS) >= 0 or "orwarded" in text[:FWD_CHARS].lower()
-    m = _FWD_MARK.search(text, 0, FWD_CHARS) if maybe else None
-    if m is None:
+    at = _forward_mark(text)
+    if at < 0:
         if "message/rfc822" in msg.content_types and _FWD_SUBJECT.match(msg.subject):
             return text
         return None
-    return text[:m.start()]
+    return text[:at]
+
+
+def _forward_mark(text: str) -> int:
+    """Where _FWD_MARK.search(text, 0, FWD_CHARS) matches, or -1, trying the pattern only where it
+    can match. It needs "begin forwarded message:", whose "orwarded" IGNORECASE matches only in
+    ASCII letters, or a line that holds "--": without "orwarded" the pattern is tried only at the
+    start of each line with a "--" (each line once: linear), not at every line start."""
+    if "orwarded" in text[:FWD_CHARS].lower():
+        m = _FWD_MARK.search(text, 0, FWD_CHARS)
+        return -1 if m is None else m.start()
+    find = text.find
+    dash = find("--", 0, FWD_CHARS)
+    while dash >= 0:
+        start = text.rfind("\n", 0, dash) + 1  # where "^" (MULTILINE) matches: after a "\n"
+        if _FWD_MARK.match(text, start, FWD_CHARS) is not None:
+            return start
+        end = find("\n", dash)
+        if end < 0:
+            return -1
+        dash = find("--", end, FWD_CHARS)
+    return -1
 
 
 #: what a body that did not decode is made of: replacement characters, C0 (but tab and line ends)
@@ -518,8 +630,11 @@ def header_tokens(msg: ParsedMessage) -> tuple[str, ...]:
 def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features:
     """The features of one message; ``with_header_tokens`` adds :func:`header_tokens` (only models
     trained on the user's own mail use them)."""
-    # the text forwarded_own_words reads: the same as html_text below when there is only short HTML
-    own_text = _plain_text(msg)
+    # the text forwarded_own_words reads (_plain_text): the same as html_text below when there is
+    # only short HTML, and then the HTML below is the string own_low was made from
+    own_html = msg.html[:HTML_CHARS] if not msg.text else ""
+    own_low = own_html.lower()
+    own_text = msg.text or (html_to_text(own_html, own_low) if own_html else "")
     own = _own_words(msg, own_text)
     if own is not None:
         from dataclasses import replace as _replace
@@ -543,16 +658,18 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     html_share = len(full_html) / total if total else 0.0
     # A long HTML part is read at its start and its end (where footers and tracking pixels are).
     html = full_html if len(full_html) <= HTML_CHARS else full_html[:HTML_HEAD] + full_html[-HTML_TAIL:]
+    html_low = (own_low if html is own_html else html.lower()) if html else ""
     html_text = (own_text if own is None and not msg.text and html is full_html
-                 else html_to_text(html)) if html else ""
+                 else html_to_text(html, html_low)) if html else ""
     text = msg.text
-    has_text = bool(text.strip())
+    has_text = bool(text) and not text.isspace()  # bool(text.strip()), without copying the text
     body = text if has_text else html_text
     start = body[:5000]
     start_low = start.lower()
-    n_links = (len(_LINK.findall(html)) if html else 0) + text.count("://", 0, 20000)
-    html_low = html.lower() if html else ""
-    pixel = bool(html and "<img" in html_low and _PIXEL.search(html))
+    n_links = _links(html, html_low) + text.count("://", 0, 20000)
+    # on ASCII HTML, IGNORECASE matches what the lower-cased text matches without it
+    pixel = bool(html and "<img" in html_low
+                 and (_PIXEL_LOW.search(html_low) if html.isascii() else _PIXEL.search(html)))
     # the end and the start of what a reader sees, lower-cased once
     visible = body[-4000:].lower() if len(body) > 5000 else start_low[-4000:]
     if has_text and html_text:
@@ -561,7 +678,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     head_low = start_low[:3000]
     if has_text and html_text:
         head_low += " " + html_text[:3000].lower()
-    view_browser = _search(_VIEW_BROWSER, head_low, _VIEW_HINTS)
+    view_browser = _view_in_browser(head_low)
     in_thread = bool(msg.header("in-reply-to") or msg.header("references"))
     reply_subject = bool(_REPLY_SUBJ.match(msg.subject))
     is_reply = bool(msg.header("in-reply-to")) or reply_subject
@@ -571,8 +688,10 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
     auto = msg.header("auto-submitted").lower()
 
     money = _money_marks(msg.subject.lower() + " " + start_low)
-    cta = _calls_to_action(start_low[:2000] + " " + visible[-1500:])
-    layout = len(_HTML_LAYOUT.findall(html_low, 0, 10000)) if html_low else 0
+    # a short body is all in start_low, and what is visible of it a part of that
+    cta = _calls_to_action(start_low[:2000] + " " + visible[-1500:],
+                           within=start_low if len(start_low) <= 2000 and not (has_text and html_text) else None)
+    layout = _layout_marks(html_low)
     # a few words ("See you Thursday. Jane") are too short for a share of capitals to mean anything
     body_caps = _caps_share(start[:3000], MIN_CAPS_LETTERS)
     link_density = min(n_links / (len(body) / 1000 + 1.0), 20.0)
@@ -613,7 +732,7 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
         caps,
         float(msg.subject.count("!")),
         _log(money),
-        float("\n-- \n" in text or "\n--\n" in text),
+        float("\n--" in text and ("\n-- \n" in text or "\n--\n" in text)),
         float(auto not in ("", "no")),
         float(in_thread),
         float(reply_subject and not in_thread),
@@ -633,11 +752,11 @@ def extract(msg: ParsedMessage, *, with_header_tokens: bool = False) -> Features
                             "message/feedback-report", "text/rfc822-headers"})),
         float(bool(types & {"text/calendar", "application/ics"})),
         float(tx_subject is not None),
-        float(any(map(_TRACKER_HEADER, h))),
+        float(any(map(_TRACKER_HEADER, filter(_MAY_TRACK, h)))),
         float(any(map(low_local.__contains__, NOREPLY_MARKS))),
         float(_diff_text(diff_sample)),
         float(_SUBJECT_NUMBER.search(msg.subject[:300]) is not None),
-        _log(sum(map(notice_low.__contains__, DELIVERY_WORDS))),
+        _log(_delivery_words(notice_low)),
         float(_tracking_number(notice_low)),
         float(_order_reference(notice_low)),
     )

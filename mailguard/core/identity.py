@@ -231,6 +231,10 @@ _QUOTE_START = re.compile(
     r"^(?:-{2,} ?(?:original message|forwarded message|weitergeleitete nachricht|message transf[ée]r[ée])"
     r"|begin forwarded message:|on .{0,200} wrote:$|am .{0,200} schrieb .{0,120}:$|le .{0,200} a [ée]crit ?:$"
     r"|from: .{1,200}$)", re.I)
+#: the characters a match of _QUOTE_START, or of _SIG_MARK, can start with: its alternatives' first
+#: characters and every character IGNORECASE matches to one ("K" the Kelvin sign, "ſ" long s)
+_QUOTE_START_FIRST = frozenset("-bBoOaAlLfF")
+_SIG_MARK_FIRST = frozenset("-_bBcCtTrRkKwWaAsS\u212a\u017f")
 #: the longest signature block read (lines, characters)
 SIG_LINES = 12
 SIG_CHARS = 800
@@ -239,25 +243,42 @@ SIG_CHARS = 800
 def own_text(text: str) -> str:
     """The part of a plain-text body the sender wrote: quoted lines dropped, cut where a quoted or
     forwarded message starts."""
+    return "\n".join(_own_lines(text))
+
+
+def _own_lines(text: str) -> list[str]:
+    """The lines of :func:`own_text`."""
     out = []
+    match = _QUOTE_START.match
     for line in text[:20000].splitlines():
         stripped = line.strip()
-        if stripped.startswith(">"):
+        first = stripped[:1]
+        # the pattern is tried only on lines that start as one of its alternatives can
+        if first in _QUOTE_START_FIRST:
+            if match(stripped[:300]):
+                break
+        elif first == ">":
             continue
-        if _QUOTE_START.match(stripped[:300]):
-            break
         out.append(line)
-    return "\n".join(out)
+    return out
 
 
 def signature_block(text: str, name: str = "") -> str:
     """The signature block of the sender's own text: from the last ``--`` line or sign-off
     ("Best,", "Cheers") among the last lines, or else from a line that is the sender's name
     (``name``, or its first word); at most SIG_LINES lines; '' when there is none."""
-    tail = own_text(text).rstrip().splitlines()[-(SIG_LINES + 8):]
+    # the lines of own_text(text).rstrip(), without joining them and splitting them again: the
+    # blank lines at the end dropped, the trailing blanks of the last one
+    lines = _own_lines(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if lines:
+        lines[-1] = lines[-1].rstrip()
+    tail = lines[-(SIG_LINES + 8):]
     start = None
     for i, line in enumerate(tail):
-        if _SIG_MARK.match(line.strip()[:40]):
+        stripped = line.strip()
+        if stripped[:1] in _SIG_MARK_FIRST and _SIG_MARK.match(stripped[:40]):
             start = i
     if start is None and name.strip():
         full = _fold(name)
@@ -337,9 +358,10 @@ def list_unsubscribe_domains(msg: ParsedMessage) -> tuple[str, ...]:
 
 def esp_of(msg: ParsedMessage) -> str | None:
     """The bulk-mail platform that sent a message, if any (headers, Return-Path, DKIM)."""
-    for h, name in ESP_HEADERS.items():
-        if h in msg.headers:
-            return name
+    if not ESP_HEADERS.keys().isdisjoint(msg.headers):  # (at C speed; most mail has none)
+        for h, name in ESP_HEADERS.items():
+            if h in msg.headers:
+                return name
     fid = msg.header("feedback-id").lower()
     if "amazonses" in fid:
         return "Amazon SES"

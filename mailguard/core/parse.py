@@ -18,7 +18,7 @@ from functools import lru_cache
 from itertools import islice, repeat
 from operator import attrgetter, methodcaller
 from typing import Any, TypeVar
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email import errors
 from email.message import Message
 from email.policy import compat32
@@ -235,14 +235,49 @@ def _addresses_of(values: tuple[str, ...]) -> tuple[Address, ...]:
     return tuple(found)
 
 
+#: a Date as RFC 5322 writes it ("Thu, 22 Aug 2002 18:26:25 +0100", then anything, e.g. "(BST)")
+_RFC_DATE = re.compile(r"(?:(?:mon|tue|wed|thu|fri|sat|sun), )?([0-9]{1,2}) "
+                       r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec) ([0-9]{4}) "
+                       r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-][0-9]{4})(?: |\Z)", re.I | re.A)
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                       "nov", "dec"), 1)}
+
+
+@lru_cache(maxsize=256)
+def _zone(zone: str) -> timezone | None:
+    """The tzinfo email.utils.parsedate_to_datetime gives a numeric zone ("+0100"): None for
+    "-0000" (a naive datetime), the offset read as it reads it (hours * 100 + minutes)."""
+    offset = int(zone)
+    if offset == 0 and zone[0] == "-":
+        return None
+    sign = -1 if offset < 0 else 1
+    return timezone(timedelta(seconds=sign * ((abs(offset) // 100) * 3600 + (abs(offset) % 100) * 60)))
+
+
+def _rfc_date(value: str) -> datetime | None:
+    """email.utils.parsedate_to_datetime of a Date of the form _RFC_DATE (most mail's), without
+    its token loop: the same datetime. None for any other form, or values datetime refuses (the
+    caller then asks the stdlib)."""
+    m = _RFC_DATE.match(value)
+    if m is None:
+        return None
+    dd, mon, yy, hh, mi, ss, zone = m.groups()
+    try:
+        return datetime(int(yy), _MONTHS[mon.lower()], int(dd), int(hh), int(mi), int(ss), tzinfo=_zone(zone))
+    except ValueError:  # a day, hour or zone out of range
+        return None
+
+
 def parse_date(value: str) -> datetime | None:
     """Lenient Date parsing (python-dateutil). Naive dates are taken as UTC. None if hopeless."""
     if not value:
         return None
-    try:
-        dt = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):  # "3 Mar 20260000000000": Overflow
-        dt = None
+    dt = _rfc_date(value)
+    if dt is None:
+        try:
+            dt = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):  # "3 Mar 20260000000000": Overflow
+            dt = None
     if dt is None:
         try:
             cleaned = re.sub(r"\([^()]*+\)", " ", value)  # "(" never closed: linear, not quadratic
@@ -305,7 +340,11 @@ class _ParsedPart(Message):
 
     def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
         hit = self._mg_index.get(name.lower())
-        return failobj if hit is None else self.policy.header_fetch_parse(*hit)
+        if hit is None:
+            return failobj
+        # compat32's header_fetch_parse gives a str back as it is unless it has surrogate escapes,
+        # which an ASCII one has not (str.isascii: a flag, no scan)
+        return hit[1] if hit[1].isascii() else self.policy.header_fetch_parse(*hit)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._mg_index
@@ -393,8 +432,9 @@ def _fields(text: str, start: int, end: int) -> tuple[list[tuple[str, str]], int
             names, colons, values = zip(*map(methodcaller("partition", ":"),
                                              (_NEW_FIELD_LF if eol == "\n" else _NEW_FIELD_CRLF).split(block)))
             if all(names) and all(colons) and _NAME_CHARS.fullmatch("".join(names)) is not None:
-                values = map(str.rstrip, map(str.lstrip, values, repeat(" \t")), repeat("\r\n"))
-                return list(zip(names, values)), at + len(eol)
+                # (compat32 also strips line ends off the end: none is there, the block stops
+                # before the line end of its last line and has no blank line)
+                return list(zip(names, map(str.lstrip, values, repeat(" \t")))), at + len(eol)
     fields: list[tuple[str, str]] = []
     pos = start
     match = _FIELD.match
