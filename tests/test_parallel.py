@@ -188,20 +188,13 @@ def test_worker_priority_from_the_environment():
 
 
 @pytest.fixture(params=["fork", "forkserver"])
-def start_method(request):
-    """The pool started from a process with one thread (fork) or with another thread alive (a
-    daemon's: fork server, whose workers do not see this process's environment)."""
-    import threading
+def start_method(request, monkeypatch):
+    """The pool started by fork (a process with one thread) or by a fork server (a daemon's, with
+    threads: its workers do not see this process's environment)."""
+    import multiprocessing
 
-    release = threading.Event()
-    thread = None
-    if request.param == "forkserver":
-        thread = threading.Thread(target=release.wait, daemon=True)
-        thread.start()
-    yield request.param
-    release.set()
-    if thread is not None:
-        thread.join()
+    monkeypatch.setattr(parallel, "_context", lambda: multiprocessing.get_context(request.param))
+    return request.param
 
 
 def test_workers_keep_the_priority_asked_for(home, monkeypatch, start_method):
@@ -209,8 +202,8 @@ def test_workers_keep_the_priority_asked_for(home, monkeypatch, start_method):
 
     mine = _nice(os.getpid())
     monkeypatch.setenv("MAILGUARD_WORKER_NICE", "0")
-    assert parallel._context().get_start_method() == start_method
     parallel.warm(models_io.load(), 2)
+    assert parallel._POOL[2]._mp_context.get_start_method() == start_method
     assert set(_worker_nices().values()) == {mine}
     parallel.shutdown()
     monkeypatch.setenv("MAILGUARD_WORKER_NICE", "3")
