@@ -117,6 +117,7 @@ def model():
 def _real_messages(limit: int = 600) -> list[bytes]:
     files = sorted(p for p in (_ROOT / "tests" / "data" / "corpus_sample").rglob("*")
                    if p.is_file() and p.name != "README.md")
+    files += sorted(p for p in (_ROOT / "tests").rglob("*.eml") if p.is_file())  # cases, social
     files += sorted(p for p in (SHARED / "corpus" / "spamassassin").glob("*/*")
                     if p.is_file() and p.name[0].isdigit())[:limit]
     files += sorted(p for p in (SHARED / "realmail").rglob("*.eml") if p.is_file())
