@@ -543,13 +543,15 @@ class Pipeline:
                     b.linked.add(d.sender)
         return d
 
-    def warm(self) -> None:
-        """Start the worker processes now (when there are several), without waiting for them: a
-        caller about to wait for its server lets them start meanwhile."""
+    def warm(self, messages: int) -> None:
+        """Start the worker processes now, without waiting for them, when there are several and
+        ``messages`` (about to be analysed) are enough to go to them: a caller about to wait for
+        its server lets them start meanwhile."""
         if self.workers > 1:
-            from .parallel import warm
+            from .parallel import MIN_PARALLEL, warm
 
-            warm(self.model, self.workers, wait=False)
+            if messages >= MIN_PARALLEL:
+                warm(self.model, self.workers, wait=False)
 
     def analyse(self, raws: Sequence[bytes]) -> list[Analysed]:
         """The pure stages of a batch (in worker processes when it is large)."""

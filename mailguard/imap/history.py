@@ -50,12 +50,9 @@ class HistoryLearning(QuarantineMoves):
             sent_items.sort(key=lambda it: it.when)
             sent_mark = Mark(st.uidvalidity, boundary, None)
         st = self.account.select(watch, readonly=True)  # learning only: works read-only too
-        from ..parallel import MIN_PARALLEL
-
-        if st.exists >= MIN_PARALLEL:
-            # the worker processes start while the folder is searched and its first batch
-            # fetched, and the first batch finds them ready
-            self.pipeline.warm()
+        # the worker processes start while the folder is searched and its first batch fetched,
+        # and the first batch finds them ready
+        self.pipeline.warm(st.exists)
         mark = self.mark(watch)
         if mark is not None and mark.uidvalidity == st.uidvalidity and mark.learned_until is None:
             boundary = mark.last_uid  # an interrupted first run: same history, same boundary
