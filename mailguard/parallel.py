@@ -45,6 +45,12 @@ MAX_DEFAULT_WORKERS = 8
 #: never holds them up; the workers take whatever is left (and yield to the user's programs).
 #: MAILGUARD_WORKER_NICE sets another (0: the same priority as the deciding process).
 WORKER_NICE = 10
+#: Bytes each pipe between this process and the workers holds, where the system lets a process
+#: say (Linux: F_SETPIPE_SZ, up to /proc/sys/fs/pipe-max-size, 1 MiB by default). A chunk's
+#: results (a few hundred KiB) then go into the pipe in one write: with the default 64 KiB the
+#: worker waited, a part at a time, for this process's result thread, which waits for the
+#: deciding thread to let go of the interpreter (up to sys.getswitchinterval() a part).
+PIPE_BYTES = 1 << 20
 
 
 def worker_nice(env: Mapping[str, str] | None = None) -> int:
@@ -182,8 +188,32 @@ def pool_for(model: PromoModel | None, workers: int) -> ProcessPoolExecutor:
             gc.freeze()
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                    initargs=(model, worker_nice()))
+        _widen_pipes(pool)
         _POOL = (workers, model, pool)
         return pool
+
+
+def _widen_pipes(pool: ProcessPoolExecutor, size: int = PIPE_BYTES) -> list[int]:
+    """Make the pool's task and result pipes hold ``size`` bytes where the system allows it
+    (see PIPE_BYTES); their sizes after, those that could be set (none elsewhere than Linux, or
+    if a later Python names the executor's queues otherwise: they keep the system's default)."""
+    try:
+        import fcntl
+
+        setsize, getsize = fcntl.F_SETPIPE_SZ, fcntl.F_GETPIPE_SZ  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        return []
+    sizes = []
+    for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+        reader = getattr(queue, "_reader", None)
+        try:
+            fd = reader.fileno()  # type: ignore[union-attr]
+            if fcntl.fcntl(fd, getsize) < size:
+                fcntl.fcntl(fd, setsize, size)
+            sizes.append(fcntl.fcntl(fd, getsize))
+        except (AttributeError, OSError, ValueError) as exc:  # e.g. over the user's pipe quota
+            log.debug("worker pipe kept at the system's size: %s", exc)
+    return sizes
 
 
 def shutdown() -> None:

@@ -209,3 +209,34 @@ def test_workers_keep_the_priority_asked_for(home, monkeypatch, start_method):
     monkeypatch.setenv("MAILGUARD_WORKER_NICE", "3")
     parallel.warm(models_io.load(), 2)
     assert set(_worker_nices().values()) == {min(mine + 3, 19)}
+
+
+def _pipe_size(conn) -> int:
+    import fcntl
+
+    return fcntl.fcntl(conn.fileno(), fcntl.F_GETPIPE_SZ)
+
+
+def test_a_chunks_results_go_into_the_worker_pipe_in_one_write(home, start_method):
+    """A worker writes a chunk's results whole, not a pipe's default 64 KiB at a time, each part
+    waiting for this process to read (see PIPE_BYTES)."""
+    import pickle
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    assert limit >= parallel.PIPE_BYTES  # Linux's default; the assertions below need it
+    parallel.warm(models_io.load(), 2)
+    pool = parallel._POOL[2]
+    for queue in (pool._call_queue, pool._result_queue):
+        assert _pipe_size(queue._reader) == _pipe_size(queue._writer) >= parallel.PIPE_BYTES
+    # what a chunk of newsletters gives back is over the default size, and within the pipe's
+    chunk = [newsletter("Acme <news@acme-mail.com>", subject=f"News {i}", when=day(i % 28 + 1))
+             for i in range(parallel.CHUNK)]
+    size = len(pickle.dumps(parallel.submit(chunk, models_io.load(), 2)(), pickle.HIGHEST_PROTOCOL))
+    assert 64 * 1024 < size < parallel.PIPE_BYTES
+
+
+def test_a_pool_whose_queues_are_not_known_keeps_its_pipes():
+    class Other:
+        _call_queue = None
+
+    assert parallel._widen_pipes(Other()) == []  # type: ignore[arg-type]
