@@ -65,3 +65,39 @@ def test_a_small_first_run_starts_no_workers(dovecot, tmp_path, monkeypatch, mod
     assert learned == 5
     assert pool_at_fetch[:1] == [False]
     assert parallel._POOL is None
+
+
+def test_a_first_run_searches_its_window_a_span_at_a_time(dovecot, tmp_path, monkeypatch, model):
+    """The first batch waits for a search of its own span, not of the whole folder; the spans
+    grow (a batch, then twice that...) and together learn exactly the window, old mail between
+    the new left out."""
+    from datetime import datetime, timedelta, timezone
+
+    user = f"spans-{tmp_path.name[-10:]}@example.test".lower()
+    now = datetime.now(timezone.utc)
+    with dovecot.client(user) as client:
+        for i in range(23):  # every fourth arrived before the window
+            client.append("INBOX", newsletter(f"Shop {i} <hi@shop{i}.example>", msgid=f"<s{i}@shop.example>"),
+                          msg_time=now - timedelta(days=400 if i % 4 == 0 else 3))
+    home = tmp_path / "home"
+    write_config(home, dovecot, user, imap="batch_size = 3")
+    monkeypatch.setenv("MAILGUARD_HOME", str(home))
+    monkeypatch.setenv("MAILGUARD_TEST_IMAP_PASSWORD", "secret")
+    spans: list[int | None] = []
+    since = ImapAccount.uids_since
+
+    def spy(self, day, among=None):  # type: ignore[no-untyped-def]
+        spans.append(None if among is None else len(among))
+        return since(self, day, among)
+
+    monkeypatch.setattr(ImapAccount, "uids_since", spy)
+    cfg, acct = config_of(home), account_of(home)
+    with open_store(home) as store, make_account(acct) as account:
+        pipeline = make_pipeline(cfg, acct, store, model)
+        report = AccountSync(acct, account, store, pipeline, window_days=cfg.rules.window_days).run_pass()
+        pipeline.finish()
+        learned = {r["uid"] for r in store.execute(
+            "SELECT uid FROM imap_decided WHERE folder = 'INBOX'")}
+    assert report.learned == 17
+    assert learned == {i + 1 for i in range(23) if i % 4}  # UIDs 1..23 in delivery order
+    assert [s for s in spans if s is not None] == [3, 6, 12, 2]  # the Sent folder's: the whole

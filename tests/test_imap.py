@@ -364,6 +364,26 @@ def test_uids_since(account: ImapAccount, dovecot: DovecotServer, imap_user: str
 
 
 @pytest.mark.dovecot
+def test_uids_since_among_some_uids_and_uids_upto(account: ImapAccount, dovecot: DovecotServer,
+                                                 imap_user: str) -> None:
+    """The span-wise search of a first run: among given UIDs, the same answer as the whole
+    folder's search gives for them."""
+    cutoff = date(2021, 1, 1)
+    uids = [dovecot.append(imap_user, make_message(f"m{n}", f"<m{n}@x>"),
+                           date=datetime(2020 if n % 3 == 0 else 2024, 5, 1, 12, tzinfo=timezone.utc))
+            for n in range(10)]
+    account.select("INBOX", readonly=True)
+    whole = account.uids_since(cutoff)
+    assert whole == [u for n, u in enumerate(uids) if n % 3]
+    assert account.uids_upto(uids[-1]) == uids
+    assert account.uids_upto(uids[6]) == uids[:7]
+    assert account.uids_upto(0) == []
+    for part in (uids[:1], uids[:4], uids[3:7], uids[9:], [uids[1], uids[5], uids[8]]):
+        assert account.uids_since(cutoff, among=part) == [u for u in whole if u in part]
+    assert account.uids_since(cutoff, among=[]) == []
+
+
+@pytest.mark.dovecot
 def test_fetch_raw_without_setting_seen(account: ImapAccount, dovecot: DovecotServer, imap_user: str) -> None:
     raw = make_message("Lunch next week?", "<lunch-1@shop.example>", b"Hi Sam,\r\nlunch?\r\n")
     when = datetime(2025, 6, 2, 10, 0, 5, tzinfo=timezone(timedelta(hours=2)))

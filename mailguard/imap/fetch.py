@@ -48,15 +48,36 @@ class ImapFetch(ImapFolders):
             found = client.search(["UID", f"{last_uid + 1}:*"])
         return sorted(uid for uid in _uids(found) if uid > last_uid)
 
-    def uids_since(self, day: date) -> list[int]:
+    def uids_since(self, day: date, among: Sequence[int] | None = None) -> list[int]:
         """UIDs of messages that arrived (INTERNALDATE) on or after day, ascending (after a NOOP,
-        as uids_after)."""
+        as uids_after). ``among``: only those of these UIDs (ascending; one SEARCH of the UIDs
+        from the first to the last, no NOOP), which costs the server a look at these messages
+        alone, where a search of the whole folder looks at every message's date before it
+        answers (a cold Dovecot index: about 10 µs a message)."""
         self._require_selected()
-        self.noop()
         when = day.date() if isinstance(day, datetime) else day
+        if among is not None:
+            if not among:
+                return []
+            with self._command("UID SEARCH") as client:
+                found = client.search(["UID", f"{among[0]}:{among[-1]}", "SINCE", when])
+            wanted = set(among)
+            return sorted(uid for uid in _uids(found) if uid in wanted)
+        self.noop()
         with self._command("UID SEARCH") as client:
             found = client.search(["SINCE", when])
         return sorted(_uids(found))
+
+    def uids_upto(self, last_uid: int) -> list[int]:
+        """UIDs of the selected folder up to last_uid, ascending (after a NOOP, as uids_after):
+        what the server's index holds, no message looked at."""
+        self._require_selected()
+        self.noop()
+        if last_uid < 1:
+            return []
+        with self._command("UID SEARCH") as client:
+            found = client.search(["UID", f"1:{last_uid}"])
+        return sorted(uid for uid in _uids(found) if uid <= last_uid)
 
     def fetch(
         self, uids: Iterable[int], max_body_bytes: int = 65536, batch: int = 200

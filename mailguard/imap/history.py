@@ -5,11 +5,12 @@ request)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from ..core.rules import MOVE
 from ..errors import ImapError
@@ -64,7 +65,7 @@ class HistoryLearning(QuarantineMoves):
             log.info("%s: first run: learning contacts from the last %d days of %s%s; nothing of "
                      "that is moved", self.name, self.window_days, watch,
                      f" and {sent}" if sent else "")
-        uids = [u for u in self.account.uids_since(cutoff) if u <= boundary]
+        uids = self._window(cutoff, boundary)
         pending = iter(sent_items)
         nxt = next(pending, None)
         # the next batches are analysed (in worker processes) while this one is fetched and decided
@@ -80,7 +81,7 @@ class HistoryLearning(QuarantineMoves):
             return [u for u in chunk if u not in done]
 
         # the FETCH of the next batch is on its way while this one is handed over and decided
-        with closing(self._fetch_ahead(watch, st, map(fresh, _chunks(uids, self.acct.batch_size)),
+        with closing(self._fetch_ahead(watch, st, map(fresh, _batched(uids, self.acct.batch_size)),
                                        self.acct.max_body_bytes)) as fetched:
             for items in fetched:
                 if not items:
@@ -112,6 +113,21 @@ class HistoryLearning(QuarantineMoves):
         log.info("%s: first run learned from %d message(s); mail arriving from now on is acted on",
                  self.name, report.learned)
         return True
+
+    def _window(self, cutoff: date, boundary: int) -> Iterator[int]:
+        """UIDs of the selected folder up to boundary that arrived on or after cutoff, ascending,
+        searched a span at a time as they are asked for: the first span a batch, each next one
+        twice the last. The first batch is fetched, and the workers busy with it, after a search
+        of that span alone, not of the whole folder (which a server with a cold index answers
+        after a look at every message: 130 ms for 10,000 on the bench's Dovecot); each later
+        search runs while the workers have the batches ahead (see ANALYSED_AHEAD). Asked for
+        between two FETCHes (see ImapAccount.fetch_ahead): no command is on its way then."""
+        every = self.account.uids_upto(boundary)
+        start, span = 0, max(self.acct.batch_size, 1)
+        while start < len(every):
+            yield from self.account.uids_since(cutoff, among=every[start:start + span])
+            start += span
+            span *= 2
 
     # -- learning only
 
@@ -236,3 +252,10 @@ class HistoryLearning(QuarantineMoves):
                 break
         report.new_contacts = self.pipeline.counts["new_contacts"] - before
         return report
+
+
+def _batched(items: Iterable[int], size: int) -> Iterator[list[int]]:
+    """Lists of size items in turn (the last one shorter), each taken when asked for."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
