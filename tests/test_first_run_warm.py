@@ -10,6 +10,7 @@ from mailfactory import day, newsletter, personal
 
 from mailguard import parallel
 from mailguard.imap.account import ImapAccount
+from mailguard.imap.history import HistoryLearning
 from mailguard.imap.session import make_account
 from mailguard.imap.sync import AccountSync, make_pipeline
 from test_first_sync_state import deliver
@@ -24,9 +25,10 @@ def no_pool():
     parallel.shutdown()
 
 
-def _first_run(dovecot, tmp_path, monkeypatch, model, n: int) -> tuple[list[bool], int]:
+def _first_run(dovecot, tmp_path, monkeypatch, model, n: int, late: int = 0) -> tuple[list[bool], int]:
     """Deliver n messages, run a first pass with 2 workers; (whether the pool existed at each
-    UID FETCH sent, messages learned)."""
+    UID FETCH sent, messages learned). ``late``: messages delivered once the first run has
+    learned the folder, before the pass acts on what came after it."""
     user = f"warm{n}-{tmp_path.name[-10:]}@example.test".lower()
     deliver(dovecot, user, [newsletter(f"Shop {i} <hi@shop{i}.example>", when=day(i % 20),
                                        msgid=f"<w{i}@shop.example>") if i % 2 else
@@ -44,6 +46,15 @@ def _first_run(dovecot, tmp_path, monkeypatch, model, n: int) -> tuple[list[bool
         return fetch_ahead(self, *args, **kwargs)
 
     monkeypatch.setattr(ImapAccount, "fetch_ahead", spy)
+    first_run = HistoryLearning._first_run
+
+    def then_more(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        done = first_run(self, *args, **kwargs)
+        deliver(dovecot, user, [newsletter(f"Late {i} <hi@late{i}.example>", msgid=f"<l{i}@late.example>")
+                                for i in range(late)])
+        return done
+
+    monkeypatch.setattr(HistoryLearning, "_first_run", then_more)
     cfg, acct = config_of(home), account_of(home)
     with open_store(home) as store, make_account(acct) as account:
         pipeline = make_pipeline(cfg, acct, store, model)
@@ -101,3 +112,17 @@ def test_a_first_run_searches_its_window_a_span_at_a_time(dovecot, tmp_path, mon
     assert report.learned == 17
     assert learned == {i + 1 for i in range(23) if i % 4}  # UIDs 1..23 in delivery order
     assert [s for s in spans if s is not None] == [3, 6, 12, 2]  # the Sent folder's: the whole
+
+
+def test_a_first_run_leaves_the_folder_as_the_users_mail_client_knows_it(dovecot, tmp_path, monkeypatch, model):
+    """Nothing came after the first run: the folder is not selected read-write, which would take
+    the \\Recent flag of every message from the user's own mail client (the next session to
+    select it sees them all recent). Mail that came meanwhile is acted on as before."""
+    for late in (0, 1):
+        pool_at_fetch, learned = _first_run(dovecot, tmp_path / f"late{late}", monkeypatch, model, 6,
+                                            late=late)
+        assert learned == 6
+        user = f"warm6-{(tmp_path / f'late{late}').name[-10:]}@example.test".lower()
+        with dovecot.client(user) as client:
+            recent = client.select_folder("INBOX")[b"RECENT"]
+        assert recent == (6 if not late else 0)

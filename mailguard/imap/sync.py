@@ -121,7 +121,7 @@ class AccountSync(HistoryLearning):
             elif sent is not None:
                 self._sync_learn_only(sent, report, stop)
             if not stop():
-                self._sync_watch(watch, quarantine, report, stop)
+                self._sync_watch(watch, quarantine, report, stop, just_learned=report.first_run)
             else:
                 report.complete = False
         finally:
@@ -160,10 +160,18 @@ class AccountSync(HistoryLearning):
         self._reload = False
 
     def _sync_watch(self, watch: str, quarantine: str, report: PassReport,
-                    stop: Callable[[], bool]) -> None:
-        st = self.account.select(watch)
+                    stop: Callable[[], bool], *, just_learned: bool = False) -> None:
+        """Act on the watched folder's mail after its mark. ``just_learned``: the first run has
+        just read the folder (selected read-only, in this session): when nothing came after it,
+        the folder is left so. A read-write SELECT would take the \\Recent flag of every message
+        from the user's own mail client and, on a Maildir server, have it move every message
+        of new/ into cur/ (Dovecot: 160 ms for 10,000), when there is nothing to move."""
         mark = self.mark(watch)
         assert mark is not None
+        if (just_learned and self.account.selected == watch
+                and not self.account.uids_after(mark.last_uid)):
+            return
+        st = self.account.select(watch)
         if mark.uidvalidity != st.uidvalidity:
             self._resync(watch, st, mark, quarantine=quarantine, report=report, stop=stop)
             mark = self.mark(watch)
