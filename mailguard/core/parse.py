@@ -268,6 +268,12 @@ def _rfc_date(value: str) -> datetime | None:
         return None
 
 
+def email_date(value: str) -> datetime:
+    """email.utils.parsedate_to_datetime (its datetime, its errors), most mail's form read by
+    one match (:func:`_rfc_date`)."""
+    return _rfc_date(value) or email.utils.parsedate_to_datetime(value)
+
+
 def parse_date(value: str) -> datetime | None:
     """Lenient Date parsing (python-dateutil). Naive dates are taken as UTC. None if hopeless."""
     if not value:

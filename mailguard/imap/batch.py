@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
+from ..core.parse import email_date
 from ..core.rules import Decision
 from ..errors import MailguardError
 from ..pipeline import Analysed
@@ -45,7 +45,7 @@ def _date_of(msg: FetchedMessage) -> datetime:
     found = _DATE.search(b"\n" + (msg.raw[:end] if end >= 0 else msg.raw))
     if found:
         try:
-            d = parsedate_to_datetime(" ".join(found.group(1).decode("latin-1").split()))
+            d = email_date(" ".join(found.group(1).decode("latin-1").split()))
             return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
         except (TypeError, ValueError, IndexError, OverflowError):
             pass
