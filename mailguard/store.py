@@ -397,34 +397,6 @@ class Store:
                 raise _store_error(f"state database {self.path}: cannot commit", exc) from None
 
     @contextmanager
-    def group(self) -> Iterator[None]:
-        """Transactions committed together: BEGIN here, each :meth:`transaction` inside a
-        SAVEPOINT (whole or undone on its own), and COMMIT when the block ends, however it ends:
-        what the transactions inside did is kept when an error ends the block too. Fewer commits,
-        each writing the pages it changed to the write-ahead log once (a page that several
-        transactions change, once for them all). Inside a transaction it adds nothing."""
-        if self.db.in_transaction:
-            yield
-            return
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _store_error(f"state database {self.path}", exc) from None
-        failing = True
-        try:
-            yield
-            failing = False
-        finally:
-            if self.db.in_transaction:  # sqlite may have rolled back by itself (a full disk)
-                try:
-                    self.db.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    self._rollback()
-                    if not failing:
-                        raise _store_error(f"state database {self.path}: cannot commit", exc) from None
-                    log.warning("state database %s: cannot commit: %s", self.path, exc)
-
-    @contextmanager
     def _savepoint(self) -> Iterator[None]:
         self._savepoints = getattr(self, "_savepoints", 0) + 1
         name = f"mailguard_{self._savepoints}"

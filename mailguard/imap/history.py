@@ -9,13 +9,12 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 
 from ..core.rules import MOVE
 from ..errors import ImapError
 from ..pipeline import Analysed
-from ..store import Store
 from .batch import Item
 from .collect import fewer_collections
 from .client import HASH_BODY_BYTES, FolderState
@@ -28,11 +27,6 @@ log = logging.getLogger(__name__)
 #: batches of the first run being analysed while the oldest is decided: with two queued, the
 #: workers still have one when deciding and the next FETCH take the deciding process a while
 ANALYSED_AHEAD = 2
-#: the first run's batches are committed together, about this many messages at a time (see
-#: Store.group): on the bench's 10,000 messages 50 commits become 10, and the deciding process's
-#: CPU in them 120 -> 60 ms. A run stopped by an error or a signal keeps what it decided; a crash
-#: loses at most these, which the next run learns again (the first run moves nothing)
-LEARN_COMMIT_MESSAGES = 1000
 
 
 class HistoryLearning(QuarantineMoves):
@@ -77,23 +71,18 @@ class HistoryLearning(QuarantineMoves):
         # the next batches are analysed (in worker processes) while this one is fetched and decided
         ahead: deque[tuple[list[Item], Callable[[], list[Analysed]]]] = deque()
 
-        commits = _Grouped(self.store, LEARN_COMMIT_MESSAGES)
-
         def decide_oldest() -> None:
             items, analysed = ahead.popleft()
-            commits.open()
             self._decide(items, learn_only=True, report=report, analysed=analysed)
             report.learned += len(items)
-            commits.decided(len(items))
 
         def fresh(chunk: Sequence[int]) -> list[int]:
             done = self._decided_uids(watch, st.uidvalidity, chunk)  # an interrupted first run
             return [u for u in chunk if u not in done]
 
         # the FETCH of the next batch is on its way while this one is handed over and decided
-        with closing(commits), closing(self._fetch_ahead(
-                watch, st, map(fresh, _batched(uids, self.acct.batch_size)),
-                self.acct.max_body_bytes)) as fetched:
+        with closing(self._fetch_ahead(watch, st, map(fresh, _batched(uids, self.acct.batch_size)),
+                                       self.acct.max_body_bytes)) as fetched:
             for items in fetched:
                 if not items:
                     continue
@@ -107,10 +96,10 @@ class HistoryLearning(QuarantineMoves):
                     decide_oldest()
                     if stop():
                         return False
-            while ahead:
-                decide_oldest()
-                if stop():
-                    return False
+        while ahead:
+            decide_oldest()
+            if stop():
+                return False
         rest = ([nxt] if nxt is not None else []) + list(pending)
         for start in range(0, len(rest), self.acct.batch_size):
             part = rest[start:start + self.acct.batch_size]
@@ -263,33 +252,6 @@ class HistoryLearning(QuarantineMoves):
                 break
         report.new_contacts = self.pipeline.counts["new_contacts"] - before
         return report
-
-
-class _Grouped:
-    """Batches' transactions committed together (:meth:`Store.group`), a group at a time: opened
-    before a batch is decided, committed once ``size`` messages were decided in it, and by
-    :meth:`close` however the run ends (what was decided is kept)."""
-
-    def __init__(self, store: Store, size: int) -> None:
-        self.store, self.size = store, size
-        self._open: AbstractContextManager[None] | None = None
-        self._count = 0
-
-    def open(self) -> None:
-        if self._open is None:
-            group = self.store.group()
-            group.__enter__()
-            self._open, self._count = group, 0
-
-    def decided(self, n: int) -> None:
-        self._count += n
-        if self._count >= self.size:
-            self.close()
-
-    def close(self) -> None:
-        group, self._open = self._open, None
-        if group is not None:
-            group.__exit__(None, None, None)
 
 
 def _batched(items: Iterable[int], size: int) -> Iterator[list[int]]:
