@@ -328,6 +328,10 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
+            # the journals of a savepoint and of a statement inside a transaction (every batch's
+            # writes: the pipeline's transaction inside the batch's) in memory, not in a temporary
+            # file written page by page: the first sync's imap_decided upsert 15 -> 7 µs a row
+            self.db.execute("PRAGMA temp_store=MEMORY")
             if self.path != ":memory:" and os.stat(self.path).st_mode & 0o077:
                 os.chmod(self.path, 0o600)
             self._migrate()

@@ -126,3 +126,53 @@ def test_a_first_run_leaves_the_folder_as_the_users_mail_client_knows_it(dovecot
         with dovecot.client(user) as client:
             recent = client.select_folder("INBOX")[b"RECENT"]
         assert recent == (6 if not late else 0)
+
+
+def test_a_first_run_cut_short_keeps_what_it_decided_and_the_next_learns_the_rest(
+        dovecot, tmp_path, monkeypatch, model):
+    """A connection lost in the middle of a first run keeps the batches it decided, and the next
+    pass learns the rest, each message once."""
+    from mailguard.imap.client import ImapConnectionLost
+
+    user = f"cut-{tmp_path.name[-10:]}@example.test".lower()
+    deliver(dovecot, user, [newsletter(f"Shop {i} <hi@shop{i}.example>", when=day(i), msgid=f"<c{i}@shop.example>")
+                            for i in range(12)])
+    home = tmp_path / "home"
+    write_config(home, dovecot, user, imap="batch_size = 3")
+    monkeypatch.setenv("MAILGUARD_HOME", str(home))
+    monkeypatch.setenv("MAILGUARD_TEST_IMAP_PASSWORD", "secret")
+    start = HistoryLearning._start_analysis
+    calls = []
+
+    def drops_on_the_fourth(self, items):  # type: ignore[no-untyped-def]
+        calls.append(len(items))
+        if len(calls) == 4:  # three batches fetched, the oldest decided (two analysed ahead)
+            raise ImapConnectionLost("the server went away")
+        return start(self, items)
+
+    cfg, acct = config_of(home), account_of(home)
+
+    def one_pass():  # type: ignore[no-untyped-def]
+        with open_store(home) as store, make_account(acct) as account:
+            pipeline = make_pipeline(cfg, acct, store, model)
+            try:
+                return AccountSync(acct, account, store, pipeline, window_days=cfg.rules.window_days).run_pass()
+            finally:
+                pipeline.finish()
+
+    monkeypatch.setattr(HistoryLearning, "_start_analysis", drops_on_the_fourth)
+    with pytest.raises(ImapConnectionLost):
+        one_pass()
+    with open_store(home) as store:
+        assert store.decided_uids(acct.name, "INBOX", _uidvalidity(dovecot, user), range(1, 13)) == {1, 2, 3}
+    monkeypatch.setattr(HistoryLearning, "_start_analysis", start)
+    assert one_pass().learned == 9
+    with open_store(home) as store:
+        rows = [tuple(r) for r in store.execute("SELECT uid FROM imap_decided WHERE folder = 'INBOX' ORDER BY uid")]
+        assert rows == [(u,) for u in range(1, 13)]
+        assert store.execute("SELECT count(*) FROM decisions").fetchone()[0] == 12
+
+
+def _uidvalidity(dovecot, user: str) -> int:
+    with dovecot.client(user) as client:
+        return client.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"]
