@@ -203,6 +203,10 @@ def _widen_pipes(pool: ProcessPoolExecutor, size: int = PIPE_BYTES) -> list[int]
         setsize, getsize = fcntl.F_SETPIPE_SZ, fcntl.F_GETPIPE_SZ  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         return []
+    try:  # an administrator may have lowered the limit: ask for what is allowed
+        size = min(size, int(open("/proc/sys/fs/pipe-max-size", encoding="ascii").read()))
+    except (OSError, ValueError):
+        pass
     sizes = []
     for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
         reader = getattr(queue, "_reader", None)

@@ -240,3 +240,11 @@ def test_a_pool_whose_queues_are_not_known_keeps_its_pipes():
         _call_queue = None
 
     assert parallel._widen_pipes(Other()) == []  # type: ignore[arg-type]
+
+
+def test_pipes_ask_for_no_more_than_the_system_allows(home):
+    """A limit lowered by the administrator: the pipes get that much, not an error."""
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    parallel.warm(models_io.load(), 2)
+    pool = parallel._POOL[2]
+    assert parallel._widen_pipes(pool, size=limit * 4) == [limit, limit]
