@@ -123,6 +123,8 @@ def test_a_first_run_leaves_the_folder_as_the_users_mail_client_knows_it(dovecot
                                             late=late)
         assert learned == 6
         user = f"warm6-{(tmp_path / f'late{late}').name[-10:]}@example.test".lower()
+        with open_store(tmp_path / f"late{late}" / "home6") as store:  # the late one decided too
+            assert store.execute("SELECT count(*) FROM imap_decided").fetchone()[0] == 6 + late
         with dovecot.client(user) as client:
             recent = client.select_folder("INBOX")[b"RECENT"]
         assert recent == (6 if not late else 0)

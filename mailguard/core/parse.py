@@ -278,12 +278,10 @@ def parse_date(value: str) -> datetime | None:
     """Lenient Date parsing (python-dateutil). Naive dates are taken as UTC. None if hopeless."""
     if not value:
         return None
-    dt = _rfc_date(value)
-    if dt is None:
-        try:
-            dt = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):  # "3 Mar 20260000000000": Overflow
-            dt = None
+    try:
+        dt: datetime | None = email_date(value)
+    except (TypeError, ValueError, IndexError, OverflowError):  # "3 Mar 20260000000000": Overflow
+        dt = None
     if dt is None:
         try:
             cleaned = re.sub(r"\([^()]*+\)", " ", value)  # "(" never closed: linear, not quadratic
